@@ -1,0 +1,33 @@
+import type { Command } from 'commander'
+import { loadConfig } from '../../config/index.ts'
+import { createLogger } from '../../logger.ts'
+import { start } from '../../main.ts'
+
+export function registerStart(program: Command): void {
+  program
+    .command('start')
+    .description('Run everything in one process: broker, ingest, rules and API (embedded database unless DATABASE_URL is set)')
+    .action(async () => {
+      const config = loadConfig()
+      const log = createLogger(config.logLevel)
+      const app = await start(config, log)
+      let stopping = false
+      const stop = (signal: string) => {
+        if (stopping) {
+          log.warn({ signal }, 'second signal: exiting now')
+          process.exit(130)
+        }
+        stopping = true
+        log.info({ signal }, 'shutting down')
+        app.close().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            log.error({ err }, 'shutdown failed')
+            process.exit(1)
+          },
+        )
+      }
+      process.on('SIGINT', () => stop('SIGINT'))
+      process.on('SIGTERM', () => stop('SIGTERM'))
+    })
+}

@@ -1,0 +1,30 @@
+import { Command, CommanderError } from 'commander'
+import { ConfigError } from '../config/index.ts'
+import { registerStart } from './commands/start.ts'
+import { registerConfig } from './commands/config.ts'
+
+/** Builds the `gridpatrol` program; each command module adds itself. */
+export function buildProgram(): Command {
+  const program = new Command('gridpatrol')
+    .description('Backend for city grid-management field hardware (patrol devices and sensors over MQTT)')
+    .showHelpAfterError()
+    .exitOverride()
+  registerStart(program)
+  registerConfig(program)
+  return program
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram()
+  try {
+    await program.parseAsync(argv)
+  } catch (err) {
+    if (err instanceof CommanderError) process.exit(err.exitCode)
+    if (err instanceof ConfigError) {
+      process.stderr.write(`gridpatrol: ${err.message}\n`)
+      process.exit(2)
+    }
+    process.stderr.write(`gridpatrol: ${err instanceof Error ? err.message : String(err)}\n`)
+    process.exit(1)
+  }
+}
