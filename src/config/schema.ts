@@ -38,7 +38,7 @@ export const envSchema = z.object({
   GRIDPATROL_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info')
-    .describe('Log level'),
+    .describe('Log level of the process logger (pino)'),
   GRIDPATROL_MQTT_ALLOW_ANONYMOUS: flag('Lab mode: anonymous MQTT clients allowed outside the device namespace'),
 })
 
