@@ -1,0 +1,174 @@
+import type { Instant } from '../tz.ts'
+
+/**
+ * The seam between the store and coverage evaluation.
+ *
+ * Evaluation runs in two stages so the heavy part can run where the data is:
+ *   A. aggregate — check-ins → per (checkpoint, window) visit counts and first-k
+ *      evidence, per-period first/last visit and interior over-long gaps,
+ *      per-device/patroller figures, anti-fraud signals. `aggregate.ts` is the
+ *      pure reference implementation; the store implements the same contract
+ *      in SQL (`Store.coverageAggregates(query)`), and a contract test asserts
+ *      both give equal `CoverageAggregates` for the same rows.
+ *   B. evaluate — aggregates + plan + now → verdicts, coverage %, leading and
+ *      trailing gaps, figures (`evaluate.ts`, always in Node, O(cells)).
+ *
+ * All instants are epoch milliseconds (SQL: `(extract(epoch from t) * 1000)::bigint`);
+ * check-in ids are text (`id::text`) so bigint ids survive JSON.
+ *
+ * Time basis (DESIGN: two clocks on every record). A check-in's time is its
+ * device time corrected by the device's estimated clock offset when one is
+ * known (`at = device_time - offset`), else the raw device time. Receipt time
+ * is never used as the visit time — store-and-forward uploads arrive hours late
+ * and would be credited to the wrong window. A corrected time later than receipt
+ * by more than `maxAheadMs`, or earlier by more than `maxDelayMs`, is
+ * implausible: the row is not credited to any window (when the visit happened
+ * cannot be proven) and is reported as a `clock_implausible` signal.
+ *
+ * Visits: credited scans of one checkpoint closer than `rescanMs` to the
+ * previous credited scan of that checkpoint chain into one visit, timed and
+ * cited by its first scan (SQL: `lag(at) over (partition by checkpoint order by at, id)`).
+ *
+ * Sketch of the store's query (TimescaleDB and plain PostgreSQL alike):
+ *
+ *   with w(key, s, e, k) as (select * from unnest($windows_key::text[], $s::timestamptz[], $e::timestamptz[], $k::int[])),
+ *   cp(id, tag) as (select * from unnest($cp_id::text[], $tag::text[])),      -- tag → checkpoint, incl. id itself
+ *   scans as (
+ *     select c.id::text, c.device_id, c.seq, c.badge, d.grid_id as device_grid, cp.id as checkpoint_id, c.tag_id,
+ *            c.device_time - coalesce(o.offset_ms, 0) * interval '1 ms' as at, c.received_at,
+ *            (c.device_time - coalesce(o.offset_ms,0) * interval '1 ms')
+ *              between c.received_at - $max_delay and c.received_at + $max_ahead as plausible
+ *     from checkins c
+ *     join devices d on d.id = c.device_id
+ *     left join device_clock o on o.device_id = c.device_id
+ *     left join cp on cp.tag = coalesce(c.checkpoint_id, c.tag_id)
+ *     where (cp.id is not null or d.grid_id = $grid)
+ *       and c.device_time between $span_start - $max_ahead - '1 day' and $span_end + $max_delay   -- chunk pruning
+ *   ),
+ *   credited as (select *, at - lag(at) over (partition by checkpoint_id order by at, id) as since_prev
+ *                from scans where plausible and checkpoint_id is not null
+ *                  and at >= $span_start and at < $span_end and ($credit_foreign or device_grid = $grid)),
+ *   visits as (select * from credited where since_prev is null or since_prev >= $rescan)
+ *   -- cells:   select checkpoint_id, w.key, count(*), (array_agg(row(id, at, device_id, badge) order by at, id))[1:w.k]
+ *   --          from visits join w on at >= w.s and at < w.e group by 1, 2
+ *   -- periods: lag(at) over (partition by checkpoint_id, period order by at, id) > $max_gap, plus min/max per period
+ *   -- signals: lag over (partition by device_id order by at, id) on all plausible scans (rescan, travel with
+ *   --          checkpoint coordinates), device_grid <> $grid (foreign), not plausible (clock), unknown tag
+ *   -- devices/patrollers: group by device_id / badge
+ *   -- previous visit: per checkpoint, the last credited scan before $lookback_before (lateral … limit 1)
+ */
+
+/** One raw check-in row as the store holds it (for the reference aggregate and tests). */
+export interface CheckinRow {
+  readonly id: string
+  readonly deviceId: string
+  readonly seq: number
+  readonly tagId: string
+  /** Set when ingest already resolved the tag to a checkpoint. */
+  readonly checkpointId?: string | null
+  readonly deviceTime: Instant
+  readonly receivedAt: Instant
+  /** Patroller badge logged in on the device at scan time. */
+  readonly badge?: string | null
+  /** Grid the device is assigned to (devices table), at evaluation time. */
+  readonly deviceGridId?: string | null
+  readonly lat?: number | null
+  readonly lon?: number | null
+}
+
+/** Estimated clock offset of a device: device clock minus server clock, in ms. */
+export interface ClockOffset {
+  readonly deviceId: string
+  readonly offsetMs: number
+}
+
+/** What stage A needs; computed from a plan and a date by `coverageQuery()`. */
+export interface CoverageQuery {
+  readonly gridId: string
+  readonly checkpoints: ReadonlyArray<{ id: string; tagIds: readonly string[]; lat?: number | undefined; lon?: number | undefined }>
+  readonly windows: ReadonlyArray<{ key: string; start: Instant; end: Instant; evidenceLimit: number }>
+  readonly periods: ReadonlyArray<{ start: Instant; end: Instant }>
+  /** When set, the last credited visit before this instant is wanted per checkpoint. */
+  readonly previousVisitBefore: Instant | undefined
+  readonly rescanMs: number
+  readonly maxGapMs: number
+  readonly maxAheadMs: number
+  readonly maxDelayMs: number
+  readonly maxSpeedKmh: number
+  readonly travelSlackMeters: number
+  readonly creditForeignDevices: boolean
+}
+
+/** A credited visit, cited by its first check-in. */
+export interface VisitRef {
+  readonly checkinId: string
+  readonly at: Instant
+  readonly deviceId: string
+  readonly badge: string | null
+}
+
+export interface CellAggregate {
+  readonly checkpointId: string
+  readonly windowKey: string
+  /** Visits in the window (after rescan chaining). */
+  readonly visits: number
+  /** The first `evidenceLimit` visits by (at, checkinId). */
+  readonly evidence: readonly VisitRef[]
+}
+
+export interface PeriodAggregate {
+  readonly checkpointId: string
+  readonly periodStart: Instant
+  readonly first: VisitRef
+  readonly last: VisitRef
+  /** Consecutive visits inside the period further apart than maxGapMs. */
+  readonly longGaps: ReadonlyArray<{ from: VisitRef; to: VisitRef }>
+}
+
+export type SignalKind = 'rescan' | 'impossible_travel' | 'foreign_device' | 'clock_implausible' | 'unknown_tag'
+
+export interface FraudSignal {
+  readonly kind: SignalKind
+  readonly deviceId: string
+  readonly badge: string | null
+  readonly checkpointIds: readonly string[]
+  readonly checkinIds: readonly string[]
+  readonly at: Instant
+  readonly detail: Readonly<Record<string, number | string>>
+}
+
+export interface ScanFigures {
+  /** All rows in scope (any clock, any tag). */
+  readonly scans: number
+  /** Visits this device/patroller was the first scan of. */
+  readonly visits: number
+  /** Distinct checkpoints among its credited scans. */
+  readonly checkpoints: number
+  readonly firstAt: Instant | null
+  readonly lastAt: Instant | null
+}
+
+export interface DeviceAggregate extends ScanFigures {
+  readonly deviceId: string
+  readonly clockImplausible: number
+  readonly foreignScans: number
+  readonly unknownTagScans: number
+}
+
+export interface PatrollerAggregate extends ScanFigures {
+  readonly badge: string
+  readonly devices: readonly string[]
+}
+
+/** Stage A's result: what `Store.coverageAggregates(query)` returns, sorted as documented. */
+export interface CoverageAggregates {
+  /** Only cells with at least one visit; sorted by windowKey, checkpointId. */
+  readonly cells: readonly CellAggregate[]
+  /** Only (checkpoint, period) with at least one visit; sorted by periodStart, checkpointId. */
+  readonly periods: readonly PeriodAggregate[]
+  /** Last credited visit per checkpoint before `previousVisitBefore`; sorted by checkpointId. */
+  readonly previousVisits: ReadonlyArray<{ checkpointId: string; visit: VisitRef }>
+  readonly devices: readonly DeviceAggregate[]
+  readonly patrollers: readonly PatrollerAggregate[]
+  readonly signals: readonly FraudSignal[]
+}
