@@ -1,0 +1,76 @@
+// CONNECT: flapping delay, client-id rules, then the directory. Secrets never logged.
+import type { Client, ConnectPacket } from 'aedes'
+import { CONNACK, connackError } from '../errors.ts'
+import { principalLabel, sleep, type BrokerContext } from '../context.ts'
+import { TokenBucket } from '../limits.ts'
+import { aedesInternals } from '../internals.ts'
+import type { Principal, Refusal } from '../types.ts'
+
+type Done = (err: (Error & { returnCode: number }) | null, ok: boolean | null) => void
+
+/** preConnect sees the raw packet: remember what authenticate cannot see any more. */
+export function makePreConnect(ctx: BrokerContext) {
+  return function preConnect(client: Client, packet: ConnectPacket, callback: (err: Error | null, ok: boolean) => void): void {
+    const st = ctx.clients.get(client)
+    if (st) st.emptyClientId = !packet.clientId
+    callback(null, true)
+  }
+}
+
+export function makeAuthenticate(ctx: BrokerContext) {
+  const refuse = (client: Client, done: Done, code: number, reason: string, extra: Record<string, unknown> = {}) => {
+    ctx.metrics.connects.inc({ result: reason })
+    ctx.metrics.refusals.inc({ stage: 'connect', reason })
+    ctx.log.warn({ clientId: client.id, ...extra, reason }, 'connection refused')
+    done(connackError(code, reason), false)
+  }
+
+  return function authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: Done): void {
+    const st = ctx.clients.get(client)
+    if (!st) return done(connackError(CONNACK.serverUnavailable, 'unknown connection'), false)
+    // [MQTT-3.1.3-8] a zero-byte client id requires CleanSession=1; aedes accepts it otherwise.
+    if (st.emptyClientId && !client.clean) return refuse(client, done, CONNACK.identifierRejected, 'empty_client_id_persistent')
+    if (ctx.closing) return refuse(client, done, CONNACK.serverUnavailable, 'broker_closing')
+
+    const delay = ctx.flaps.attempt(client.id, Date.now())
+    if (delay > 0) {
+      ctx.metrics.flapDelays.inc()
+      ctx.log.info({ clientId: client.id, delayMs: delay }, 'reconnecting too often: connect slowed down')
+    }
+    const started = process.hrtime.bigint()
+    ;(delay > 0 ? sleep(delay) : Promise.resolve())
+      .then(() => {
+        if (username === undefined && password === undefined && st.certCN === undefined) {
+          // Lab mode only; devices' topics stay closed to anonymous clients (acl.ts).
+          return ctx.allowAnonymous ? ({ kind: 'anonymous' } as Principal) : ({ refused: 'anonymous_not_allowed' } as Refusal)
+        }
+        return ctx.directory.authenticate({ clientId: client.id, username, password, ...(st.certCN !== undefined ? { certCN: st.certCN } : {}) })
+      })
+      .then(
+        (result) => {
+          ctx.metrics.hookSeconds.observe({ hook: 'authenticate' }, Number(process.hrtime.bigint() - started) / 1e9)
+          if (result === null) return refuse(client, done, CONNACK.badCredentials, 'bad_credentials', { username })
+          if ('refused' in result) return refuse(client, done, CONNACK.notAuthorized, result.refused.replace(/\W+/g, '_'), { username })
+          // A device's session is its own: its client id must be its device id, so no
+          // one else can take over (or read) that session.
+          if (result.kind === 'device' && client.id !== result.deviceId) {
+            return refuse(client, done, CONNACK.identifierRejected, 'client_id_not_device_id', { username })
+          }
+          st.principal = result
+          if (result.kind === 'device') st.bucket = new TokenBucket(ctx.limits.publishRate, ctx.limits.publishBurst, Date.now())
+          const previous = aedesInternals(ctx.aedes).clients[client.id]
+          if (previous && previous !== client) {
+            const prev = ctx.clients.get(previous)
+            if (prev) prev.reason = 'takeover'
+          }
+          ctx.metrics.connects.inc({ result: 'ok' })
+          ctx.log.info({ clientId: client.id, listener: st.listener, remote: st.remote, ...principalLabel(result) }, 'client connected')
+          done(null, true)
+        },
+        (err: unknown) => {
+          ctx.log.error({ clientId: client.id, err: err instanceof Error ? err.message : String(err) }, 'device directory failed')
+          refuse(client, done, CONNACK.serverUnavailable, 'directory_unavailable')
+        },
+      )
+  }
+}

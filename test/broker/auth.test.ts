@@ -1,0 +1,66 @@
+import t from 'tap'
+import { connack } from './connack.ts'
+import { closed, connect, connectDevice, publish, startBroker, subscribe } from './helpers.ts'
+import { hashSecret, verifySecret, generateSecret } from '../../broker/index.ts'
+
+t.test('secrets are scrypt hashes checked in constant time', async (t) => {
+  const secret = generateSecret()
+  const h = await hashSecret(secret)
+  t.match(h, /^scrypt\$16384\$8\$1\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/)
+  t.notOk(h.includes(secret))
+  t.equal(await verifySecret(secret, h), true)
+  t.equal(await verifySecret(secret + 'x', h), false)
+  await t.rejects(verifySecret(secret, 'md5$abc'), { code: 'GP_BROKER_BAD_SECRET_HASH' })
+})
+
+t.test('devices connect with their own credentials; everyone else gets the right CONNACK', async (t) => {
+  const tb = await startBroker(t)
+  const good = await tb.device('dev-good')
+  const off = await tb.device('dev-off')
+  tb.directory.disableDevice('dev-off')
+  const ok = await connectDevice(t, tb, 'dev-good', good)
+  t.ok(ok.connected, 'registered device connects')
+
+  t.equal(await connack(tb.ports.mqtt, { clientId: 'dev-good', username: 'dev-good', password: 'wrong' }), 4, 'wrong password → 4')
+  t.equal(await connack(tb.ports.mqtt, { clientId: 'nobody', username: 'nobody', password: 'x' }), 4, 'unknown device → 4')
+  t.equal(await connack(tb.ports.mqtt, { clientId: 'dev-off', username: 'dev-off', password: off }), 5, 'disabled device → 5')
+  t.equal(await connack(tb.ports.mqtt, { clientId: 'anon' }), 5, 'anonymous without lab mode → 5')
+  t.equal(await connack(tb.ports.mqtt, { clientId: 'other-id', username: 'dev-good', password: good }), 2, 'client id must be the device id → 2')
+  // [MQTT-3.1.3-8] empty client id needs a clean session; aedes alone accepts it.
+  t.equal(await connack(tb.ports.mqtt, { clientId: '', clean: false, username: 'dev-good', password: good }), 2, 'empty client id + persistent session → 2')
+  t.equal(await connack(tb.ports.mqtt, { clientId: 'x', keepalive: 0, username: 'dev-good', password: good }), 6, 'keep-alive 0 is outside the bounds')
+
+  // The good device was served all along.
+  await publish(ok, 'gp/v1/dev-good/up/status', 'still here')
+  t.equal(tb.sink.committed.length, 1)
+
+  const text = await tb.broker.registry.metrics()
+  t.match(text, /gridpatrol_broker_refusals_total\{stage="connect",reason="bad_credentials"\} 2/)
+  t.match(text, /reason="device_disabled"\} 1/)
+})
+
+t.test('MQTT 5 clients are refused cleanly (aedes 1.x speaks 3.1.1)', async (t) => {
+  const tb = await startBroker(t)
+  const secret = await tb.device('dev-v5')
+  await t.rejects(connect(t, tb.url, { protocolVersion: 5, clientId: 'dev-v5', username: 'dev-v5', password: secret }))
+})
+
+t.test('lab mode: anonymous clients live outside the device namespace', async (t) => {
+  const tb = await startBroker(t, { allowAnonymous: true })
+  const secret = await tb.device('dev-lab')
+  const dev = await connectDevice(t, tb, 'dev-lab', secret)
+  const a = await connect(t, tb.url, { clientId: 'lab-tool' })
+  const b = await connect(t, tb.url, { clientId: 'lab-tool-2' })
+  t.equal(await subscribe(b, '#'), 1)
+  const got: string[] = []
+  b.on('message', (topic) => got.push(topic))
+  await publish(a, 'lab/hello', 'hi')
+  await publish(dev, 'gp/v1/dev-lab/up/status', 'private')
+  await new Promise((r) => setTimeout(r, 200))
+  t.same(got, ['lab/hello'], '# from an anonymous client never sees device traffic')
+  t.equal(await subscribe(b, 'gp/v1/dev-lab/down/cmd'), 128, 'device topics refused to anonymous subscribers')
+  t.ok(await closed(a, 100).then((c) => !c), 'anonymous publisher still connected')
+  a.publish('gp/v1/dev-lab/up/status', 'forged', { qos: 1 })
+  t.ok(await closed(a), 'anonymous publish into the device namespace closes the connection [MQTT-3.3.5-2]')
+  t.equal(tb.sink.committed.length, 1, 'only the device uplink was committed')
+})
