@@ -27,7 +27,7 @@ export function trackPresence(ctx: BrokerContext, events: EventEmitter): void {
   aedes.on('clientReady', (client) => {
     const st = ctx.clients.get(client)
     if (!st) return
-    st.hadWill = internalsOf(client).will !== null
+    st.hadWill = Boolean(internalsOf(client).will)
     if (st.principal?.kind === 'device') publishRetained(st.principal.deviceId, PRESENCE_ONLINE)
     emit(client, true, 'connect')
   })

@@ -49,6 +49,8 @@ export function makeAuthenticate(ctx: BrokerContext) {
       .then(
         (result) => {
           ctx.metrics.hookSeconds.observe({ hook: 'authenticate' }, Number(process.hrtime.bigint() - started) / 1e9)
+          // The connection may have died meanwhile (aedes then ignores the answer).
+          if (client.closed) return done(null, false)
           if (result === null) return refuse(client, done, CONNACK.badCredentials, 'bad_credentials', { username })
           if ('refused' in result) return refuse(client, done, CONNACK.notAuthorized, result.refused.replace(/\W+/g, '_'), { username })
           // A device's session is its own: its client id must be its device id, so no

@@ -1,0 +1,86 @@
+// Misbehaving clients are cut off or slowed down while other devices keep being served.
+import { connect as tcpConnect } from 'node:net'
+import t from 'tap'
+import { connack, connectPacket, remainingLength } from './connack.ts'
+import { closed, connectDevice, publish, startBroker } from './helpers.ts'
+
+const rawClosed = (port: number, bytes: Buffer[]) =>
+  new Promise<boolean>((resolve) => {
+    const s = tcpConnect(port, '127.0.0.1', () => {
+      for (const b of bytes) s.write(b)
+    })
+    const timer = setTimeout(() => {
+      s.destroy()
+      resolve(false)
+    }, 3000)
+    s.on('error', () => undefined)
+    s.on('close', () => {
+      clearTimeout(timer)
+      resolve(true)
+    })
+  })
+
+t.test('oversized and malformed packets close only their own connection', async (t) => {
+  const good = await tb.device('dev-ok')
+  const big = await tb.device('dev-big')
+  const ok = await connectDevice(t, tb, 'dev-ok', good)
+
+  const bigDev = await connectDevice(t, tb, 'dev-big', big)
+  bigDev.publish('gp/v1/dev-big/up/batch', Buffer.alloc(4096), { qos: 1 })
+  t.ok(await closed(bigDev), 'oversized packet → connection closed')
+
+  // A header announcing 200 MB is refused before any of it is buffered.
+  const hello = connectPacket({ clientId: 'dev-big', username: 'dev-big', password: big })
+  t.ok(await rawClosed(tb.ports.mqtt, [hello, Buffer.concat([Buffer.from([0x32]), remainingLength(200 * 1024 * 1024)])]), 'huge length header → closed')
+  t.ok(await rawClosed(tb.ports.mqtt, [Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0x00])]), 'garbage bytes → closed')
+  t.ok(await rawClosed(tb.ports.mqtt, [Buffer.from([0x30, 0x03, 0x00, 0x01, 0x61])]), 'PUBLISH before CONNECT → closed [MQTT-3.1.0-1]')
+  const twice = await tb.device('dev-twice')
+  const hello2 = connectPacket({ clientId: 'dev-twice', username: 'dev-twice', password: twice })
+  t.ok(await rawClosed(tb.ports.mqtt, [hello2, hello2]), 'second CONNECT → closed [MQTT-3.1.0-2]')
+
+  await publish(ok, 'gp/v1/dev-ok/up/status', 'fine')
+  t.equal(tb.sink.committed.length, 1, 'the well-behaved device was served throughout')
+  t.match(await tb.broker.registry.metrics(), /reason="packet_too_large"\} [1-9]/)
+})
+
+t.test('a device flooding at 10x its rate is slowed, others are not', async (t) => {
+  const tb = await startBroker(t, { limits: { publishRate: 50, publishBurst: 10 } })
+  const fs = await tb.device('dev-flood')
+  const qs = await tb.device('dev-quiet')
+  const flood = await connectDevice(t, tb, 'dev-flood', fs)
+  const quiet = await connectDevice(t, tb, 'dev-quiet', qs)
+  const started = Date.now()
+  // 10x the allowed rate: 60 messages at once against 50/s with a burst of 10.
+  const all = Promise.all(Array.from({ length: 60 }, (_, i) => publish(flood, 'gp/v1/dev-flood/up/telemetry', `f${i}`)))
+  await new Promise((r) => setTimeout(r, 100))
+  const q0 = Date.now()
+  await publish(quiet, 'gp/v1/dev-quiet/up/telemetry', 'q')
+  t.ok(Date.now() - q0 < 300, 'the quiet device is acked promptly')
+  await all
+  const took = Date.now() - started
+  t.ok(took >= 900, `flood paced to the rate (${took} ms for 60 at 50/s, burst 10)`)
+  const flooded = tb.sink.committed.filter((m) => m.deviceId === 'dev-flood').map((m) => m.payload.toString())
+  t.same(flooded, Array.from({ length: 60 }, (_, i) => `f${i}`), 'nothing dropped, in order')
+  t.match(await tb.broker.registry.metrics(), /gridpatrol_broker_throttled_total [1-9]/)
+})
+
+t.test('reconnect flapping is slowed down', async (t) => {
+  const tb = await startBroker(t, { limits: { flapLimit: 3 } })
+  const s = await tb.device('dev-flap')
+  const times: number[] = []
+  for (let i = 0; i < 6; i++) {
+    const t0 = Date.now()
+    t.equal(await connack(tb.ports.mqtt, { clientId: 'dev-flap', username: 'dev-flap', password: s }), 0)
+    times.push(Date.now() - t0)
+  }
+  t.ok((times[5] ?? 0) >= 900, `attempts beyond the limit wait longer and longer (${times.join(', ')} ms)`)
+  t.match(await tb.broker.registry.metrics(), /gridpatrol_broker_flap_delays_total 3/)
+})
+
+t.test('keep-alive bounds', async (t) => {
+  const tb = await startBroker(t, { limits: { keepaliveMax: 60 } })
+  const s = await tb.device('dev-ka')
+  t.equal(await connack(tb.ports.mqtt, { clientId: 'dev-ka', username: 'dev-ka', password: s, keepalive: 61 }), 6, 'above the maximum: refused')
+  t.equal(await connack(tb.ports.mqtt, { clientId: 'dev-ka', username: 'dev-ka', password: s, keepalive: 0 }), 6, 'no keep-alive: refused')
+  t.equal(await connack(tb.ports.mqtt, { clientId: 'dev-ka', username: 'dev-ka', password: s, keepalive: 60 }), 0)
+})
