@@ -1,0 +1,115 @@
+import type { CellStatus, CoverageResult, GapResult } from './coverage/evaluate.ts'
+import type { FraudSignal } from './coverage/inputs.ts'
+import type { CaseProposal } from './cases/proposal.ts'
+import type { Instant } from './tz.ts'
+
+/**
+ * Report revisions (DESIGN: a report carries the ingest watermark it was
+ * computed at and a revision number, and a later revision says what changed).
+ *
+ * Only material changes bump the revision: cell verdicts and their evidence,
+ * gaps, signals and per-device/patroller figures. The evaluation instant, and
+ * the moving end of a still-open gap (`toKind: 'now'`), are not material — so
+ * re-running on the same data yields the same revision (idempotent re-runs).
+ */
+export interface CoverageReport {
+  readonly gridId: string
+  readonly localDate: string
+  readonly revision: number
+  /** Ingest watermark (all rows received up to here were visible). */
+  readonly watermark: Instant
+  readonly result: CoverageResult
+}
+
+export type CoverageChange =
+  | { readonly kind: 'cell'; readonly checkpointId: string; readonly windowKey: string; readonly from: CellStatus | null; readonly to: CellStatus | null; readonly evidenceAdded: readonly string[]; readonly evidenceRemoved: readonly string[] }
+  | { readonly kind: 'gap_opened' | 'gap_closed' | 'gap_changed'; readonly checkpointId: string; readonly from: Instant; readonly before: GapResult | null; readonly after: GapResult | null }
+  | { readonly kind: 'signal_added' | 'signal_removed'; readonly signal: FraudSignal }
+  | { readonly kind: 'figures'; readonly subject: string }
+  | { readonly kind: 'coverage'; readonly before: number | null; readonly after: number | null }
+
+export function diffResults(prev: CoverageResult, next: CoverageResult): CoverageChange[] {
+  const out: CoverageChange[] = []
+  const cellKey = (c: { checkpointId: string; windowKey: string }) => `${c.windowKey}\u0000${c.checkpointId}`
+  const prevCells = new Map(prev.cells.map((c) => [cellKey(c), c]))
+  const nextCells = new Map(next.cells.map((c) => [cellKey(c), c]))
+  for (const k of union(prevCells.keys(), nextCells.keys())) {
+    const a = prevCells.get(k)
+    const b = nextCells.get(k)
+    const ea = a?.evidence ?? []
+    const eb = b?.evidence ?? []
+    if (a?.status === b?.status && a?.visits === b?.visits && ea.join() === eb.join()) continue
+    const any = (b ?? a)!
+    out.push({
+      kind: 'cell',
+      checkpointId: any.checkpointId,
+      windowKey: any.windowKey,
+      from: a?.status ?? null,
+      to: b?.status ?? null,
+      evidenceAdded: eb.filter((x) => !ea.includes(x)),
+      evidenceRemoved: ea.filter((x) => !eb.includes(x)),
+    })
+  }
+  const gapKey = (g: GapResult) => `${g.from}\u0000${g.checkpointId}`
+  const prevGaps = new Map(prev.gaps.map((g) => [gapKey(g), g]))
+  const nextGaps = new Map(next.gaps.map((g) => [gapKey(g), g]))
+  for (const k of union(prevGaps.keys(), nextGaps.keys())) {
+    const a = prevGaps.get(k)
+    const b = nextGaps.get(k)
+    if (a && b && gapMaterial(a) === gapMaterial(b)) continue
+    const any = (b ?? a)!
+    out.push({ kind: !a ? 'gap_opened' : !b ? 'gap_closed' : 'gap_changed', checkpointId: any.checkpointId, from: any.from, before: a ?? null, after: b ?? null })
+  }
+  const sigKey = (s: FraudSignal) => `${s.kind}\u0000${s.deviceId}\u0000${s.checkinIds.join(',')}`
+  const prevSig = new Map(prev.signals.map((s) => [sigKey(s), s]))
+  const nextSig = new Map(next.signals.map((s) => [sigKey(s), s]))
+  for (const [k, s] of nextSig) if (!prevSig.has(k)) out.push({ kind: 'signal_added', signal: s })
+  for (const [k, s] of prevSig) if (!nextSig.has(k)) out.push({ kind: 'signal_removed', signal: s })
+  const figs = (r: CoverageResult) =>
+    new Map([...r.devices.map((d) => [`device:${d.deviceId}`, JSON.stringify(d)] as const), ...r.patrollers.map((p) => [`patroller:${p.badge}`, JSON.stringify(p)] as const)])
+  const fa = figs(prev)
+  const fb = figs(next)
+  for (const k of union(fa.keys(), fb.keys())) if (fa.get(k) !== fb.get(k)) out.push({ kind: 'figures', subject: k })
+  if (prev.summary.coveragePct !== next.summary.coveragePct) {
+    out.push({ kind: 'coverage', before: prev.summary.coveragePct, after: next.summary.coveragePct })
+  }
+  return out
+}
+
+/**
+ * The report to keep after evaluating at `watermark`: the previous one, unchanged,
+ * when nothing material changed; else the next revision with its changes.
+ */
+export function nextRevision(
+  prev: CoverageReport | undefined,
+  result: CoverageResult,
+  watermark: Instant,
+): { report: CoverageReport; changed: boolean; changes: CoverageChange[] } {
+  if (!prev) return { report: { gridId: result.gridId, localDate: result.localDate, revision: 1, watermark, result }, changed: true, changes: [] }
+  const changes = diffResults(prev.result, result)
+  if (changes.length === 0) return { report: prev, changed: false, changes }
+  return { report: { ...prev, revision: prev.revision + 1, watermark, result }, changed: true, changes }
+}
+
+/** How a re-evaluation touches cases: keys to open, update (evidence/detail changed) and resolve. */
+export function diffProposals(
+  prev: readonly CaseProposal[],
+  next: readonly CaseProposal[],
+): { opened: CaseProposal[]; updated: CaseProposal[]; resolved: CaseProposal[] } {
+  const a = new Map(prev.map((p) => [p.key, p]))
+  const b = new Map(next.map((p) => [p.key, p]))
+  const material = (p: CaseProposal) => JSON.stringify([p.evidence, p.detail, p.priority, p.title])
+  return {
+    opened: next.filter((p) => !a.has(p.key)),
+    updated: next.filter((p) => a.has(p.key) && material(a.get(p.key)!) !== material(p)),
+    resolved: prev.filter((p) => !b.has(p.key)),
+  }
+}
+
+function gapMaterial(g: GapResult): string {
+  return JSON.stringify([g.fromKind, g.fromCheckinId, g.toKind, g.toCheckinId, g.final, g.toKind === 'now' ? null : g.to])
+}
+
+function union<T>(a: Iterable<T>, b: Iterable<T>): T[] {
+  return [...new Set([...a, ...b])].sort()
+}
