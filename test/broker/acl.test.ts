@@ -1,9 +1,9 @@
 import t from 'tap'
-import { authorizePublishTopic, authorizeSubscribeFilter, topicMatches } from '../../broker/index.ts'
+import { authorizePublishTopic, authorizeSubscribeFilter, topicMatches, type Principal } from '../../broker/index.ts'
 import { closed, connect, connectDevice, delay, nextMessage, publish, startBroker, subscribe } from './helpers.ts'
 
-const dev = { kind: 'device', deviceId: 'd1' } as const
-const svc = { kind: 'service', name: 'mon', rights: { publish: ['gp/v1/+/down/cmd'], subscribe: ['gp/v1/+/up/#', 'ops/#'] } } as const
+const dev: Principal = { kind: 'device', deviceId: 'd1' }
+const svc: Principal = { kind: 'service', name: 'mon', rights: { publish: ['gp/v1/+/down/cmd'], subscribe: ['gp/v1/+/up/#', 'ops/#'] } }
 
 t.test('ACL (pure): deny by default', async (t) => {
   t.match(authorizePublishTopic(dev, 'gp/v1/d1/up/checkin'), { allow: true, uplink: { deviceId: 'd1', kind: 'checkin' } })
