@@ -13,8 +13,10 @@ import type { Instant } from '../tz.ts'
  *   B. evaluate — aggregates + plan + now → verdicts, coverage %, leading and
  *      trailing gaps, figures (`evaluate.ts`, always in Node, O(cells)).
  *
- * All instants are epoch milliseconds (SQL: `(extract(epoch from t) * 1000)::bigint`);
- * check-in ids are text (`id::text`) so bigint ids survive JSON.
+ * All instants are epoch milliseconds (SQL: `(extract(epoch from t) * 1000)::bigint`).
+ * Check-in ids are the store's natural key as text, `device_id || ':' || seq`
+ * (check_ins has no surrogate id; (device, seq) is its idempotency key), so an
+ * evidence id names exactly one row forever.
  *
  * Time basis (DESIGN: two clocks on every record). A check-in's time is its
  * device time corrected by the device's estimated clock offset when one is
@@ -34,15 +36,15 @@ import type { Instant } from '../tz.ts'
  *   with w(key, s, e, k) as (select * from unnest($windows_key::text[], $s::timestamptz[], $e::timestamptz[], $k::int[])),
  *   cp(id, tag) as (select * from unnest($cp_id::text[], $tag::text[])),      -- tag → checkpoint, incl. id itself
  *   scans as (
- *     select c.id::text, c.device_id, c.seq, c.badge, d.grid_id as device_grid, cp.id as checkpoint_id, c.tag_id,
+ *     select c.device_id || ':' || c.seq as id, c.device_id, c.seq, c.badge_id as badge, c.grid_id as device_grid, cp.id as checkpoint_id, c.tag_id,
  *            c.device_time - coalesce(o.offset_ms, 0) * interval '1 ms' as at, c.received_at,
  *            (c.device_time - coalesce(o.offset_ms,0) * interval '1 ms')
  *              between c.received_at - $max_delay and c.received_at + $max_ahead as plausible
- *     from checkins c
+ *     from check_ins c
  *     join devices d on d.id = c.device_id
- *     left join device_clock o on o.device_id = c.device_id
+ *     left join lateral (latest clock estimate of c.device_id) o on true
  *     left join cp on cp.tag = coalesce(c.checkpoint_id, c.tag_id)
- *     where (cp.id is not null or d.grid_id = $grid)
+ *     where (cp.id is not null or c.grid_id = $grid)
  *       and c.device_time between $span_start - $max_ahead - '1 day' and $span_end + $max_delay   -- chunk pruning
  *   ),
  *   credited as (select *, at - lag(at) over (partition by checkpoint_id order by at, id) as since_prev
@@ -60,6 +62,7 @@ import type { Instant } from '../tz.ts'
 
 /** One raw check-in row as the store holds it (for the reference aggregate and tests). */
 export interface CheckinRow {
+  /** `${deviceId}:${seq}` in the store. */
   readonly id: string
   readonly deviceId: string
   readonly seq: number
@@ -70,7 +73,7 @@ export interface CheckinRow {
   readonly receivedAt: Instant
   /** Patroller badge logged in on the device at scan time. */
   readonly badge?: string | null
-  /** Grid the device is assigned to (devices table), at evaluation time. */
+  /** Grid the device was assigned to (check_ins.grid_id, set by the ingest). */
   readonly deviceGridId?: string | null
   readonly lat?: number | null
   readonly lon?: number | null
