@@ -28,7 +28,9 @@ export function cobsEncode(data: Uint8Array): Uint8Array {
       code = 1
     } else {
       out[o++] = b
-      if (++code === 0xff) {
+      // A full block (254 data bytes) starts a new one only when more data follows:
+      // the canonical encoding (Cheshire & Baker; cobs-c) has no trailing 0x01 then.
+      if (++code === 0xff && i < data.length - 1) {
         out[codeAt] = code
         codeAt = o++
         code = 1

@@ -16,6 +16,8 @@ export const MAX_UNIT_CHARS = 16
 export const MAX_COMMAND_ID_CHARS = 64
 export const MAX_NONCE_BYTES = 32
 export const MAX_CONFIG_EXTRA_KEYS = 32
+/** ConfigUpdate.extra: keys match [A-Za-z0-9_.-]{1,64}; values at most this many characters. */
+export const MAX_CONFIG_EXTRA_VALUE_CHARS = 256
 /** Metric names: lower-case letters, digits, '_' and '.', 1–64 characters. */
 export const METRIC_PATTERN = /^[a-z0-9_.]{1,64}$/
 /** Largest sequence number / timestamp representable exactly (2^53 - 1). */
