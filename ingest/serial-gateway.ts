@@ -1,0 +1,94 @@
+// Serial gateway (ingest side): reads framed protobuf from a docking cradle or an
+// RS-485 line (PROTOCOL.md §7) and hands each envelope to the same commit path
+// as MQTT uplinks. Self-contained: it takes a `commit` callback and a port.
+//
+// Identity: a serial line has no MQTT login, so each frame must carry the
+// envelope's device_id (the dock sets it); frames without it are counted and
+// passed to `onReject`, never committed under a guessed id. The line is trusted
+// physically (a cradle in the station), not cryptographically.
+import { SerialPort } from 'serialport'
+import { Deframer, decodeUplink, uplinkTopic, type DeframeError, type DeframerStats, type UplinkKind } from '../firmware-protocol/index.ts'
+
+export interface SerialUplink {
+  deviceId: string
+  kind: UplinkKind
+  /** The MQTT topic this envelope would have arrived on (same pipeline key). */
+  topic: string
+  /** The frame payload: one encoded Uplink envelope. */
+  payload: Buffer
+  receivedAt: Date
+  /** e.g. "serial:/dev/ttyUSB0". */
+  source: string
+}
+
+export interface SerialReject {
+  reason: string
+  payload: Buffer
+  receivedAt: Date
+}
+
+export interface SerialGatewayOptions {
+  path: string
+  baudRate?: number
+  /** Resolves once the message is durable; called in frame order, one at a time. */
+  commit(msg: SerialUplink): Promise<void>
+  /** Frames that deframed but cannot be attributed or decoded. */
+  onReject?(r: SerialReject): void | Promise<void>
+  onLineError?(kind: DeframeError): void
+}
+
+export interface SerialGatewayStats extends DeframerStats {
+  committed: number
+  rejected: number
+  commitErrors: number
+}
+
+export interface SerialGateway {
+  readonly stats: SerialGatewayStats
+  /** Resolves when every frame received so far has been committed. */
+  idle(): Promise<void>
+  close(): Promise<void>
+}
+
+export async function openSerialGateway(opts: SerialGatewayOptions): Promise<SerialGateway> {
+  const counts = { committed: 0, rejected: 0, commitErrors: 0 }
+  const deframer = new Deframer((kind) => opts.onLineError?.(kind))
+  const source = `serial:${opts.path}`
+  let chain: Promise<void> = Promise.resolve()
+
+  const handle = async (frame: Uint8Array): Promise<void> => {
+    const payload = Buffer.from(frame)
+    const receivedAt = new Date()
+    const r = decodeUplink(payload)
+    const reject = async (reason: string) => {
+      counts.rejected++
+      await opts.onReject?.({ reason, payload, receivedAt })
+    }
+    if (!r.ok) return reject(`${r.error.code}: ${r.error.message}`)
+    const deviceId = r.value.deviceId
+    if (!deviceId) return reject('envelope has no device_id: a serial frame must name its device')
+    try {
+      await opts.commit({ deviceId, kind: r.value.kind, topic: uplinkTopic(deviceId, r.value.kind), payload, receivedAt, source })
+      counts.committed++
+    } catch {
+      counts.commitErrors++
+    }
+  }
+
+  const port = new SerialPort({ path: opts.path, baudRate: opts.baudRate ?? 115_200, autoOpen: false })
+  await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())))
+  port.on('data', (chunk: Buffer) => {
+    for (const frame of deframer.push(chunk)) chain = chain.then(() => handle(frame))
+  })
+
+  return {
+    get stats() {
+      return { ...deframer.stats, ...counts }
+    },
+    idle: () => chain,
+    async close() {
+      await chain
+      await new Promise<void>((resolve) => (port.isOpen ? port.close(() => resolve()) : resolve()))
+    },
+  }
+}

@@ -1,0 +1,59 @@
+import t from 'tap'
+import { runConformance, formatReport, type ConformanceReport } from '../../simulators/conformance/index.ts'
+import type { DeviceQuirks } from '../../simulators/device.ts'
+import { startLiveFleet, type LiveFleet } from '../../simulators/live.ts'
+
+// Runs the kit against a live simulated patrol device (optionally broken) on real MQTT.
+async function check(quirks: DeviceQuirks = {}, noWill = false): Promise<ConformanceReport> {
+  let live: LiveFleet | undefined
+  const report = await runConformance({
+    deviceId: 'conf-dev',
+    secret: 'conf-secret',
+    host: '127.0.0.1',
+    offlineMs: 1500,
+    phaseTimeoutMs: 3000,
+    connectTimeoutMs: 5000,
+    onListening: (port) => {
+      live = startLiveFleet({ url: `mqtt://127.0.0.1:${port}`, reconnectMs: 250, quirks, noWill }, [{ deviceId: 'conf-dev', secret: 'conf-secret', checkinEveryMs: 200 }])
+    },
+  })
+  await live?.stop()
+  return report
+}
+
+const failing = (r: ConformanceReport) => r.rules.filter((x) => x.status === 'fail').map((x) => x.id)
+
+const variants: [string, DeviceQuirks, boolean, string][] = [
+  ['wrong topic identity', { topicDeviceId: 'someone-else' }, false, 'topic.identity'],
+  ['seq going backwards after reconnect', { resetSeqOnReconnect: true }, false, 'seq.monotonic'],
+  ['batch with seq ≠ 0', { batchSeq: 9 }, false, 'batch.rules'],
+  ['batch items unordered', { unorderedBatch: true }, false, 'batch.rules'],
+  ['no last will', {}, true, 'connect.last-will'],
+  ['not acking commands', { ignoreCommands: true }, false, 'command.ack'],
+  ['wrong QoS', { qos0: true }, false, 'publish.qos'],
+]
+
+t.test('our patrol simulator passes every rule', async (t) => {
+  const r = await check()
+  if (!r.passed) t.comment(formatReport(r))
+  t.ok(r.passed, 'all rules pass')
+  t.same(failing(r), [])
+  t.notOk(r.rules.some((x) => x.status === 'skip'), 'nothing skipped')
+})
+
+t.test('broken variants fail with the right rule named', async (t) => {
+  const reports = await Promise.all(variants.map(([, q, noWill]) => check(q, noWill)))
+  variants.forEach(([name, , , rule], i) => {
+    const r = reports[i]!
+    t.notOk(r.passed, name)
+    t.ok(failing(r).includes(rule as never), `${name}: ${rule} fails (failing: ${failing(r).join(', ')})`)
+    const text = formatReport(r)
+    t.match(text, new RegExp(`FAIL\\s+${rule.replace('.', '\\.')}`), `${name}: named in the report`)
+  })
+  // Narrow variants fail only their own rule.
+  t.same(failing(reports[1]!), ['seq.monotonic'])
+  t.same(failing(reports[2]!), ['batch.rules'])
+  t.same(failing(reports[6]!), ['publish.qos'])
+  const bad = reports[2]!.rules.find((x) => x.id === 'batch.rules')!.violations[0]!
+  t.match(bad.hex!, /^[0-9a-f]+$/, 'the offending frame in hex')
+})

@@ -1,0 +1,75 @@
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { decodeUplink, type Uplink } from '../../firmware-protocol/index.ts'
+import { openSerialDock, dockFrames } from '../../simulators/serial-dock.ts'
+import { openSerialGateway, type SerialUplink } from '../../ingest/serial-gateway.ts'
+
+// A real pseudo-terminal pair: socat prints "N PTY is /dev/pts/X" twice.
+async function ptyPair(t: Tap.Test): Promise<[string, string]> {
+  const p = spawn('socat', ['-d', '-d', 'pty,raw,echo=0', 'pty,raw,echo=0'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  t.teardown(() => {
+    p.kill()
+  })
+  const paths: string[] = []
+  let buf = ''
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`socat gave no ptys: ${buf}`)), 5000)
+    p.stderr.on('data', (c: Buffer) => {
+      buf += c.toString()
+      for (const m of buf.matchAll(/PTY is (\S+)/g)) if (!paths.includes(m[1]!)) paths.push(m[1]!)
+      if (paths.length === 2 && /starting data transfer loop/.test(buf)) {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  })
+  return [paths[0]!, paths[1]!]
+}
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Tap {
+    type Test = import('tap').Test
+  }
+}
+
+const envelopes = (n: number): Uplink[] =>
+  Array.from({ length: n }, (_, i) => ({ seq: i + 1, deviceTimeMs: Date.UTC(2025, 2, 10, 8) + i * 60_000, kind: 'checkin', checkin: { tagId: `04AA${String(i).padStart(4, '0')}`, method: 'nfc', batteryPct: 80 } }))
+
+t.test('the dock uploads stored check-ins over a pty; the gateway commits each with its device id, through line noise', async (t) => {
+  const [a, b] = await ptyPair(t)
+  const got: SerialUplink[] = []
+  const rejects: string[] = []
+  const gw = await openSerialGateway({ path: b, commit: async (m) => void got.push(m), onReject: (r) => void rejects.push(r.reason) })
+  t.teardown(() => gw.close())
+  const dock = await openSerialDock({ path: a })
+  t.teardown(() => dock.close())
+
+  const envs = envelopes(40)
+  const frames = dockFrames('patrol-007', envs)
+  const noise = [Buffer.from('AT+RESET\r\n'), Buffer.from([0x13, 0x37, 0xff, 0x00]), Buffer.from([0x05, 0x01, 0x02, 0x03, 0x04, 0x00]), Buffer.alloc(3, 0)]
+  for (const [i, f] of frames.entries()) {
+    await dock.writeRaw(noise[i % noise.length]!)
+    await dock.writeRaw(Buffer.concat([Buffer.from([0]), f])) // what upload() writes: 0x00 ends the noise
+  }
+  // A frame cut in half by the line, then a good one: only the good one survives.
+  await dock.writeRaw(frames[0]!.subarray(0, 10))
+  await dock.writeRaw(Buffer.from([0x00]))
+  await dock.upload('patrol-007', [{ seq: 41, deviceTimeMs: Date.UTC(2025, 2, 10, 9), kind: 'batch', batch: { items: envelopes(1).map((e) => ({ ...e, seq: 41 })) } } as Uplink])
+  // An envelope without a device id is refused, not guessed.
+  const { encodeFrame, encodeUplink } = await import('../../firmware-protocol/index.ts')
+  await dock.writeRaw(encodeFrame(encodeUplink(envs[0]!)))
+
+  const deadline = Date.now() + 5000
+  while ((got.length < 41 || rejects.length < 1) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  await gw.idle()
+  t.equal(got.length, 41, 'every valid frame recovered')
+  t.same(got.map((m) => decodeUplink(m.payload).ok && (decodeUplink(m.payload) as { value: Uplink }).value.seq), [...envs.map((e) => e.seq), 41])
+  t.ok(got.every((m) => m.deviceId === 'patrol-007' && m.kind === 'checkin' && m.topic === 'gp/v1/patrol-007/up/checkin'))
+  t.equal(rejects.length, 1)
+  t.match(rejects[0]!, /no device_id/)
+  const s = gw.stats
+  t.ok(s.crcErrors + s.cobsErrors + s.runts > 0, `line errors counted: ${JSON.stringify(s)}`)
+  t.ok(s.empty > 0, 'idle delimiters counted')
+  t.equal(s.committed, 41)
+})
