@@ -2,6 +2,8 @@ import { Command, CommanderError } from 'commander'
 import { ConfigError } from '../config/index.ts'
 import { registerStart } from './commands/start.ts'
 import { registerConfig } from './commands/config.ts'
+import { registerSim } from './commands/sim.ts'
+import { registerConformance } from './commands/conformance.ts'
 
 /** Builds the `gridpatrol` program; each command module adds itself. */
 export function buildProgram(): Command {
@@ -11,6 +13,8 @@ export function buildProgram(): Command {
     .exitOverride()
   registerStart(program)
   registerConfig(program)
+  registerSim(program)
+  registerConformance(program)
   return program
 }
 

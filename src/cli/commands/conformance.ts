@@ -1,0 +1,34 @@
+import type { Command } from 'commander'
+import { formatReport, runConformance, RULE_IDS } from '../../../simulators/conformance/index.ts'
+
+export function registerConformance(program: Command): void {
+  program
+    .command('conformance')
+    .description(`Vendor conformance kit: a test broker your device connects to; checks every frame (rules: ${RULE_IDS.join(', ')})`)
+    .requiredOption('--device <id>', 'the device id the device will log in with (username = client id)')
+    .requiredOption('--secret <secret>', 'the device secret (MQTT password)')
+    .option('--port <n>', 'TCP port to listen on', '1884')
+    .option('--host <addr>', 'address to listen on', '0.0.0.0')
+    .option('--expect <kinds>', 'uplink kinds the device must publish, comma-separated', 'checkin,status')
+    .option('--connect-timeout <s>', 'seconds to wait for the device to connect', '120')
+    .option('--phase-timeout <s>', 'seconds each waiting step may take', '60')
+    .option('--offline <s>', 'seconds the kit refuses reconnects in the store-and-forward step', '20')
+    .option('--skip-offline', 'skip the offline/batch step')
+    .option('--json', 'print the report as JSON (for CI)')
+    .action(async (o: { device: string; secret: string; port: string; host: string; expect: string; connectTimeout: string; phaseTimeout: string; offline: string; skipOffline?: boolean; json?: boolean }) => {
+      const report = await runConformance({
+        deviceId: o.device,
+        secret: o.secret,
+        port: Number(o.port),
+        host: o.host,
+        expectKinds: o.expect.split(',').filter(Boolean),
+        connectTimeoutMs: Number(o.connectTimeout) * 1000,
+        phaseTimeoutMs: Number(o.phaseTimeout) * 1000,
+        offlineMs: Number(o.offline) * 1000,
+        skipOffline: o.skipOffline === true,
+        ...(o.json ? {} : { log: (l: string) => process.stderr.write(`${l}\n`) }),
+      })
+      process.stdout.write(o.json ? `${JSON.stringify(report, null, 1)}\n` : `${formatReport(report)}\n`)
+      process.exitCode = report.passed ? 0 : 1
+    })
+}
