@@ -55,6 +55,12 @@ export async function openSerialGateway(opts: SerialGatewayOptions): Promise<Ser
   const deframer = new Deframer((kind) => opts.onLineError?.(kind))
   const source = `serial:${opts.path}`
   let chain: Promise<void> = Promise.resolve()
+  let closing = false
+  // Frames received but not yet committed; above the high mark the port is paused
+  // (the OS buffer and the cradle's flow control hold the rest), bounding memory.
+  let backlog = 0
+  const HIGH = 1_000
+  const LOW = 100
 
   const handle = async (frame: Uint8Array): Promise<void> => {
     const payload = Buffer.from(frame)
@@ -67,18 +73,31 @@ export async function openSerialGateway(opts: SerialGatewayOptions): Promise<Ser
     if (!r.ok) return reject(`${r.error.code}: ${r.error.message}`)
     const deviceId = r.value.deviceId
     if (!deviceId) return reject('envelope has no device_id: a serial frame must name its device')
-    try {
-      await opts.commit({ deviceId, kind: r.value.kind, topic: uplinkTopic(deviceId, r.value.kind), payload, receivedAt, source })
-      counts.committed++
-    } catch {
-      counts.commitErrors++
+    const msg = { deviceId, kind: r.value.kind, topic: uplinkTopic(deviceId, r.value.kind), payload, receivedAt, source }
+    // DESIGN: nothing accepted is lost — a commit that fails (database down) is
+    // retried with backoff while the line is paused, not dropped.
+    for (let delay = 100; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        await opts.commit(msg)
+        counts.committed++
+        return
+      } catch {
+        counts.commitErrors++
+        if (closing) return
+        await new Promise((r) => setTimeout(r, delay))
+      }
     }
   }
 
   const port = new SerialPort({ path: opts.path, baudRate: opts.baudRate ?? 115_200, autoOpen: false })
   await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())))
   port.on('data', (chunk: Buffer) => {
-    for (const frame of deframer.push(chunk)) chain = chain.then(() => handle(frame))
+    for (const frame of deframer.push(chunk)) {
+      if (++backlog > HIGH && !port.isPaused()) port.pause()
+      chain = chain.then(() => handle(frame)).finally(() => {
+        if (--backlog < LOW && port.isPaused()) port.resume()
+      })
+    }
   })
 
   return {
@@ -87,6 +106,7 @@ export async function openSerialGateway(opts: SerialGatewayOptions): Promise<Ser
     },
     idle: () => chain,
     async close() {
+      closing = true
       await chain
       await new Promise<void>((resolve) => (port.isOpen ? port.close(() => resolve()) : resolve()))
     },

@@ -73,3 +73,30 @@ t.test('the dock uploads stored check-ins over a pty; the gateway commits each w
   t.ok(s.empty > 0, 'idle delimiters counted')
   t.equal(s.committed, 41)
 })
+
+t.test('a failing commit (database down) is retried, never dropped; order is kept', async (t) => {
+  const [a, b] = await ptyPair(t)
+  const got: number[] = []
+  let failuresLeft = 3
+  const gw = await openSerialGateway({
+    path: b,
+    commit: async (m) => {
+      if (failuresLeft > 0) {
+        failuresLeft--
+        throw new Error('database unreachable')
+      }
+      const r = decodeUplink(m.payload)
+      if (r.ok) got.push(r.value.seq)
+    },
+  })
+  t.teardown(() => gw.close())
+  const dock = await openSerialDock({ path: a })
+  t.teardown(() => dock.close())
+  for (const f of dockFrames('patrol-008', envelopes(5))) await dock.writeRaw(Buffer.concat([Buffer.from([0]), f]))
+  const deadline = Date.now() + 8000
+  while (got.length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  await gw.idle()
+  t.same(got, [1, 2, 3, 4, 5], 'every frame committed once, in order')
+  t.equal(gw.stats.commitErrors, 3, 'each failure counted')
+  t.equal(gw.stats.committed, 5)
+})
