@@ -100,6 +100,8 @@ export function createListeners(ctx: BrokerContext, spec: ListenerSpec): Listene
       maxPayload: ctx.limits.maxPacketBytes + 5, // the MQTT packet plus its fixed header
       handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
     })
+    // ws re-emits the HTTP server's errors; listenOne reports them from the server.
+    wss.on('error', () => undefined)
     wss.on('connection', (ws, req) => {
       const stream = createWebSocketStream(ws)
       stream.on('error', () => ws.terminate())
