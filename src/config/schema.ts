@@ -4,12 +4,14 @@ import { z } from 'zod'
 const port = (def: number, what: string) =>
   z.coerce.number().int().min(0).max(65535).default(def).describe(`${what} (0 = ephemeral)`)
 
-const flag = (what: string) =>
+const flag = (what: string, def: '0' | '1' = '0') =>
   z
     .enum(['0', '1', 'true', 'false', 'yes', 'no', 'on', 'off', ''])
-    .default('0')
+    .default(def)
     .transform((v) => ['1', 'true', 'yes', 'on'].includes(v))
     .describe(what)
+
+const count = (def: number, what: string, min: number) => z.coerce.number().int().min(min).default(def).describe(what)
 
 /**
  * Every environment variable gridpatrol reads, declared once with its default and
@@ -40,6 +42,13 @@ export const envSchema = z.object({
     .default('info')
     .describe('Log level of the process logger (pino)'),
   GRIDPATROL_MQTT_ALLOW_ANONYMOUS: flag('Lab mode: anonymous MQTT clients allowed outside the device namespace'),
+  GRIDPATROL_MQTT_NODELAY: flag('TCP_NODELAY on MQTT connections: lower ack latency at some peak-throughput cost', '1'),
+  GRIDPATROL_MQTT_MAX_PACKET_BYTES: count(262144, 'Largest MQTT packet accepted, bytes; larger ones close the connection', 64),
+  GRIDPATROL_MQTT_PUBLISH_RATE: count(20, 'Per-device publish rate, messages/s (token bucket); faster publishers are slowed before their ack', 1),
+  GRIDPATROL_MQTT_PUBLISH_BURST: count(200, 'Per-device publish burst, messages (token bucket size; covers store-and-forward uploads)', 1),
+  GRIDPATROL_MQTT_MAX_QUEUED: count(1000, 'Per-subscriber bound of unflushed deliveries: QoS 0 beyond it is dropped, QoS 1 beyond it disconnects the subscriber', 1),
+  GRIDPATROL_MQTT_KEEPALIVE_MAX: count(1200, 'Largest keep-alive a client may request, seconds (0 = none is refused)', 1),
+  GRIDPATROL_MQTT_FLAP_LIMIT: count(10, 'Connects per client id per minute before reconnects are slowed down', 1),
 })
 
 export type Env = z.output<typeof envSchema>
@@ -53,6 +62,15 @@ export interface Config {
     readonly wsPort: number
     readonly tls: { readonly cert: string; readonly key: string; readonly ca?: string } | undefined
     readonly allowAnonymous: boolean
+    readonly noDelay: boolean
+    readonly limits: {
+      readonly maxPacketBytes: number
+      readonly publishRate: number
+      readonly publishBurst: number
+      readonly maxQueued: number
+      readonly keepaliveMax: number
+      readonly flapLimit: number
+    }
   }
   readonly http: { readonly port: number }
   readonly dataDir: string
