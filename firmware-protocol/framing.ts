@@ -44,33 +44,59 @@ export function cobsEncode(data: Uint8Array): Uint8Array {
 /** COBS-decodes one frame body (without its delimiter); undefined when malformed. */
 export function cobsDecode(body: Uint8Array): Uint8Array | undefined {
   const out = new Uint8Array(body.length)
-  let o = 0
-  let i = 0
-  while (i < body.length) {
-    const code = body[i++]!
-    if (code === 0) return undefined
-    const end = i + code - 1
-    if (end > body.length) return undefined
-    while (i < end) {
-      const b = body[i++]!
-      if (b === 0) return undefined
-      out[o++] = b
-    }
-    if (code !== 0xff && i < body.length) out[o++] = 0
-  }
-  return out.subarray(0, o)
+  const n = cobsDecodeInto(body, body.length, out)
+  return n < 0 ? undefined : out.subarray(0, n)
 }
 
-/** One complete frame for `payload`: COBS(payload ‖ crc32le) ‖ 0x00. */
+/** COBS-decodes body[0, len) into `out` (at least len bytes); the decoded length, or -1 when malformed. */
+function cobsDecodeInto(body: Uint8Array, len: number, out: Uint8Array): number {
+  let o = 0
+  let i = 0
+  while (i < len) {
+    const code = body[i++]!
+    if (code === 0) return -1
+    const end = i + code - 1
+    if (end > len) return -1
+    while (i < end) {
+      const b = body[i++]!
+      if (b === 0) return -1
+      out[o++] = b
+    }
+    if (code !== 0xff && i < len) out[o++] = 0
+  }
+  return o
+}
+
+/**
+ * One complete frame for `payload`: COBS(payload ‖ crc32le) ‖ 0x00, in one pass
+ * and one allocation (small typed-array allocations dominate at check-in sizes).
+ */
 export function encodeFrame(payload: Uint8Array): Uint8Array {
-  const withCrc = new Uint8Array(payload.length + CRC_BYTES)
-  withCrc.set(payload)
-  new DataView(withCrc.buffer).setUint32(payload.length, crc32(payload), true)
-  const body = cobsEncode(withCrc)
-  const frame = new Uint8Array(body.length + 1)
-  frame.set(body)
-  frame[body.length] = FRAME_DELIMITER
-  return frame
+  const len = payload.length
+  const n = len + CRC_BYTES
+  const crc = crc32(payload)
+  const out = Buffer.allocUnsafe(n + Math.ceil(n / 254) + 2)
+  let codeAt = 0
+  let o = 1
+  let code = 1
+  for (let i = 0; i < n; i++) {
+    const b = i < len ? payload[i]! : (crc >>> ((i - len) * 8)) & 0xff
+    if (b === 0) {
+      out[codeAt] = code
+      codeAt = o++
+      code = 1
+    } else {
+      out[o++] = b
+      if (++code === 0xff && i < n - 1) {
+        out[codeAt] = code
+        codeAt = o++
+        code = 1
+      }
+    }
+  }
+  out[codeAt] = code
+  out[o++] = FRAME_DELIMITER
+  return out.subarray(0, o)
 }
 
 export interface DeframerStats {
@@ -99,6 +125,8 @@ export type DeframeError = 'crc' | 'cobs' | 'oversize' | 'runt'
 export class Deframer {
   readonly stats: DeframerStats = { frames: 0, bytes: 0, crcErrors: 0, cobsErrors: 0, oversize: 0, runts: 0, empty: 0 }
   private buf: Uint8Array
+  /** COBS output, reused: a frame costs one allocation (its payload). */
+  private scratch: Uint8Array
   private len = 0
   private discarding = false
 
@@ -107,6 +135,7 @@ export class Deframer {
     private readonly maxFrame = MAX_FRAME_BYTES,
   ) {
     this.buf = new Uint8Array(Math.min(4096, maxFrame))
+    this.scratch = new Uint8Array(this.buf.length)
   }
 
   push(chunk: Uint8Array): Uint8Array[] {
@@ -140,6 +169,7 @@ export class Deframer {
       const bigger = new Uint8Array(Math.min(this.maxFrame, Math.max(this.buf.length * 2, this.len + part.length)))
       bigger.set(this.buf.subarray(0, this.len))
       this.buf = bigger
+      this.scratch = new Uint8Array(bigger.length)
     }
     this.buf.set(part, this.len)
     this.len += part.length
@@ -152,31 +182,32 @@ export class Deframer {
       this.onError?.('oversize', new Uint8Array(0))
       return
     }
-    const body = this.buf.slice(0, this.len)
+    const len = this.len
     this.len = 0
-    if (body.length === 0) {
+    if (len === 0) {
       this.stats.empty++
       return
     }
-    const decoded = cobsDecode(body)
-    if (!decoded) {
+    const d = this.scratch
+    const n = cobsDecodeInto(this.buf, len, d)
+    if (n < 0) {
       this.stats.cobsErrors++
-      this.onError?.('cobs', body)
+      this.onError?.('cobs', this.buf.slice(0, len))
       return
     }
-    if (decoded.length < CRC_BYTES + 1) {
+    if (n < CRC_BYTES + 1) {
       this.stats.runts++
-      this.onError?.('runt', body)
+      this.onError?.('runt', this.buf.slice(0, len))
       return
     }
-    const n = decoded.length - CRC_BYTES
-    const want = new DataView(decoded.buffer, decoded.byteOffset, decoded.length).getUint32(n, true)
-    if (crc32(decoded, 0, n) !== want) {
+    const p = n - CRC_BYTES
+    const want = (d[p]! | (d[p + 1]! << 8) | (d[p + 2]! << 16) | (d[p + 3]! << 24)) >>> 0
+    if (crc32(d, 0, p) !== want) {
       this.stats.crcErrors++
-      this.onError?.('crc', body)
+      this.onError?.('crc', this.buf.slice(0, len))
       return
     }
     this.stats.frames++
-    out.push(decoded.subarray(0, n))
+    out.push(d.slice(0, p))
   }
 }
