@@ -1,10 +1,23 @@
-// npm run bench:broker [-- --devices 1000 --seconds 5 --idle 5000 --nodelay 1]
-// Fan-in (N devices → 1 subscriber, 64-byte payloads) QoS 0 and QoS 1 throughput and
-// publish→receive latency, against our broker (auth, ACL, commit hook on), bare aedes
-// and Debian's mosquitto, each in its own process; then idle connections → RSS.
-import { spawn, type ChildProcess } from 'node:child_process'
+// npm run bench:broker [-- --devices 1000 --seconds 5 --warmup 2 --rate 20000 --idle 5000 --nodelay 1
+//                          --brokers ours,bare,mosquitto --phases q1,q1lat,q0lat,q0]
+//
+// Fan-in, N devices → 1 subscriber, 64-byte payloads, against our broker (auth, ACL,
+// commit hook on), bare aedes 1.2.0 and Debian's mosquitto, the same load for each:
+// - saturation throughput, QoS 1 (8 unacked per device) and QoS 0 (32 writes per
+//   device per turn, waiting for the socket to drain: the client never buffers
+//   without bound, so what is measured is the broker);
+// - publish→receive latency p50/p99 at a fixed offered load (--rate msg/s in total,
+//   spread over the devices), QoS 1 then QoS 0 — latency at saturation only measures
+//   queue lengths (Little's law), so it is not reported;
+// - idle connections: RSS (after a full GC for node brokers) and V8 heap per connection.
+// Each broker runs in its own process pinned to CPU 0 (taskset), this process (all the
+// clients) to CPU 1; a warm-up precedes every measurement. Memory first on a fresh
+// process, then the fan-in phases on another, QoS 0 saturation last (bare aedes may
+// die there: the mqemitter stack overflow).
+// BENCH_BROKER_NODE_ARGS adds node flags to the node brokers (e.g. "--cpu-prof").
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
@@ -14,11 +27,32 @@ const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`)
   return i >= 0 ? Number(process.argv[i + 1]) : def
 }
+const argList = (name: string, def: string) => {
+  const i = process.argv.indexOf(`--${name}`)
+  return (i >= 0 ? (process.argv[i + 1] ?? def) : def).split(',')
+}
 const DEVICES = arg('devices', 1000)
 const SECONDS = arg('seconds', 5)
+const WARMUP = arg('warmup', 2)
+const RATE = arg('rate', 20_000)
 const IDLE = arg('idle', 5000)
 const NODELAY = arg('nodelay', 1)
+const BROKERS = argList('brokers', 'ours,bare,mosquitto')
+const PHASES = new Set(argList('phases', 'q1,q1lat,q0lat,q0'))
 const serverScript = fileURLToPath(new URL('./broker/server.ts', import.meta.url))
+const nodeArgs = (process.env.BENCH_BROKER_NODE_ARGS ?? '').split(' ').filter(Boolean)
+
+// Broker on CPU 0, clients on CPU 1 (the 2-core CI machine); unpinned elsewhere.
+const pinned = (() => {
+  if (availableParallelism() < 2) return false
+  try {
+    execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+})()
+const pin = (cmd: string, args: string[]): [string, string[]] => (pinned ? ['taskset', ['-c', '0', cmd, ...args]] : [cmd, args])
 
 type Target = { name: string; port: number; proc: ChildProcess }
 
@@ -30,22 +64,50 @@ const freePort = () =>
     })
   })
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
 async function start(name: string): Promise<Target> {
   if (name === 'mosquitto') {
     const port = await freePort()
     const dir = mkdtempSync(join(tmpdir(), 'gp-mosq-'))
     writeFileSync(join(dir, 'm.conf'), `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nset_tcp_nodelay ${NODELAY ? 'true' : 'false'}\n`)
-    const proc = spawn('mosquitto', ['-c', join(dir, 'm.conf')], { stdio: 'ignore' })
-    await new Promise((r) => setTimeout(r, 500))
+    const [cmd, args] = pin('mosquitto', ['-c', join(dir, 'm.conf')])
+    const proc = spawn(cmd, args, { stdio: 'ignore' })
+    await sleep(500)
     return { name, port, proc }
   }
-  // node --import tsx (not the tsx CLI, which forks): the pid is the broker's, for RSS.
-  const proc = spawn(process.execPath, ['--import', 'tsx', serverScript, name, String(DEVICES), String(NODELAY)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  // node --import tsx (not the tsx CLI, which forks): the pid is the broker's, for RSS;
+  // taskset execs, so the pid stays the broker's.
+  const [cmd, args] = pin(process.execPath, ['--expose-gc', ...nodeArgs, '--import', 'tsx', serverScript, name, String(DEVICES), String(NODELAY)])
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
   const port = await new Promise<number>((resolve) => proc.stdout?.once('data', (d: Buffer) => resolve(JSON.parse(d.toString()).port)))
   return { name, port, proc }
 }
 
-const rss = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024
+function ask<T>(t: Target, msg: object): Promise<T> {
+  return new Promise((resolve) => {
+    t.proc.once('message', (m) => resolve(m as T))
+    t.proc.send?.(msg)
+  })
+}
+
+/** CPU time (ms) a process has used so far, from /proc (Linux). */
+const cpuMs = (pid: number | string) => {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100 // utime + stime, USER_HZ = 100
+  } catch {
+    return NaN
+  }
+}
+
+const rssOf = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024
+
+async function memory(t: Target): Promise<{ rss: number; heap: number }> {
+  if (t.name === 'mosquitto') return { rss: rssOf(t.proc.pid ?? 0), heap: NaN }
+  const m = await ask<{ rss: number; heapUsed: number }>(t, { cmd: 'mem' })
+  return { rss: m.rss, heap: m.heapUsed }
+}
 
 function connect(port: number, opts: mqtt.IClientOptions): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
@@ -58,94 +120,185 @@ function connect(port: number, opts: mqtt.IClientOptions): Promise<MqttClient> {
 
 const creds = (t: Target, i: number) => (t.name === 'ours' ? { clientId: `bench-${i}`, username: `bench-${i}`, password: 'bench' } : { clientId: `bench-${i}` })
 
-async function fanIn(t: Target, qos: 0 | 1) {
-  const sub = await connect(t.port, t.name === 'ours' ? { clientId: 'bench-sub', username: 'bench-sub', password: 'bench' } : { clientId: 'bench-sub' })
-  await new Promise<void>((r) => sub.subscribe('gp/v1/+/up/telemetry', { qos }, () => r()))
-  const devs: MqttClient[] = []
-  for (let i = 0; i < DEVICES; i += 50) devs.push(...(await Promise.all(Array.from({ length: Math.min(50, DEVICES - i) }, (_, k) => connect(t.port, creds(t, i + k))))))
-  const lat: number[] = []
-  let received = 0
-  sub.on('message', (_t, payload) => {
-    received++
-    if (received % 16 === 0) lat.push(Number(process.hrtime.bigint() - payload.readBigInt64BE(0)) / 1e6)
-  })
-  const payload = () => {
-    const b = Buffer.alloc(64)
-    b.writeBigInt64BE(process.hrtime.bigint(), 0)
-    return b
-  }
-  let running = true
-  const inflight = qos === 1 ? 8 : 32
-  const loops = devs.map(async (d, i) => {
-    const topic = `gp/v1/bench-${i}/up/telemetry`
-    while (running) {
-      if (qos === 1) await Promise.all(Array.from({ length: inflight }, () => new Promise<void>((r) => d.publish(topic, payload(), { qos: 1 }, () => r()))))
-      else {
-        for (let k = 0; k < inflight; k++) d.publish(topic, payload(), { qos: 0 })
-        await new Promise((r) => setImmediate(r))
-      }
-    }
-  })
-  await new Promise((r) => setTimeout(r, 1000)) // warm-up
-  const r0 = received
-  const t0 = Date.now()
-  lat.length = 0
-  await new Promise((r) => setTimeout(r, SECONDS * 1000))
-  const rate = ((received - r0) / (Date.now() - t0)) * 1000
-  running = false
-  await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, 3000))])
-  lat.sort((a, b) => a - b)
-  const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor((lat.length * p) / 100))] ?? NaN
-  for (const d of [...devs, sub]) d.end(true)
-  await new Promise((r) => setTimeout(r, 500))
-  return { rate, p50: pct(50), p99: pct(99) }
+async function connectMany(t: Target, from: number, n: number, batch: number): Promise<MqttClient[]> {
+  const out: MqttClient[] = []
+  for (let i = 0; i < n; i += batch) out.push(...(await Promise.all(Array.from({ length: Math.min(batch, n - i) }, (_, k) => connect(t.port, creds(t, from + i + k))))))
+  return out
 }
 
-async function idle(t: Target) {
-  const before = rss(t.proc.pid ?? 0)
-  const conns: MqttClient[] = []
-  for (let i = 0; i < IDLE; i += 100) conns.push(...(await Promise.all(Array.from({ length: Math.min(100, IDLE - i) }, (_, k) => connect(t.port, creds(t, i + k))))))
-  await new Promise((r) => setTimeout(r, 1500))
-  const after = rss(t.proc.pid ?? 0)
-  for (const c of conns) c.end(true)
-  return (after - before) / IDLE
+const endAll = async (cs: MqttClient[]) => {
+  for (const c of cs) c.end(true)
+  await sleep(500)
+}
+
+const stamp = () => {
+  const b = Buffer.alloc(64)
+  b.writeBigInt64BE(process.hrtime.bigint(), 0)
+  return b
+}
+
+interface Measure {
+  rate: number
+  p50: number
+  p99: number
+  /** CPU use during the measure, % of one core: the broker process and this (client) process. */
+  brokerCpu: number
+  clientCpu: number
+}
+
+/** Fan-in phases on one broker process, one set of connections. */
+async function fanIn(t: Target): Promise<{ q1: Measure; q0: Measure; q1lat: Measure; q0lat: Measure; died?: boolean }> {
+  const sub = await connect(t.port, t.name === 'ours' ? { clientId: 'bench-sub', username: 'bench-sub', password: 'bench' } : { clientId: 'bench-sub' })
+  await new Promise<void>((r) => sub.subscribe('gp/v1/+/up/telemetry', { qos: 1 }, () => r()))
+  const devs = await connectMany(t, 0, DEVICES, 50)
+  const topics = devs.map((_, i) => `gp/v1/bench-${i}/up/telemetry`)
+  let received = 0
+  let sampling = false
+  let subDropped = 0
+  sub.on('close', () => subDropped++)
+  const lat: number[] = []
+  sub.on('message', (_t, payload) => {
+    received++
+    if (sampling) lat.push(Number(process.hrtime.bigint() - payload.readBigInt64BE(0)) / 1e6)
+  })
+
+  /** Runs `load` through a warm-up, then measures received msg/s (and latency) over SECONDS. */
+  const measure = async (load: () => () => Promise<void>): Promise<Measure> => {
+    const stop = load()
+    await sleep(WARMUP * 1000)
+    lat.length = 0
+    sampling = true
+    const r0 = received
+    const t0 = Date.now()
+    const b0 = cpuMs(t.proc.pid ?? 0)
+    const c0 = cpuMs('self')
+    await sleep(SECONDS * 1000)
+    const elapsed = Date.now() - t0
+    const rate = ((received - r0) / elapsed) * 1000
+    const brokerCpu = ((cpuMs(t.proc.pid ?? 0) - b0) / elapsed) * 100
+    const clientCpu = ((cpuMs('self') - c0) / elapsed) * 100
+    sampling = false
+    if (subDropped > 0) throw new Error('the subscriber was disconnected (slow consumer?): the measure is void')
+    await stop()
+    await sleep(300) // drain
+    lat.sort((a, b) => a - b)
+    const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor((lat.length * p) / 100))] ?? NaN
+    return { rate, p50: pct(50), p99: pct(99), brokerCpu, clientCpu }
+  }
+
+  // Saturation: closed loops per device.
+  const saturate = (qos: 0 | 1) => () => {
+    let running = true
+    const window = qos === 1 ? 8 : 32
+    const loops = devs.map(async (d, i) => {
+      const topic = topics[i] as string
+      while (running && d.connected) {
+        // QoS 1: wait for the PUBACKs; QoS 0: the callback fires once written, or on drain.
+        await Promise.all(Array.from({ length: window }, () => new Promise<void>((r) => d.publish(topic, stamp(), { qos }, () => r()))))
+        if (qos === 0) await new Promise((r) => setImmediate(r))
+      }
+    })
+    return async () => {
+      running = false
+      await Promise.race([Promise.all(loops), sleep(3000)])
+    }
+  }
+
+  // Fixed offered load: RATE msg/s in total, round-robin over the devices, every 5 ms.
+  const steady = (qos: 0 | 1) => () => {
+    let next = 0
+    let due = 0
+    const t0 = Date.now()
+    const timer = setInterval(() => {
+      const target = Math.floor(((Date.now() - t0) / 1000) * RATE)
+      for (; due < target; due++) {
+        const i = next++ % devs.length
+        devs[i]?.publish(topics[i] as string, stamp(), { qos })
+      }
+    }, 5)
+    return async () => clearInterval(timer)
+  }
+
+  let died = false
+  t.proc.once('exit', () => (died = true))
+  const none: Measure = { rate: NaN, p50: NaN, p99: NaN, brokerCpu: NaN, clientCpu: NaN }
+  const run = (p: string, load: () => () => Promise<void>) => (PHASES.has(p) && !died ? measure(load) : Promise.resolve(none))
+  const q1 = await run('q1', saturate(1))
+  const q1lat = await run('q1lat', steady(1))
+  const q0lat = await run('q0lat', steady(0))
+  const q0 = await run('q0', saturate(0))
+  await endAll([...devs, sub])
+  return { q1, q0, q1lat, q0lat, died }
+}
+
+async function idle(t: Target): Promise<{ rss: number; heap: number }> {
+  // Warm-up: one-time costs (JIT, the first scrypt, pools) are not charged per connection.
+  await endAll(await connectMany(t, IDLE, Math.min(200, IDLE), 100))
+  const before = await memory(t)
+  const conns = await connectMany(t, 0, IDLE, 100)
+  await sleep(1500)
+  const after = await memory(t)
+  if (process.env.BENCH_BROKER_SNAPSHOT && t.name !== 'mosquitto') {
+    console.log(`${t.name}: heap snapshot ${(await ask<{ path: string }>(t, { cmd: 'snapshot', path: `${process.env.BENCH_BROKER_SNAPSHOT}-${t.name}.heapsnapshot` })).path}`)
+  }
+  await endAll(conns)
+  return { rss: (after.rss - before.rss) / IDLE, heap: (after.heap - before.heap) / IDLE }
+}
+
+async function phase<T>(name: string, fn: (t: Target) => Promise<T>): Promise<T | undefined> {
+  const t = await start(name)
+  let died = false
+  t.proc.once('exit', () => (died = true))
+  try {
+    return await fn(t)
+  } catch (err) {
+    console.log(`${name}: phase failed${died ? ' (broker process died)' : ''}: ${(err as Error).message}`)
+    return undefined
+  } finally {
+    t.proc.kill('SIGTERM')
+    await new Promise((r) => (died ? r(null) : t.proc.once('exit', r)))
+  }
 }
 
 const results: Record<string, Record<string, number>> = {}
-for (const name of ['ours', 'bare', 'mosquitto']) {
-  // Each phase on a fresh broker process: idle memory first, then QoS 1, then QoS 0
-  // (bare aedes may die under the QoS 0 flood: the mqemitter stack overflow).
-  const phase = async <T>(fn: (t: Target) => Promise<T>): Promise<T | undefined> => {
-    const t = await start(name)
-    let died = false
-    t.proc.once('exit', () => (died = true))
-    try {
-      const r = await fn(t)
-      return died ? undefined : r
-    } catch {
-      console.log(`${name}: phase failed${died ? ' (broker process died)' : ''}`)
-      return undefined
-    } finally {
-      t.proc.kill('SIGTERM')
-    }
+for (const name of BROKERS) {
+  const mem = IDLE > 0 ? await phase(name, idle) : undefined
+  const fi = await phase(name, fanIn)
+  if (fi?.died) console.log(`${name}: broker process died during the fan-in`)
+  results[name] = {
+    q0: fi?.q0.rate ?? NaN,
+    q0cpu: fi?.q0.brokerCpu ?? NaN,
+    q0clientCpu: fi?.q0.clientCpu ?? NaN,
+    q0p50: fi?.q0lat.p50 ?? NaN,
+    q0p99: fi?.q0lat.p99 ?? NaN,
+    q0at: fi?.q0lat.rate ?? NaN,
+    q1: fi?.q1.rate ?? NaN,
+    q1cpu: fi?.q1.brokerCpu ?? NaN,
+    q1clientCpu: fi?.q1.clientCpu ?? NaN,
+    q1latCpu: fi?.q1lat.brokerCpu ?? NaN,
+    q0latCpu: fi?.q0lat.brokerCpu ?? NaN,
+    q1p50: fi?.q1lat.p50 ?? NaN,
+    q1p99: fi?.q1lat.p99 ?? NaN,
+    q1at: fi?.q1lat.rate ?? NaN,
+    rssKB: (mem?.rss ?? NaN) / 1024,
+    heapKB: (mem?.heap ?? NaN) / 1024,
   }
-  {
-    const perConn = IDLE > 0 ? await phase(idle) : NaN
-    const q1 = await phase((t) => fanIn(t, 1))
-    const q0 = await phase((t) => fanIn(t, 0))
-    results[name] = { q0: q0?.rate ?? NaN, q0p50: q0?.p50 ?? NaN, q0p99: q0?.p99 ?? NaN, q1: q1?.rate ?? NaN, q1p50: q1?.p50 ?? NaN, q1p99: q1?.p99 ?? NaN, perConnKB: (perConn ?? NaN) / 1024 }
-    console.log(name, JSON.stringify(results[name], (_k, v: unknown) => (typeof v === 'number' ? Math.round(v * 10) / 10 : v)))
-  }
+  console.log(name, JSON.stringify(results[name], (_k, v: unknown) => (typeof v === 'number' ? Math.round(v * 10) / 10 : v)))
 }
 const f = (n: number | undefined, d = 0) => (n === undefined || Number.isNaN(n) ? 'n/a' : n.toFixed(d))
-console.log(`\nfan-in ${DEVICES} devices → 1 subscriber, 64 B, ${SECONDS} s, TCP_NODELAY=${NODELAY}; idle connections: ${IDLE}`)
-console.log('broker      QoS0 msg/s  p50 ms  p99 ms   QoS1 msg/s  p50 ms  p99 ms   KB/idle conn')
+console.log(
+  `\nfan-in ${DEVICES} devices → 1 subscriber, 64 B, ${WARMUP} s warm-up + ${SECONDS} s per measure, latency at ${RATE} msg/s offered, TCP_NODELAY=${NODELAY}; ` +
+    `idle connections: ${IDLE}; ${pinned ? 'broker pinned to CPU 0, clients to CPU 1' : 'not pinned'}`,
+)
+console.log('broker      QoS1 msg/s  p50 ms  p99 ms   QoS0 msg/s  p50 ms  p99 ms   RSS KB/conn  heap KB/conn')
 for (const [name, r] of Object.entries(results)) {
-  console.log(`${name.padEnd(10)}  ${f(r.q0).padStart(10)}  ${f(r.q0p50, 1).padStart(6)}  ${f(r.q0p99, 1).padStart(6)}   ${f(r.q1).padStart(10)}  ${f(r.q1p50, 1).padStart(6)}  ${f(r.q1p99, 1).padStart(6)}   ${f(r.perConnKB, 1).padStart(12)}`)
+  console.log(
+    `${name.padEnd(10)}  ${f(r.q1).padStart(10)}  ${f(r.q1p50, 1).padStart(6)}  ${f(r.q1p99, 1).padStart(6)}   ${f(r.q0).padStart(10)}  ${f(r.q0p50, 1).padStart(6)}  ${f(r.q0p99, 1).padStart(6)}   ${f(r.rssKB, 1).padStart(11)}  ${f(r.heapKB, 1).padStart(12)}`,
+  )
 }
 const o = results.ours
 const b = results.bare
 const m = results.mosquitto
-if (o && b) console.log(`ours/bare aedes: QoS0 ×${f(o.q0! / b.q0!, 2)}, QoS1 ×${f(o.q1! / b.q1!, 2)}, memory/conn ×${f(o.perConnKB! / b.perConnKB!, 2)}`)
-if (o && m) console.log(`ours/mosquitto:  QoS0 ×${f(o.q0! / m.q0!, 2)}, QoS1 ×${f(o.q1! / m.q1!, 2)}, memory/conn ×${f(o.perConnKB! / m.perConnKB!, 2)}`)
+if (o && b) console.log(`ours/bare aedes: QoS1 ×${f(o.q1! / b.q1!, 2)}, QoS0 ×${f(o.q0! / b.q0!, 2)}, RSS/conn ×${f(o.rssKB! / b.rssKB!, 2)}, heap/conn ×${f(o.heapKB! / b.heapKB!, 2)}`)
+if (o && m) console.log(`ours/mosquitto:  QoS1 ×${f(o.q1! / m.q1!, 2)}, QoS0 ×${f(o.q0! / m.q0!, 2)}, RSS/conn ×${f(o.rssKB! / m.rssKB!, 2)}`)
 process.exit(0)

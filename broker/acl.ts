@@ -10,18 +10,37 @@ export type SubscribeDecision = { allow: true } | { allow: false; reason: string
 
 const deny = (reason: string) => ({ allow: false as const, reason })
 
-/** MQTT topic-filter matching, with [MQTT-4.7.2-1]: wildcards at the first level never match `$` topics. */
+/**
+ * MQTT topic-filter matching, with [MQTT-4.7.2-1]: wildcards at the first level never
+ * match `$` topics. Walks both strings level by level without allocating (it runs for
+ * every delivery to a service account).
+ */
 export function topicMatches(filter: string, topic: string): boolean {
-  if (topic.startsWith('$') && (filter.startsWith('+') || filter.startsWith('#'))) return false
-  const f = filter.split('/')
-  const t = topic.split('/')
-  for (let i = 0; i < f.length; i++) {
-    const seg = f[i]
-    if (seg === '#') return true // [MQTT-4.7.1-2] also matches the parent level
-    if (i >= t.length) return false
-    if (seg !== '+' && seg !== t[i]) return false
+  if (topic.charCodeAt(0) === 36 /* $ */ && (filter.charCodeAt(0) === 43 /* + */ || filter.charCodeAt(0) === 35) /* # */) return false
+  let f = 0
+  let t = 0
+  for (;;) {
+    const fEnd = nextSlash(filter, f)
+    const fLen = fEnd - f
+    if (fLen === 1 && filter.charCodeAt(f) === 35) return true // '#' [MQTT-4.7.1-2] also matches the parent level
+    if (t > topic.length) return false // the topic has fewer levels
+    const tEnd = nextSlash(topic, t)
+    const plus = fLen === 1 && filter.charCodeAt(f) === 43 // '+'
+    if (!plus && (fLen !== tEnd - t || !sameLevel(filter, f, topic, t, fLen))) return false
+    if (fEnd === filter.length) return tEnd === topic.length
+    f = fEnd + 1
+    t = tEnd + 1
   }
-  return f.length === t.length
+}
+
+const nextSlash = (s: string, from: number) => {
+  const i = s.indexOf('/', from)
+  return i < 0 ? s.length : i
+}
+
+const sameLevel = (a: string, ai: number, b: string, bi: number, len: number) => {
+  for (let k = 0; k < len; k++) if (a.charCodeAt(ai + k) !== b.charCodeAt(bi + k)) return false
+  return true
 }
 
 /** True when every topic `filter` can match is also matched by `pattern`. */

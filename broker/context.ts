@@ -3,6 +3,7 @@ import type { Aedes, Client } from 'aedes'
 import type { Logger } from 'pino'
 import type { BrokerMetrics } from './metrics.ts'
 import type { FlapTracker, TokenBucket } from './limits.ts'
+import type { RoutingGate } from './routing-guard.ts'
 import type { DeviceDirectory, Principal, PresenceReason, UplinkSink } from './types.ts'
 
 export interface Limits {
@@ -32,19 +33,57 @@ export const DEFAULT_LIMITS: Limits = {
   routingHighWater: 10_000,
 }
 
-export interface ClientState {
-  listener: 'mqtt' | 'mqtts' | 'ws'
-  remote: string
-  certCN?: string
-  principal?: Principal
-  bucket?: TokenBucket
-  /** Serialises this client's publish hooks: acks go out in arrival order. */
-  chain: Promise<void>
+/**
+ * What the broker keeps per connection beside aedes' own Client. A class so every
+ * instance shares one shape; nothing is allocated for a client until it needs it
+ * (the publish queue's tail, the token bucket, the remote address string).
+ */
+export class ClientState {
+  principal: Principal | undefined = undefined
+  bucket: TokenBucket | undefined = undefined
+  /**
+   * Serialises this client's publish hooks (acks in arrival order): the last queued
+   * commit, or undefined when none is pending.
+   */
+  tail: Promise<boolean> | undefined = undefined
+  pending = 0
   /** Deliveries handed to aedes and not yet flushed. */
-  queued: number
-  hadWill: boolean
-  emptyClientId: boolean
-  reason?: PresenceReason
+  queued = 0
+  /** CONNECT packets seen on this connection [MQTT-3.1.0-2]. */
+  connects = 0
+  hadWill = false
+  emptyClientId = false
+  reason: PresenceReason | undefined = undefined
+
+  constructor(
+    readonly listener: 'mqtt' | 'mqtts' | 'ws',
+    private readonly socket: { remoteAddress?: string | undefined; remotePort?: number | undefined },
+    readonly certCN: string | undefined,
+  ) {}
+
+  /** "address:port" of the peer, for logs. */
+  get remote(): string {
+    return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}`
+  }
+}
+
+/** Hook work in progress (commits): counted, and awaited on close. */
+export class Inflight {
+  count = 0
+  private waiters: Array<() => void> = []
+
+  begin(): void {
+    this.count++
+  }
+
+  end(): void {
+    if (--this.count === 0 && this.waiters.length > 0) for (const w of this.waiters.splice(0)) w()
+  }
+
+  /** Resolves once nothing is in flight. */
+  idle(): Promise<void> {
+    return this.count === 0 ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve))
+  }
 }
 
 export interface BrokerContext {
@@ -59,7 +98,9 @@ export interface BrokerContext {
   commitRetry: { initialMs: number; maxMs: number }
   clients: WeakMap<Client, ClientState>
   /** Hook work in progress (commits), awaited on close. */
-  inflight: Set<Promise<unknown>>
+  inflight: Inflight
+  /** Holds publishers before their ack while the routing backlog is over its mark. */
+  routing: RoutingGate
   closing: boolean
 }
 

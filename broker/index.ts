@@ -6,7 +6,7 @@ import { Aedes, type Client } from 'aedes'
 import { pino, type Logger } from 'pino'
 import { Registry } from 'prom-client'
 import { commandTopic, isValidDeviceId } from '../firmware-protocol/index.ts'
-import { DEFAULT_LIMITS, type BrokerContext, type Limits } from './context.ts'
+import { DEFAULT_LIMITS, Inflight, type BrokerContext, type Limits } from './context.ts'
 import { BrokerError } from './errors.ts'
 import { makeAuthenticate, makePreConnect } from './hooks/authenticate.ts'
 import { makeAuthorizePublish } from './hooks/authorize-publish.ts'
@@ -17,7 +17,7 @@ import { createMetrics } from './metrics.ts'
 import { createBackends } from './persistence.ts'
 import { trackPresence } from './presence.ts'
 import { guardPersistence } from './session-guard.ts'
-import { guardRouting } from './routing-guard.ts'
+import { RoutingGate, guardRouting } from './routing-guard.ts'
 import { aedesInternals } from './internals.ts'
 import type { DeviceDirectory, PresenceEvent, UplinkSink } from './types.ts'
 
@@ -108,7 +108,12 @@ export function createBroker(opts: BrokerOptions): Broker {
     flaps: new FlapTracker(limits.flapLimit, 60_000),
     commitRetry: opts.commitRetry ?? { initialMs: 100, maxMs: 5_000 },
     clients: new WeakMap(),
-    inflight: new Set(),
+    inflight: new Inflight(),
+    routing: new RoutingGate(
+      () => aedesInternals(aedes).mq.length ?? 0,
+      () => limits.routingHighWater,
+      () => ctx.closing,
+    ),
     closing: false,
   }
 
@@ -165,8 +170,7 @@ export function createBroker(opts: BrokerOptions): Broker {
         ls.stopAccepting()
         // Finish in-flight commits (acks follow them); give up after the timeout:
         // an unacked message is redelivered by its device.
-        const pending = Promise.allSettled([...ctx.inflight])
-        await Promise.race([pending, new Promise((r) => setTimeout(r, opts.closeTimeoutMs ?? 5000).unref())])
+        await Promise.race([ctx.inflight.idle(), new Promise((r) => setTimeout(r, opts.closeTimeoutMs ?? 5000).unref())])
         for (const c of Object.values(aedesInternals(aedes).clients)) {
           const st = c && ctx.clients.get(c)
           if (st && !st.reason) st.reason = 'broker_shutdown'

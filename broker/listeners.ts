@@ -8,7 +8,7 @@ import { createServer as createTlsServer, type TLSSocket } from 'node:tls'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import { BrokerError } from './errors.ts'
 import { guardClient } from './outgoing-queue.ts'
-import type { BrokerContext, ClientState } from './context.ts'
+import { ClientState, type BrokerContext } from './context.ts'
 
 export type ListenerName = 'mqtt' | 'mqtts' | 'ws'
 
@@ -54,15 +54,7 @@ export function createListeners(ctx: BrokerContext, spec: ListenerSpec): Listene
       socket.destroy()
       return
     }
-    const st: ClientState = {
-      listener: name,
-      remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`,
-      chain: Promise.resolve(),
-      queued: 0,
-      hadWill: false,
-      emptyClientId: false,
-      ...(certCN !== undefined ? { certCN } : {}),
-    }
+    const st = new ClientState(name, socket, certCN)
     const client = ctx.aedes.handle(conn, req)
     ctx.clients.set(client, st)
     guardClient(ctx, client, st)

@@ -1,18 +1,23 @@
 // Broker process for bench/broker.ts: `ours` (auth + ACL + commit hook on) or `bare` aedes.
-// Prints the port on stdout, then serves until killed.
+// Prints the port on stdout, then serves until SIGTERM (a clean exit, so --cpu-prof
+// and --heap-prof write their files). Over the IPC channel it answers
+// { cmd: 'mem' } (after a full GC when run with --expose-gc) and
+// { cmd: 'snapshot', path } (v8.writeHeapSnapshot) for the idle-memory phase.
 import { createServer } from 'node:net'
+import { writeHeapSnapshot } from 'node:v8'
 import { Aedes } from 'aedes'
 import { createBroker, createVerifyCache, hashSecret, type DeviceDirectory } from '../../broker/index.ts'
 
-const [mode = 'ours', devicesArg = '1000', noDelayArg = '1'] = process.argv.slice(2)
+const [mode = 'ours', , noDelayArg = '1'] = process.argv.slice(2)
+let port: number
 if (mode === 'bare') {
   const aedes = await Aedes.createBroker()
   const server = createServer({ noDelay: noDelayArg === '1' }, aedes.handle)
-  server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: (server.address() as { port: number }).port })))
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
+  port = (server.address() as { port: number }).port
 } else {
   // Every bench device shares one secret so start-up is not 5,000 scrypt hashes; each
   // CONNECT still goes through the directory and the verify cache, as in production.
-  void devicesArg
   const hash = await hashSecret('bench')
   const cache = createVerifyCache()
   const directory: DeviceDirectory = {
@@ -31,6 +36,19 @@ if (mode === 'bare') {
     sink: { commit: async () => {} },
     limits: { publishRate: 1e9, publishBurst: 1e9, flapLimit: 1e9 },
   })
-  const ports = await broker.listen()
-  console.log(JSON.stringify({ port: ports.mqtt }))
+  port = (await broker.listen()).mqtt
 }
+
+process.on('SIGTERM', () => process.exit(0))
+process.on('message', (m: { cmd: string; path?: string }) => {
+  if (m.cmd === 'mem') {
+    const gc = (globalThis as { gc?: () => void }).gc
+    gc?.()
+    gc?.()
+    const u = process.memoryUsage()
+    process.send?.({ rss: u.rss, heapUsed: u.heapUsed, external: u.external, arrayBuffers: u.arrayBuffers })
+  } else if (m.cmd === 'snapshot') {
+    process.send?.({ path: writeHeapSnapshot(m.path) })
+  }
+})
+console.log(JSON.stringify({ port }))

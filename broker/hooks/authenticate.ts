@@ -3,6 +3,7 @@ import type { Client, ConnectPacket } from 'aedes'
 import { CONNACK, connackError } from '../errors.ts'
 import { principalLabel, sleep, type BrokerContext } from '../context.ts'
 import { TokenBucket } from '../limits.ts'
+import { secondsSince } from '../metrics.ts'
 import { aedesInternals } from '../internals.ts'
 import type { Principal, Refusal } from '../types.ts'
 
@@ -37,7 +38,7 @@ export function makeAuthenticate(ctx: BrokerContext) {
       ctx.metrics.flapDelays.inc()
       ctx.log.info({ clientId: client.id, delayMs: delay }, 'reconnecting too often: connect slowed down')
     }
-    const started = process.hrtime.bigint()
+    const started = performance.now()
     ;(delay > 0 ? sleep(delay) : Promise.resolve())
       .then(() => {
         if (username === undefined && password === undefined && st.certCN === undefined) {
@@ -48,7 +49,7 @@ export function makeAuthenticate(ctx: BrokerContext) {
       })
       .then(
         (result) => {
-          ctx.metrics.hookSeconds.observe({ hook: 'authenticate' }, Number(process.hrtime.bigint() - started) / 1e9)
+          ctx.metrics.authenticateSeconds.observe(secondsSince(started))
           // The connection may have died meanwhile (aedes then ignores the answer).
           if (client.closed) return done(null, false)
           if (result === null) return refuse(client, done, CONNACK.badCredentials, 'bad_credentials', { username })

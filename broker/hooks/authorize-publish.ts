@@ -3,13 +3,14 @@
 // DESIGN: ack after commit. aedes 1.2.0 writes the QoS 1 PUBACK right after this
 // hook calls back and before `published` runs (lib/handlers/publish.js), so the
 // commit is awaited here. Packets of one socket read are dispatched concurrently by
-// aedes; `st.chain` serialises them so commits and acks keep arrival order, and
+// aedes; `st.tail` serialises them so commits and acks keep arrival order, and
 // aedes reads no more from the socket until the batch is done: per-device backpressure.
 import type { Client, PublishPacket } from 'aedes'
 import { parseTopic } from '../../firmware-protocol/index.ts'
 import { authorizePublishTopic } from '../acl.ts'
 import { principalLabel, sleep, type BrokerContext, type ClientState } from '../context.ts'
-import { aedesInternals, internalsOf } from '../internals.ts'
+import { secondsSince } from '../metrics.ts'
+import { internalsOf } from '../internals.ts'
 import type { UplinkMessage } from '../types.ts'
 
 type Callback = (err?: Error | null) => void
@@ -46,58 +47,66 @@ export function makeAuthorizePublish(ctx: BrokerContext) {
     }
 
     const uplink = decision.uplink
-    ctx.metrics.messagesIn.inc({ kind: uplink?.kind ?? (decision.presence ? 'presence' : 'other') })
+    ctx.metrics.messagesIn.inc(uplink?.kind ?? (decision.presence ? 'presence' : 'other'))
     if (!uplink && !st.bucket && !routingBacklogged(ctx)) return callback(null)
 
-    const receivedAt = new Date()
-    const work = st.chain.then(async () => {
-      await waitForRouting(ctx)
-      if (st.bucket) {
-        const wait = st.bucket.take(Date.now())
-        if (wait > 0) {
-          // Over the rate: slowed, never dropped after an ack (MQTT 3.1.1 has no reason code).
-          ctx.metrics.throttled.inc()
-          await sleep(wait)
-        }
-      }
-      if (!uplink) return true
-      const msg: UplinkMessage = {
-        deviceId: uplink.deviceId,
-        kind: uplink.kind,
-        topic: packet.topic,
-        payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
-        qos: packet.qos,
-        receivedAt,
-        clientId: client.id,
-      }
-      return commitWithRetry(ctx, client, msg)
+    const msg: UplinkMessage | undefined = uplink && {
+      deviceId: uplink.deviceId,
+      kind: uplink.kind,
+      topic: packet.topic,
+      payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
+      qos: packet.qos,
+      receivedAt: new Date(),
+      clientId: client.id,
+    }
+    // Queued behind this client's earlier publishes, or started at once when none is
+    // pending (the common case: no chain, no extra promise).
+    const job = () => processPublish(ctx, client, st, msg)
+    const work = st.tail === undefined ? job() : st.tail.then(job)
+    st.tail = work
+    st.pending++
+    ctx.inflight.begin()
+    work.then((committed) => {
+      ctx.inflight.end()
+      if (--st.pending === 0) st.tail = undefined
+      // Not committed (client gone or broker closing): no ack; the device redelivers.
+      callback(committed ? null : new Error('uplink not committed'))
     })
-    st.chain = work.then(
-      () => undefined,
-      () => undefined,
-    )
-    ctx.inflight.add(work)
-    work.then(
-      (committed) => {
-        ctx.inflight.delete(work)
-        // Not committed (client gone or broker closing): no ack; the device redelivers.
-        callback(committed ? null : new Error('uplink not committed'))
-      },
-      (err: unknown) => {
-        ctx.inflight.delete(work)
-        callback(err instanceof Error ? err : new Error(String(err)))
-      },
-    )
   }
 }
 
-function routingBacklogged(ctx: BrokerContext): boolean {
-  return (aedesInternals(ctx.aedes).mq.length ?? 0) > ctx.limits.routingHighWater
+/**
+ * One publish, in its turn: routing backlog and rate limit (held before the ack),
+ * then the commit. Never rejects: false means "do not ack".
+ */
+function processPublish(ctx: BrokerContext, client: Client, st: ClientState, msg: UplinkMessage | undefined): Promise<boolean> {
+  const wait = routingBacklogged(ctx) ? -1 : st.bucket ? st.bucket.take(Date.now()) : 0
+  if (wait === 0) return msg ? commitWithRetry(ctx, client, msg) : Promise.resolve(true)
+  return (async () => {
+    if (wait < 0) await waitForRouting(ctx)
+    else {
+      // Over the rate: slowed, never dropped after an ack (MQTT 3.1.1 has no reason code).
+      ctx.metrics.throttled.inc()
+      await sleep(wait)
+    }
+    // A token was reserved above only when the rate applied; after a routing wait, take it now.
+    if (wait < 0 && st.bucket) {
+      const more = st.bucket.take(Date.now())
+      if (more > 0) {
+        ctx.metrics.throttled.inc()
+        await sleep(more)
+      }
+    }
+    return msg ? commitWithRetry(ctx, client, msg) : true
+  })()
 }
 
+const routingBacklogged = (ctx: BrokerContext) => !ctx.routing.open
+
 /** Holds a publisher (before its ack) while the broker-wide routing queue is over its bound. */
-async function waitForRouting(ctx: BrokerContext): Promise<void> {
-  while (routingBacklogged(ctx) && !ctx.closing) await sleep(5)
+function waitForRouting(ctx: BrokerContext): Promise<void> {
+  ctx.metrics.routingHolds.inc()
+  return ctx.routing.wait()
 }
 
 /**
@@ -106,21 +115,40 @@ async function waitForRouting(ctx: BrokerContext): Promise<void> {
  * (returns false, no ack) when the client disconnects or the broker closes; the
  * device then redelivers and the ingest's (device, seq) dedup absorbs any repeat.
  */
-async function commitWithRetry(ctx: BrokerContext, client: Client, msg: UplinkMessage): Promise<boolean> {
-  let delay = ctx.commitRetry.initialMs
-  for (;;) {
-    const started = process.hrtime.bigint()
-    try {
-      await ctx.sink.commit(msg)
-      ctx.metrics.hookSeconds.observe({ hook: 'commit' }, Number(process.hrtime.bigint() - started) / 1e9)
+function commitWithRetry(ctx: BrokerContext, client: Client, msg: UplinkMessage): Promise<boolean> {
+  const started = performance.now()
+  let first: Promise<void>
+  try {
+    first = ctx.sink.commit(msg)
+  } catch (err) {
+    first = Promise.reject(err)
+  }
+  return first.then(
+    () => {
+      ctx.metrics.commitSeconds.observe(secondsSince(started))
       return true
-    } catch (err) {
-      ctx.metrics.sinkFailures.inc()
-      ctx.log.warn({ deviceId: msg.deviceId, topic: msg.topic, retryInMs: delay, err: err instanceof Error ? err.message : String(err) }, 'uplink commit failed; not acked, retrying')
-    }
+    },
+    (err: unknown) => retryCommit(ctx, client, msg, err),
+  )
+}
+
+async function retryCommit(ctx: BrokerContext, client: Client, msg: UplinkMessage, firstErr: unknown): Promise<boolean> {
+  let delay = ctx.commitRetry.initialMs
+  let err = firstErr
+  for (;;) {
+    ctx.metrics.sinkFailures.inc()
+    ctx.log.warn({ deviceId: msg.deviceId, topic: msg.topic, retryInMs: delay, err: err instanceof Error ? err.message : String(err) }, 'uplink commit failed; not acked, retrying')
     if (client.closed || ctx.closing) return false
     await sleep(delay)
     if (client.closed || ctx.closing) return false
     delay = Math.min(delay * 2, ctx.commitRetry.maxMs)
+    const started = performance.now()
+    try {
+      await ctx.sink.commit(msg)
+      ctx.metrics.commitSeconds.observe(secondsSince(started))
+      return true
+    } catch (e) {
+      err = e
+    }
   }
 }

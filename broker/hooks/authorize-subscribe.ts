@@ -1,6 +1,7 @@
 // SUBSCRIBE: deny by default; a refused filter gets SUBACK 0x80 [MQTT-3.9.3-2]
 // and the connection stays open.
 import type { Client, Subscription } from 'aedes'
+import { UPLINK_KINDS } from '../../firmware-protocol/index.ts'
 import { authorizeSubscribeFilter, mayForward } from '../acl.ts'
 import { principalLabel, type BrokerContext } from '../context.ts'
 import type { AedesPublishPacket } from 'aedes'
@@ -19,18 +20,28 @@ export function makeAuthorizeSubscribe(ctx: BrokerContext) {
 
 /** Delivery-time filter: anonymous lab clients never receive device traffic. */
 export function makeAuthorizeForward(ctx: BrokerContext) {
+  const out = ctx.metrics.messagesOut
   return function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
     const st = ctx.clients.get(client)
     if (!st?.principal || !mayForward(st.principal, packet.topic)) return null
-    ctx.metrics.messagesOut.inc({ kind: outKind(packet.topic) })
+    out.inc(outKind(packet.topic))
     return packet
   }
 }
 
-function outKind(topic: string): string {
-  const parts = topic.split('/')
-  if (parts[0] !== 'gp') return 'other'
-  if (parts[3] === 'down') return 'cmd'
-  if (parts[3] === 'presence') return 'presence'
-  return parts[3] === 'up' ? `up_${parts[4] ?? 'unknown'}`.slice(0, 16) : 'other'
+/** gp/v1/<id>/up/<kind> → up_<kind>; down → cmd; presence; anything else → other. No allocation but the label. */
+export function outKind(topic: string): string {
+  if (!topic.startsWith('gp/')) return 'other'
+  const a = topic.indexOf('/', 3) // after the version
+  const b = a < 0 ? -1 : topic.indexOf('/', a + 1) // after the device id
+  if (b < 0) return 'other'
+  const c = topic.indexOf('/', b + 1)
+  const dir = topic.slice(b + 1, c < 0 ? topic.length : c)
+  if (dir === 'down') return 'cmd'
+  if (dir === 'presence') return 'presence'
+  if (dir !== 'up') return 'other'
+  const kind = c < 0 ? 'unknown' : topic.slice(c + 1, topic.indexOf('/', c + 1) < 0 ? topic.length : topic.indexOf('/', c + 1))
+  return KINDS.get(kind) ?? `up_${kind}`.slice(0, 16)
 }
+
+const KINDS = new Map<string, string>(UPLINK_KINDS.map((k) => [k, `up_${k}`]))
