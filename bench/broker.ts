@@ -19,7 +19,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createServer } from 'node:net'
+import { createServer, type Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import mqtt, { type MqttClient } from 'mqtt'
 
@@ -112,6 +112,8 @@ async function memory(t: Target): Promise<{ rss: number; heap: number }> {
 function connect(port: number, opts: mqtt.IClientOptions): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
     const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, connectTimeout: 30_000, protocolVersion: 4, keepalive: 600, ...opts })
+    // mqtt.js leaves Nagle on: the client side gets the same TCP_NODELAY as the brokers.
+    ;(c.stream as Socket).setNoDelay?.(NODELAY === 1)
     c.once('connect', () => resolve(c))
     c.once('error', reject)
     c.on('error', () => undefined)

@@ -51,6 +51,8 @@ export class ClientState {
   queued = 0
   /** CONNECT packets seen on this connection [MQTT-3.1.0-2]. */
   connects = 0
+  /** The bounded outgoing queue is installed (outgoing-queue.ts). */
+  deliveriesGuarded = false
   hadWill = false
   emptyClientId = false
   reason: PresenceReason | undefined = undefined

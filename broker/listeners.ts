@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream'
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import { BrokerError } from './errors.ts'
-import { guardClient } from './outgoing-queue.ts'
+import { guardPacketSize, makePacketSizeGuard } from './outgoing-queue.ts'
 import { ClientState, type BrokerContext } from './context.ts'
 
 export type ListenerName = 'mqtt' | 'mqtts' | 'ws'
@@ -39,6 +39,7 @@ export function createListeners(ctx: BrokerContext, spec: ListenerSpec): Listene
   const live = new Set<Socket>()
   let closedRead = 0
   let closedWritten = 0
+  const sizeGuard = makePacketSizeGuard(ctx)
   const servers: Array<{ name: ListenerName; port: number; server: Server | HttpServer; wss?: WebSocketServer }> = []
 
   const accept = (name: ListenerName, conn: Duplex, socket: Socket, req?: IncomingMessage, certCN?: string) => {
@@ -57,7 +58,7 @@ export function createListeners(ctx: BrokerContext, spec: ListenerSpec): Listene
     const st = new ClientState(name, socket, certCN)
     const client = ctx.aedes.handle(conn, req)
     ctx.clients.set(client, st)
-    guardClient(ctx, client, st)
+    guardPacketSize(client, sizeGuard)
   }
 
   servers.push({ name: 'mqtt', port: spec.port, server: createTcpServer({ noDelay: spec.noDelay }, (s) => accept('mqtt', s, s)) })

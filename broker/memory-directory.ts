@@ -67,6 +67,9 @@ export function createMemoryDirectory(): MemoryDirectory {
     listDevices() {
       return [...devices.values()].map(({ secretHash: _h, ...rest }) => ({ ...rest }))
     },
+    async isReserved(id) {
+      return devices.has(id) || services.has(id)
+    },
     async authenticate({ username, password, certCN }: Credentials): Promise<Principal | Refusal | null> {
       if (certCN !== undefined) {
         // A verified client certificate names the device; a username, if any, must agree.

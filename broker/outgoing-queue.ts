@@ -15,35 +15,68 @@
 //   high-water mark (authorize-publish.ts).
 import type { Client } from 'aedes'
 import { BrokerError } from './errors.ts'
-import { internalsOf } from './internals.ts'
+import { internalsOf, type ClientInternals } from './internals.ts'
 import type { BrokerContext, ClientState } from './context.ts'
 
-export function guardClient(ctx: BrokerContext, client: Client, st: ClientState): void {
-  const c = internalsOf(client)
+type Parser = ClientInternals['_parser'] & { client?: Client; _gpParseLength?: () => boolean }
 
-  // Largest packet: checked on the fixed header, before the body is buffered.
-  const parser = c._parser
-  const parseLength = parser._parseLength
-  parser._parseLength = function guardedParseLength(this: typeof parser) {
-    const ok = parseLength.call(this)
+/**
+ * The packet-size guard (and the second-CONNECT check), installed on every connection before any packet. One shared
+ * function per broker (the parser is `this`, its client `this.client`): nothing is
+ * allocated per connection.
+ */
+export function makePacketSizeGuard(ctx: BrokerContext) {
+  return function guardedParseLength(this: Parser): boolean {
+    const ok = (this._gpParseLength as () => boolean).call(this)
+    // [MQTT-3.1.0-2] a second CONNECT is a protocol violation: close at once. aedes
+    // checks this only once the packet is dispatched, and a second CONNECT that arrives
+    // in the same read as the first is queued behind the handshake instead; counted
+    // here, on the fixed header, it never gets that far.
+    if (ok && this.packet.cmd === 'connect' && this.client) {
+      const st = ctx.clients.get(this.client)
+      if (st && ++st.connects > 1) {
+        ctx.metrics.refusals.inc({ stage: 'packet', reason: 'second_connect' })
+        this._emitError(new BrokerError('GP_BROKER_PROTOCOL', 'second CONNECT on one connection [MQTT-3.1.0-2]'))
+        return false
+      }
+    }
     if (ok && this.packet.length > ctx.limits.maxPacketBytes) {
+      const client = this.client
       ctx.metrics.refusals.inc({ stage: 'packet', reason: 'packet_too_large' })
-      ctx.log.warn({ clientId: client.id, remote: st.remote, bytes: this.packet.length, max: ctx.limits.maxPacketBytes }, 'packet too large: connection closed')
+      ctx.log.warn({ clientId: client?.id, remote: client && ctx.clients.get(client)?.remote, bytes: this.packet.length, max: ctx.limits.maxPacketBytes }, 'packet too large: connection closed')
       this._emitError(new BrokerError('GP_BROKER_PACKET_TOO_LARGE', `packet of ${this.packet.length} bytes exceeds ${ctx.limits.maxPacketBytes}`))
       return false
     }
     return ok
   }
+}
 
+export function guardPacketSize(client: Client, guard: (this: Parser) => boolean): void {
+  const parser = internalsOf(client)._parser as Parser
+  // Checked on the fixed header, before the body is buffered.
+  parser._gpParseLength = parser._parseLength
+  parser._parseLength = guard
+}
+
+/**
+ * The bounded outgoing queue. Installed lazily — when the client is first granted a
+ * subscription, or a persistent session's subscriptions are restored (aedes reads
+ * client.deliver0/deliverQoS at that moment) — so idle connections and publish-only
+ * devices carry no per-client delivery closures.
+ */
+export function guardDeliveries(ctx: BrokerContext, client: Client, st: ClientState): void {
+  if (st.deliveriesGuarded) return
+  st.deliveriesGuarded = true
+  const c = internalsOf(client)
   const deliver0 = c.deliver0
   const deliverQoS = c.deliverQoS
+  const limits = ctx.limits
   const done = () => {
     st.queued--
   }
-  const overBound = () => st.queued >= ctx.limits.maxQueued
 
-  c.deliver0 = function boundedDeliver0(packet, cb) {
-    if (overBound()) {
+  c.deliver0 = (packet, cb) => {
+    if (st.queued >= limits.maxQueued) {
       ctx.metrics.shed.inc()
     } else {
       st.queued++
@@ -54,13 +87,13 @@ export function guardClient(ctx: BrokerContext, client: Client, st: ClientState)
     setImmediate(cb)
   }
 
-  c.deliverQoS = function boundedDeliverQoS(packet, cb) {
+  c.deliverQoS = (packet, cb) => {
     if (packet.qos === 0) return c.deliver0(packet, cb)
-    if (overBound()) {
+    if (st.queued >= limits.maxQueued) {
       if (!client.closed && st.reason !== 'slow_consumer') {
         st.reason = 'slow_consumer'
         ctx.metrics.slowConsumers.inc()
-        ctx.log.warn({ clientId: client.id, queued: st.queued, max: ctx.limits.maxQueued }, 'slow consumer: disconnected (persistent sessions keep their messages)')
+        ctx.log.warn({ clientId: client.id, queued: st.queued, max: limits.maxQueued }, 'slow consumer: disconnected (persistent sessions keep their messages)')
         client.conn.destroy(new BrokerError('GP_BROKER_SLOW_CONSUMER', 'subscriber over its queue bound'))
       }
     } else {

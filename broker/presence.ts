@@ -7,6 +7,9 @@ import { internalsOf } from './internals.ts'
 import type { BrokerContext } from './context.ts'
 import type { PresenceEvent, PresenceReason } from './types.ts'
 
+const ONLINE = Buffer.from(PRESENCE_ONLINE)
+const OFFLINE = Buffer.from(PRESENCE_OFFLINE)
+
 export function trackPresence(ctx: BrokerContext, events: EventEmitter): void {
   const { aedes } = ctx
   const emit = (client: Client, online: boolean, reason: PresenceReason) => {
@@ -19,7 +22,8 @@ export function trackPresence(ctx: BrokerContext, events: EventEmitter): void {
   const publishRetained = (deviceId: string, state: string) => {
     // PROTOCOL.md §2: retained "online"/"offline"; the broker writes it when the
     // device's own will does not (connect, clean disconnect, no will set).
-    aedes.publish({ cmd: 'publish', topic: presenceTopic(deviceId), payload: Buffer.from(state), qos: 1, retain: true, dup: false }, (err) => {
+    // One shared payload per state: the retained copy of every device points at it.
+    aedes.publish({ cmd: 'publish', topic: presenceTopic(deviceId), payload: state === PRESENCE_ONLINE ? ONLINE : OFFLINE, qos: 1, retain: true, dup: false }, (err) => {
       if (err) ctx.log.warn({ deviceId, err: err.message }, 'presence publish failed')
     })
   }

@@ -37,6 +37,13 @@ export interface Refusal {
  */
 export interface DeviceDirectory {
   authenticate(creds: Credentials): Promise<Principal | Refusal | null>
+  /**
+   * Lab mode: is `id` a device id or a service account name? Anonymous clients may not
+   * use such a client id (nor `<service>:<suffix>`), so they cannot take over a
+   * device's or a service's session. Without it, only ids held by a connected device
+   * or service are refused.
+   */
+  isReserved?(id: string): Promise<boolean>
 }
 
 /** One accepted uplink publish, handed to the sink before the device gets its PUBACK. */

@@ -2,7 +2,7 @@
 import type { Client, ConnectPacket } from 'aedes'
 import { CONNACK, connackError } from '../errors.ts'
 import { principalLabel, sleep, type BrokerContext } from '../context.ts'
-import { TokenBucket } from '../limits.ts'
+import { guardDeliveries } from '../outgoing-queue.ts'
 import { secondsSince } from '../metrics.ts'
 import { aedesInternals } from '../internals.ts'
 import type { Principal, Refusal } from '../types.ts'
@@ -40,10 +40,11 @@ export function makeAuthenticate(ctx: BrokerContext) {
     }
     const started = performance.now()
     ;(delay > 0 ? sleep(delay) : Promise.resolve())
-      .then(() => {
+      .then((): Promise<Principal | Refusal | 'client_id_reserved' | null> | Refusal => {
         if (username === undefined && password === undefined && st.certCN === undefined) {
           // Lab mode only; devices' topics stay closed to anonymous clients (acl.ts).
-          return ctx.allowAnonymous ? ({ kind: 'anonymous' } as Principal) : ({ refused: 'anonymous_not_allowed' } as Refusal)
+          if (!ctx.allowAnonymous) return { refused: 'anonymous_not_allowed' } as Refusal
+          return anonymousIdTaken(ctx, client).then((taken) => (taken ? 'client_id_reserved' : { kind: 'anonymous' }))
         }
         return ctx.directory.authenticate({ clientId: client.id, username, password, ...(st.certCN !== undefined ? { certCN: st.certCN } : {}) })
       })
@@ -53,21 +54,29 @@ export function makeAuthenticate(ctx: BrokerContext) {
           // The connection may have died meanwhile (aedes then ignores the answer).
           if (client.closed) return done(null, false)
           if (result === null) return refuse(client, done, CONNACK.badCredentials, 'bad_credentials', { username })
+          if (result === 'client_id_reserved') return refuse(client, done, CONNACK.identifierRejected, result)
           if ('refused' in result) return refuse(client, done, CONNACK.notAuthorized, result.refused.replace(/\W+/g, '_'), { username })
           // A device's session is its own: its client id must be its device id, so no
           // one else can take over (or read) that session.
           if (result.kind === 'device' && client.id !== result.deviceId) {
             return refuse(client, done, CONNACK.identifierRejected, 'client_id_not_device_id', { username })
           }
+          // A service's sessions are its own too: `<name>` or `<name>:<suffix>`, so one
+          // service cannot take over (or read) another's session.
+          if (result.kind === 'service' && client.id !== result.name && !client.id.startsWith(`${result.name}:`)) {
+            return refuse(client, done, CONNACK.identifierRejected, 'client_id_not_service_name', { username })
+          }
           st.principal = result
-          if (result.kind === 'device') st.bucket = new TokenBucket(ctx.limits.publishRate, ctx.limits.publishBurst, Date.now())
+          // A persistent session's subscriptions are restored right after this, without
+          // authorizeSubscribe: bound its deliveries now (others: at their first SUBACK).
+          if (!client.clean) guardDeliveries(ctx, client, st)
           const previous = aedesInternals(ctx.aedes).clients[client.id]
           if (previous && previous !== client) {
             const prev = ctx.clients.get(previous)
             if (prev) prev.reason = 'takeover'
           }
           ctx.metrics.connects.inc({ result: 'ok' })
-          ctx.log.info({ clientId: client.id, listener: st.listener, remote: st.remote, ...principalLabel(result) }, 'client connected')
+          if (ctx.log.isLevelEnabled('info')) ctx.log.info({ clientId: client.id, listener: st.listener, remote: st.remote, ...principalLabel(result) }, 'client connected')
           done(null, true)
         },
         (err: unknown) => {
@@ -76,4 +85,22 @@ export function makeAuthenticate(ctx: BrokerContext) {
         },
       )
   }
+}
+
+/**
+ * Lab mode: an anonymous client may not use a device id or a service name as its
+ * client id (nor `<service>:<suffix>`) — aedes would hand it that session.
+ */
+async function anonymousIdTaken(ctx: BrokerContext, client: Client): Promise<boolean> {
+  const id = client.id
+  const colon = id.indexOf(':')
+  const ids = colon > 0 ? [id, id.slice(0, colon)] : [id]
+  if (ctx.directory.isReserved) {
+    for (const candidate of ids) if (await ctx.directory.isReserved(candidate)) return true
+    return false
+  }
+  // Without the directory's answer: refuse ids held right now by an authenticated client.
+  const held = aedesInternals(ctx.aedes).clients[id]
+  const holder = held && held !== client ? ctx.clients.get(held)?.principal : undefined
+  return holder !== undefined && holder.kind !== 'anonymous'
 }

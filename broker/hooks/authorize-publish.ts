@@ -10,6 +10,7 @@ import { parseTopic } from '../../firmware-protocol/index.ts'
 import { authorizePublishTopic } from '../acl.ts'
 import { principalLabel, sleep, type BrokerContext, type ClientState } from '../context.ts'
 import { secondsSince } from '../metrics.ts'
+import { TokenBucket } from '../limits.ts'
 import { internalsOf } from '../internals.ts'
 import type { UplinkMessage } from '../types.ts'
 
@@ -48,7 +49,8 @@ export function makeAuthorizePublish(ctx: BrokerContext) {
 
     const uplink = decision.uplink
     ctx.metrics.messagesIn.inc(uplink?.kind ?? (decision.presence ? 'presence' : 'other'))
-    if (!uplink && !st.bucket && !routingBacklogged(ctx)) return callback(null)
+    const rated = st.principal.kind === 'device'
+    if (!uplink && !rated && !routingBacklogged(ctx)) return callback(null)
 
     const msg: UplinkMessage | undefined = uplink && {
       deviceId: uplink.deviceId,
@@ -61,8 +63,7 @@ export function makeAuthorizePublish(ctx: BrokerContext) {
     }
     // Queued behind this client's earlier publishes, or started at once when none is
     // pending (the common case: no chain, no extra promise).
-    const job = () => processPublish(ctx, client, st, msg)
-    const work = st.tail === undefined ? job() : st.tail.then(job)
+    const work = st.tail === undefined ? processPublish(ctx, client, st, msg) : st.tail.then(() => processPublish(ctx, client, st, msg))
     st.tail = work
     st.pending++
     ctx.inflight.begin()
@@ -80,6 +81,8 @@ export function makeAuthorizePublish(ctx: BrokerContext) {
  * then the commit. Never rejects: false means "do not ack".
  */
 function processPublish(ctx: BrokerContext, client: Client, st: ClientState, msg: UplinkMessage | undefined): Promise<boolean> {
+  // Devices are rate limited; their bucket is made at the first publish, not per connection.
+  if (st.principal?.kind === 'device') st.bucket ??= new TokenBucket(ctx.limits.publishRate, ctx.limits.publishBurst, Date.now())
   const wait = routingBacklogged(ctx) ? -1 : st.bucket ? st.bucket.take(Date.now()) : 0
   if (wait === 0) return msg ? commitWithRetry(ctx, client, msg) : Promise.resolve(true)
   return (async () => {

@@ -4,13 +4,18 @@ import type { Client, Subscription } from 'aedes'
 import { UPLINK_KINDS } from '../../firmware-protocol/index.ts'
 import { authorizeSubscribeFilter, mayForward } from '../acl.ts'
 import { principalLabel, type BrokerContext } from '../context.ts'
+import { guardDeliveries } from '../outgoing-queue.ts'
 import type { AedesPublishPacket } from 'aedes'
 
 export function makeAuthorizeSubscribe(ctx: BrokerContext) {
   return function authorizeSubscribe(client: Client, sub: Subscription, callback: (err: Error | null, sub?: Subscription | null) => void): void {
     const st = ctx.clients.get(client)
     const decision = st?.principal ? authorizeSubscribeFilter(st.principal, sub.topic) : { allow: false as const, reason: 'not authenticated' }
-    if (decision.allow) return callback(null, sub)
+    if (decision.allow) {
+      // aedes reads client.deliverQoS right after this callback: bound it first.
+      if (st) guardDeliveries(ctx, client, st)
+      return callback(null, sub)
+    }
     ctx.metrics.refusals.inc({ stage: 'subscribe', reason: decision.reason.replace(/\W+/g, '_').slice(0, 48) })
     ctx.log.warn({ clientId: client.id, ...principalLabel(st?.principal), topic: sub.topic, reason: decision.reason }, 'subscription refused')
     // aedes turns a null subscription into return code 0x80 (failure) in the SUBACK.

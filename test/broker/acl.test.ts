@@ -67,7 +67,7 @@ t.test('service accounts act within their rights', async (t) => {
   const tb = await startBroker(t)
   const secret = await tb.directory.addService({ name: 'monitor', rights: { publish: ['gp/v1/+/down/cmd'], subscribe: ['gp/v1/+/up/#'] } })
   const ds = await tb.device('dev-s')
-  const mon = await connect(t, tb.url, { clientId: 'monitor-1', username: 'monitor', password: secret })
+  const mon = await connect(t, tb.url, { clientId: 'monitor:1', username: 'monitor', password: secret })
   t.equal(await subscribe(mon, 'gp/v1/+/up/#'), 1)
   t.equal(await subscribe(mon, '#'), 128)
   const d = await connectDevice(t, tb, 'dev-s', ds)

@@ -10,7 +10,7 @@ t.test('presence events with reasons, and the retained presence topic', async (t
   tb.broker.on('presence', (e) => events.push(e))
   const s = await tb.device('dev-p')
   const mon = await tb.directory.addService({ name: 'mon', rights: { publish: [], subscribe: ['gp/v1/+/presence'] } })
-  const watcher = await connect(t, tb.url, { clientId: 'mon-1', username: 'mon', password: mon })
+  const watcher = await connect(t, tb.url, { clientId: 'mon:1', username: 'mon', password: mon })
   await subscribe(watcher, 'gp/v1/+/presence')
 
   const seen = nextMessage(watcher)
@@ -42,7 +42,7 @@ t.test('presence events with reasons, and the retained presence topic', async (t
   t.same(reasons, ['on:connect', 'off:disconnect', 'on:connect', 'off:will', 'on:connect', 'off:keepalive_timeout', 'on:connect', 'off:takeover', 'on:connect'])
   t.ok(events.every((e) => e.deviceId === 'dev-p' && e.at instanceof Date))
 
-  const late = await connect(t, tb.url, { clientId: 'mon-2', username: 'mon', password: mon })
+  const late = await connect(t, tb.url, { clientId: 'mon', username: 'mon', password: mon })
   const retained = nextMessage(late)
   await subscribe(late, 'gp/v1/dev-p/presence')
   t.match(await retained, { retain: true }, 'presence is retained')
