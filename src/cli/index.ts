@@ -4,6 +4,8 @@ import { registerStart } from './commands/start.ts'
 import { registerConfig } from './commands/config.ts'
 import { registerSim } from './commands/sim.ts'
 import { registerConformance } from './commands/conformance.ts'
+import { registerDevice } from './commands/device.ts'
+import { registerMigrate } from './commands/migrate.ts'
 
 /** Builds the `gridpatrol` program; each command module adds itself. */
 export function buildProgram(): Command {
@@ -15,6 +17,8 @@ export function buildProgram(): Command {
   registerConfig(program)
   registerSim(program)
   registerConformance(program)
+  registerDevice(program)
+  registerMigrate(program)
   return program
 }
 

@@ -55,6 +55,7 @@ function fromEnv(e: Env): Config {
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
     logLevel: e.GRIDPATROL_LOG_LEVEL,
+    storage: { retentionDays: e.GRIDPATROL_RETENTION_DAYS, compressAfterDays: e.GRIDPATROL_COMPRESS_AFTER_DAYS },
   })
 }
 

@@ -37,6 +37,18 @@ export const envSchema = z.object({
     .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
     .optional()
     .describe('Redis for cluster mode (shared sessions and routing); unset = in memory'),
+  GRIDPATROL_RETENTION_DAYS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .describe('Days of time-series data (check-ins, telemetry, status, alarms, presence) kept by TimescaleDB retention; 0 = keep forever'),
+  GRIDPATROL_COMPRESS_AFTER_DAYS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(7)
+    .describe('TimescaleDB compresses time-series chunks older than this many days; 0 = no compression'),
   GRIDPATROL_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info')
@@ -77,4 +89,6 @@ export interface Config {
   readonly databaseUrl: string | undefined
   readonly redisUrl: string | undefined
   readonly logLevel: Env['GRIDPATROL_LOG_LEVEL']
+  /** Time-series retention and compression (TimescaleDB only; 0 = off). */
+  readonly storage: { readonly retentionDays: number; readonly compressAfterDays: number }
 }

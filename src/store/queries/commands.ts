@@ -1,0 +1,82 @@
+import type { Queryable } from '../db.ts'
+import type { ClockEstimate, CommandRow, RejectRow, Store } from '../types.ts'
+
+const CMD_COLS = `command_id AS "commandId", device_id AS "deviceId", kind, body, issued_at AS "issuedAt", expires_at AS "expiresAt",
+  status, sent_at AS "sentAt", acked_at AS "ackedAt", ack_status AS "ackStatus", ack_detail AS "ackDetail"`
+
+export function commandQueries(db: Queryable): Store['commands'] {
+  return {
+    async enqueue(c) {
+      const [row] = await db.query<CommandRow>(
+        `INSERT INTO commands (command_id, device_id, kind, body, issued_at, expires_at)
+         VALUES ($1, $2, $3, $4::jsonb, to_timestamp($5::float8 / 1000), to_timestamp($6::float8 / 1000)) RETURNING ${CMD_COLS}`,
+        [c.commandId, c.deviceId, c.kind, JSON.stringify(c.body), c.issuedAtMs, c.expiresAtMs],
+      )
+      return row as CommandRow
+    },
+    async get(id) {
+      return (await db.query<CommandRow>(`SELECT ${CMD_COLS} FROM commands WHERE command_id = $1`, [id]))[0]
+    },
+    async pending(deviceId, nowMs) {
+      return db.query<CommandRow>(
+        `SELECT ${CMD_COLS} FROM commands
+         WHERE device_id = $1 AND status IN ('queued', 'sent')
+           AND (expires_at IS NULL OR expires_at > to_timestamp($2::float8 / 1000))
+         ORDER BY issued_at, command_id`,
+        [deviceId, nowMs],
+      )
+    },
+    async markSent(ids, atMs) {
+      if (ids.length === 0) return
+      await db.query(
+        `UPDATE commands SET status = 'sent', sent_at = to_timestamp($2::float8 / 1000)
+         WHERE command_id = ANY($1::text[]) AND status = 'queued'`,
+        [[...ids].sort(), atMs],
+      )
+    },
+    async expire(nowMs) {
+      const rows = await db.query(
+        `UPDATE commands SET status = 'expired'
+         WHERE status IN ('queued', 'sent') AND expires_at <= to_timestamp($1::float8 / 1000) RETURNING command_id`,
+        [nowMs],
+      )
+      return rows.length
+    },
+  }
+}
+
+export function clockQueries(db: Queryable): Store['clock'] {
+  return {
+    async latest(deviceId) {
+      return (
+        await db.query<ClockEstimate>(
+          `SELECT device_id AS "deviceId", measured_at AS "measuredAt", offset_ms AS "offsetMs", delay_ms AS "delayMs",
+                  command_id AS "commandId"
+           FROM clock_offsets WHERE device_id = $1 ORDER BY measured_at DESC LIMIT 1`,
+          [deviceId],
+        )
+      )[0]
+    },
+  }
+}
+
+export function rejectQueries(db: Queryable): Store['rejects'] {
+  return {
+    async list(q = {}) {
+      const rows = await db.query<RejectRow>(
+        `SELECT id, received_at AS "receivedAt", topic, device_id AS "deviceId", payload, code, message, field
+         FROM ingest_rejects
+         WHERE ($1::timestamptz IS NULL OR received_at >= $1) AND ($2::timestamptz IS NULL OR received_at < $2)
+           AND ($3::text IS NULL OR device_id = $3)
+         ORDER BY id LIMIT $4`,
+        [q.from ?? null, q.to ?? null, q.deviceId ?? null, q.limit ?? 1000],
+      )
+      // pg gives Buffer, PGlite Uint8Array: one shape for callers.
+      return rows.map((r) => ({ ...r, payload: new Uint8Array(r.payload.buffer, r.payload.byteOffset, r.payload.byteLength) }))
+    },
+    async countByCode() {
+      const rows = await db.query<{ code: string; n: number }>('SELECT code, count(*)::int8 AS n FROM ingest_rejects GROUP BY code')
+      return Object.fromEntries(rows.map((r) => [r.code, r.n]))
+    },
+  }
+}

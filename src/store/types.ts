@@ -1,0 +1,388 @@
+// The storage contract: the only module of src/store that rules, API and ingest
+// import (lint enforces it). Times are Date on read and Unix ms on the write path
+// (the ingest deals in device milliseconds).
+
+export type GridLevel = 'district' | 'street' | 'community'
+export type DeviceKind = 'patrol' | 'sensor' | 'service'
+export type CommandStatus = 'queued' | 'sent' | 'acked' | 'expired'
+export type CommandKind = 'time_sync' | 'config' | 'ping'
+
+/** GeoJSON geometry as stored (Polygon or MultiPolygon); not validated here. */
+export interface GeoJsonGeometry {
+  type: string
+  coordinates: unknown
+}
+
+export interface NewGrid {
+  id: string
+  level: GridLevel
+  parentId?: string | null
+  name: string
+  /** 15 digits, e.g. the unit-grid code (county + street + community + sequence). */
+  standardCode?: string | null
+  boundary?: GeoJsonGeometry | null
+  /** IANA zone; default Asia/Shanghai. */
+  timeZone?: string
+}
+export interface GridRow {
+  id: string
+  level: GridLevel
+  parentId: string | null
+  name: string
+  standardCode: string | null
+  boundary: GeoJsonGeometry | null
+  timeZone: string
+  createdAt: Date
+}
+
+export interface NewCheckpoint {
+  id: string
+  gridId: string
+  /** NFC/RFID/iButton id or QR text; null for a GPS-only geofence. Unique. */
+  tagId: string | null
+  name: string
+  lat?: number | null
+  lon?: number | null
+  /** Geofence radius in metres; default 30. */
+  radiusM?: number
+}
+export interface CheckpointRow {
+  id: string
+  gridId: string
+  tagId: string | null
+  name: string
+  lat: number | null
+  lon: number | null
+  radiusM: number
+  createdAt: Date
+}
+
+export interface NewDevice {
+  id: string
+  kind: DeviceKind
+  vendor?: string | null
+  gridId?: string | null
+  /** `scrypt$N$r$p$saltB64$hashB64` from broker/ hashSecret. */
+  secretHash: string
+}
+export interface DeviceRow {
+  id: string
+  kind: DeviceKind
+  vendor: string | null
+  gridId: string | null
+  secretHash: string
+  disabled: boolean
+  createdAt: Date
+  rotatedAt: Date | null
+}
+
+/** Clock plausibility flags set by the ingest; device times are never rewritten. */
+export interface ClockFlags {
+  clockFuture: boolean
+  clockAncient: boolean
+}
+
+/** Where an uplink came from, kept so a conflicting one can be stored as a reject. */
+export interface UplinkSource {
+  topic: string
+  payload: Uint8Array
+}
+
+interface RecordBase extends ClockFlags {
+  deviceId: string
+  /** Device sequence number, ≥ 1; (deviceId, seq) is the idempotency key. */
+  seq: number
+  deviceTimeMs: number
+  receivedAtMs: number
+  source?: UplinkSource
+}
+export interface CheckInRecord extends RecordBase {
+  kind: 'checkin'
+  tagId: string
+  method: string
+  /** Resolved by the ingest; null = unknown tag (row flagged unknown_tag). */
+  checkpointId: string | null
+  /** The device's assigned grid at ingest time. */
+  gridId: string | null
+  lat?: number
+  lon?: number
+  accuracyM?: number
+  badgeId?: string
+  batteryPct?: number
+}
+export interface TelemetryRecord extends RecordBase {
+  kind: 'telemetry'
+  readings: Array<{ metric: string; value: number; unit?: string; deviceTimeMs: number } & ClockFlags>
+}
+export interface StatusRecord extends RecordBase {
+  kind: 'status'
+  batteryPct?: number
+  batteryMv?: number
+  signalDbm?: number
+  firmwareVersion?: string
+  uptimeS?: number
+  bufferedCount?: number
+  bootCount?: number
+  lat?: number
+  lon?: number
+}
+export interface AlarmRecord extends RecordBase {
+  kind: 'alarm'
+  alarmKind: string
+  lat?: number
+  lon?: number
+  badgeId?: string
+  detail?: string
+}
+export interface AckRecord extends RecordBase {
+  kind: 'ack'
+  commandId: string
+  status: string
+  detail?: string
+  /** t1 of a time sync: device clock when the command arrived. */
+  receivedDeviceTimeMs?: number
+  nonceHex?: string
+}
+export type UplinkRecord = CheckInRecord | TelemetryRecord | StatusRecord | AlarmRecord | AckRecord
+
+export interface NewReject {
+  receivedAtMs: number
+  topic: string
+  deviceId: string | null
+  /** The payload exactly as received. */
+  payload: Uint8Array
+  code: string
+  message: string
+  field?: string
+}
+export interface RejectRow {
+  id: number
+  receivedAt: Date
+  topic: string
+  deviceId: string | null
+  payload: Uint8Array
+  code: string
+  message: string
+  field: string | null
+}
+
+export interface PresenceEvent {
+  deviceId: string
+  receivedAtMs: number
+  online: boolean
+  reason?: string
+}
+
+/** One group commit: everything in it is durable together or not at all. */
+export interface WriteBatch {
+  records: UplinkRecord[]
+  rejects?: NewReject[]
+  presence?: PresenceEvent[]
+}
+/**
+ * Per record, in input order: 'new' (stored), 'duplicate' (same device, seq and
+ * device time already stored: a re-send) or 'conflict' (same device and seq with
+ * another device time: not stored; stored as a GP_INGEST_SEQ_CONFLICT reject
+ * when the record carries its source).
+ */
+export type RecordOutcome = 'new' | 'duplicate' | 'conflict'
+export interface WriteResult {
+  outcomes: RecordOutcome[]
+  inserted: number
+  duplicates: number
+  conflicts: number
+  rejects: number
+}
+
+export interface CheckInRow {
+  deviceId: string
+  seq: number
+  deviceTime: Date
+  receivedAt: Date
+  gridId: string | null
+  checkpointId: string | null
+  tagId: string
+  method: string
+  lat: number | null
+  lon: number | null
+  badgeId: string | null
+  batteryPct: number | null
+  clockFuture: boolean
+  clockAncient: boolean
+  unknownTag: boolean
+}
+export interface CheckInQuery {
+  from: Date
+  to: Date
+  gridId?: string
+  checkpointIds?: string[]
+  deviceId?: string
+  limit?: number
+}
+export interface HourlyVisitRow {
+  bucket: Date
+  checkpointId: string
+  visits: number
+  firstAt: Date
+  lastAt: Date
+}
+
+export interface TelemetryRow {
+  deviceId: string
+  seq: number
+  deviceTime: Date
+  receivedAt: Date
+  metric: string
+  value: number
+  unit: string | null
+}
+export interface TelemetryBucketRow {
+  bucket: Date
+  count: number
+  min: number
+  max: number
+  avg: number
+}
+
+export interface DeviceStateRow {
+  deviceId: string
+  online: boolean | null
+  presenceAt: Date | null
+  lastSeenAt: Date | null
+  lastSeq: number | null
+  batteryPct: number | null
+  statusAt: Date | null
+}
+export interface AlarmRow {
+  deviceId: string
+  seq: number
+  deviceTime: Date
+  receivedAt: Date
+  kind: string
+  lat: number | null
+  lon: number | null
+  badgeId: string | null
+  detail: string | null
+}
+
+export interface NewCommand {
+  commandId: string
+  deviceId: string
+  kind: CommandKind
+  /** The command body as our own types (firmware-protocol Command), JSON-safe. */
+  body: Record<string, unknown>
+  issuedAtMs: number
+  /** null = never expires. */
+  expiresAtMs: number | null
+}
+export interface CommandRow {
+  commandId: string
+  deviceId: string
+  kind: CommandKind
+  body: Record<string, unknown>
+  issuedAt: Date
+  expiresAt: Date | null
+  status: CommandStatus
+  sentAt: Date | null
+  ackedAt: Date | null
+  ackStatus: string | null
+  ackDetail: string | null
+}
+
+export interface ClockEstimate {
+  deviceId: string
+  measuredAt: Date
+  /** Device clock minus server clock, ms (positive = device ahead). */
+  offsetMs: number
+  delayMs: number
+  commandId: string | null
+}
+
+export interface MigrationReport {
+  applied: string[]
+  skipped: string[]
+  alreadyApplied: number
+}
+
+export interface StoreCapabilities {
+  timescale: boolean
+  driver: 'pglite' | 'pg'
+}
+
+/** Narrow repositories; SQL lives behind them (src/store/queries/). */
+export interface Store {
+  readonly capabilities: StoreCapabilities
+  /** Applies pending NNN-name.sql migrations in order, each in its own transaction. */
+  migrate(): Promise<MigrationReport>
+  /** Cheap round trip; rejects when the database is unreachable. */
+  ping(): Promise<void>
+  close(): Promise<void>
+
+  grids: {
+    create(g: NewGrid): Promise<GridRow>
+    get(id: string): Promise<GridRow | undefined>
+    list(filter?: { parentId?: string | null; level?: GridLevel }): Promise<GridRow[]>
+  }
+  checkpoints: {
+    create(c: NewCheckpoint): Promise<CheckpointRow>
+    get(id: string): Promise<CheckpointRow | undefined>
+    listByGrid(gridId: string): Promise<CheckpointRow[]>
+    /** tag id → checkpoint, for the tags that are registered. */
+    byTags(tagIds: string[]): Promise<Map<string, { checkpointId: string; gridId: string }>>
+  }
+  devices: {
+    create(d: NewDevice): Promise<DeviceRow>
+    get(id: string): Promise<DeviceRow | undefined>
+    getMany(ids: string[]): Promise<Map<string, DeviceRow>>
+    list(filter?: { gridId?: string; kind?: DeviceKind }): Promise<DeviceRow[]>
+    rotateSecret(id: string, secretHash: string, atMs: number): Promise<boolean>
+    setDisabled(id: string, disabled: boolean): Promise<boolean>
+  }
+  uplinks: {
+    /**
+     * One transaction: dedup by (device, seq), insert new rows, close acked
+     * commands and record clock offsets, store rejects and presence, update
+     * device state. Safe to call concurrently: keys are locked in sorted order.
+     */
+    write(batch: WriteBatch): Promise<WriteResult>
+  }
+  checkIns: {
+    list(q: CheckInQuery): Promise<CheckInRow[]>
+    /** Visits per checkpoint per hour of device time (continuous aggregate or view). */
+    hourlyVisits(q: { from: Date; to: Date; checkpointIds?: string[]; gridId?: string }): Promise<HourlyVisitRow[]>
+    count(q?: { deviceId?: string }): Promise<number>
+  }
+  telemetry: {
+    list(q: { deviceId: string; metric?: string; from: Date; to: Date; limit?: number }): Promise<TelemetryRow[]>
+    buckets(q: { deviceId: string; metric: string; from: Date; to: Date; bucketSeconds: number }): Promise<TelemetryBucketRow[]>
+  }
+  devicesState: {
+    get(deviceId: string): Promise<DeviceStateRow | undefined>
+    list(): Promise<DeviceStateRow[]>
+  }
+  alarms: {
+    list(q: { from: Date; to: Date; deviceId?: string }): Promise<AlarmRow[]>
+  }
+  commands: {
+    enqueue(c: NewCommand): Promise<CommandRow>
+    get(commandId: string): Promise<CommandRow | undefined>
+    /** Queued or sent, not expired at `nowMs`, oldest first: what to deliver on reconnect. */
+    pending(deviceId: string, nowMs: number): Promise<CommandRow[]>
+    markSent(commandIds: string[], atMs: number): Promise<void>
+    /** Marks every queued/sent command past its expiry as expired; returns how many. */
+    expire(nowMs: number): Promise<number>
+  }
+  clock: {
+    /** The latest estimate, or undefined before the first time-sync round trip. */
+    latest(deviceId: string): Promise<ClockEstimate | undefined>
+  }
+  rejects: {
+    list(q?: { from?: Date; to?: Date; deviceId?: string; limit?: number }): Promise<RejectRow[]>
+    countByCode(): Promise<Record<string, number>>
+  }
+  /**
+   * Housekeeping the embedded database cannot schedule itself (no background
+   * workers): refresh the hourly aggregate over [from, to).
+   */
+  refreshAggregates(from: Date, to: Date): Promise<void>
+}

@@ -1,0 +1,246 @@
+// The store contract, written once and run against every driver (MQTT.js
+// abstract_store pattern). Subtests share one store and use unique ids.
+import { randomBytes } from 'node:crypto'
+import type { Test } from 'tap'
+import type { CheckInRecord, Store, UplinkRecord } from '../../src/store/types.ts'
+
+const HASH = 'scrypt$16384$8$1$c2FsdA==$aGFzaA=='
+const T0 = Date.UTC(2026, 0, 5, 0, 0, 0) // a Monday, 08:00 Asia/Shanghai
+const HOUR = 3_600_000
+
+const uid = (p: string) => `${p}-${randomBytes(4).toString('hex')}`
+
+function checkIn(deviceId: string, seq: number, deviceTimeMs: number, extra: Partial<CheckInRecord> = {}): CheckInRecord {
+  return {
+    kind: 'checkin',
+    deviceId,
+    seq,
+    deviceTimeMs,
+    receivedAtMs: deviceTimeMs + 1_000,
+    clockFuture: false,
+    clockAncient: false,
+    tagId: 'TAG',
+    method: 'nfc',
+    checkpointId: null,
+    gridId: null,
+    ...extra,
+  }
+}
+
+export function storeContract(t: Test, getStore: () => Store): void {
+  t.test('migrate is idempotent and reports what it did', async (t) => {
+    const store = getStore()
+    const again = await store.migrate()
+    t.same(again.applied, [], 'nothing left to apply')
+    t.ok(again.alreadyApplied >= 3, 'earlier migrations recorded')
+    await store.ping()
+  })
+
+  t.test('grids: three levels, parent, standard code, default time zone', async (t) => {
+    const store = getStore()
+    const d = uid('D')
+    const s = uid('S')
+    const c = uid('C')
+    const code = String(Math.floor(Math.random() * 1e15)).padStart(15, '0')
+    await store.grids.create({ id: d, level: 'district', name: 'Gulou' })
+    await store.grids.create({ id: s, level: 'street', parentId: d, name: 'Street 1' })
+    const poly = { type: 'Polygon', coordinates: [[[118.7, 32.0], [118.8, 32.0], [118.8, 32.1], [118.7, 32.0]]] }
+    const g = await store.grids.create({ id: c, level: 'community', parentId: s, name: 'Grid 1', standardCode: code, boundary: poly })
+    t.equal(g.timeZone, 'Asia/Shanghai')
+    t.equal(g.standardCode, code)
+    t.same((await store.grids.get(c))?.boundary, poly)
+    t.same((await store.grids.list({ parentId: s })).map((x) => x.id), [c])
+    await t.rejects(store.grids.create({ id: uid('X'), level: 'community', parentId: s, name: 'bad', standardCode: '12345' }), 'code must be 15 digits')
+    await t.rejects(store.grids.create({ id: uid('X'), level: 'street', name: 'orphan' }), 'a street needs a parent')
+  })
+
+  t.test('checkpoints and devices', async (t) => {
+    const store = getStore()
+    const g = uid('D')
+    await store.grids.create({ id: g, level: 'district', name: 'd' })
+    const tag = uid('04A1')
+    const cp = await store.checkpoints.create({ id: uid('cp'), gridId: g, tagId: tag, name: 'Gate', lat: 32.05, lon: 118.78, radiusM: 25 })
+    t.equal(cp.radiusM, 25)
+    await t.rejects(store.checkpoints.create({ id: uid('cp'), gridId: g, tagId: tag, name: 'dup tag' }), 'tag ids are unique')
+    const m = await store.checkpoints.byTags([tag, 'nope'])
+    t.same(m.get(tag), { checkpointId: cp.id, gridId: g })
+    t.equal(m.has('nope'), false)
+
+    const id = uid('dev')
+    const dev = await store.devices.create({ id, kind: 'patrol', vendor: 'acme', gridId: g, secretHash: HASH })
+    t.equal(dev.disabled, false)
+    t.equal(dev.rotatedAt, null)
+    t.ok(await store.devices.rotateSecret(id, HASH + 'x', T0))
+    t.equal((await store.devices.get(id))?.rotatedAt?.getTime(), T0)
+    t.ok(await store.devices.setDisabled(id, true))
+    t.equal((await store.devices.get(id))?.disabled, true)
+    t.equal(await store.devices.rotateSecret('missing', HASH, T0), false)
+    t.same([...(await store.devices.getMany([id, 'missing'])).keys()], [id])
+    t.same((await store.devices.list({ gridId: g })).map((x) => x.id), [id])
+    await t.rejects(store.devices.create({ id: uid('svc'), kind: 'service', secretHash: 'plain' }), 'only scrypt hashes')
+  })
+
+  t.test('write: new, duplicate, conflict — exactly once whatever the redelivery', async (t) => {
+    const store = getStore()
+    const dev = uid('dev')
+    const payload = new Uint8Array([1, 2, 3])
+    const first = await store.uplinks.write({ records: [checkIn(dev, 1, T0), checkIn(dev, 2, T0 + 1000)] })
+    t.same(first.outcomes, ['new', 'new'])
+    const again = await store.uplinks.write({
+      records: [
+        checkIn(dev, 2, T0 + 1000), // re-send
+        checkIn(dev, 3, T0 + 2000),
+        checkIn(dev, 3, T0 + 2000), // twice in one batch
+        checkIn(dev, 1, T0 + 5000, { source: { topic: `gp/v1/${dev}/up/checkin`, payload } }), // same seq, other time
+      ],
+    })
+    t.same(again.outcomes, ['duplicate', 'new', 'duplicate', 'conflict'])
+    t.match(again, { inserted: 1, duplicates: 2, conflicts: 1, rejects: 1 })
+    t.equal(await store.checkIns.count({ deviceId: dev }), 3)
+    const rej = await store.rejects.list({ deviceId: dev })
+    t.equal(rej.length, 1)
+    t.equal(rej[0]?.code, 'GP_INGEST_SEQ_CONFLICT')
+    t.same([...(rej[0]?.payload ?? [])], [1, 2, 3])
+  })
+
+  t.test('rows keep both clocks, seq and flags; unknown tags are kept and flagged', async (t) => {
+    const store = getStore()
+    const g = uid('D')
+    await store.grids.create({ id: g, level: 'district', name: 'd' })
+    const cp = await store.checkpoints.create({ id: uid('cp'), gridId: g, tagId: uid('T'), name: 'x' })
+    const dev = uid('dev')
+    await store.uplinks.write({
+      records: [
+        checkIn(dev, 7, T0, { checkpointId: cp.id, gridId: g, tagId: cp.tagId as string, lat: 32.1, lon: 118.8, badgeId: '工号 7', batteryPct: 80 }),
+        checkIn(dev, 8, T0 + 400 * 86_400_000, { clockFuture: true, tagId: 'UNKNOWN' }),
+      ],
+    })
+    const rows = await store.checkIns.list({ from: new Date(0), to: new Date(T0 * 2), deviceId: dev })
+    t.equal(rows.length, 2)
+    t.match(rows[0], { seq: 7, checkpointId: cp.id, gridId: g, unknownTag: false, badgeId: '工号 7', batteryPct: 80, clockFuture: false })
+    t.equal(rows[0]?.deviceTime.getTime(), T0)
+    t.equal(rows[0]?.receivedAt.getTime(), T0 + 1000)
+    t.match(rows[1], { seq: 8, checkpointId: null, unknownTag: true, clockFuture: true, tagId: 'UNKNOWN' })
+    t.equal((await store.devicesState.get(dev))?.batteryPct, 80)
+    t.equal((await store.devicesState.get(dev))?.lastSeq, 8)
+  })
+
+  t.test('concurrent writers with overlapping keys: no deadlock, each key once', async (t) => {
+    const store = getStore()
+    const devs = [uid('a'), uid('b'), uid('c')]
+    const recs = (offset: number): UplinkRecord[] =>
+      devs.flatMap((d) => Array.from({ length: 50 }, (_, i) => checkIn(d, i + 1 + offset, T0 + (i + offset) * 1000)))
+    const batches = [recs(0), recs(25).reverse(), recs(10), recs(40).reverse()]
+    const results = await Promise.all(batches.map((records) => store.uplinks.write({ records })))
+    const inserted = results.reduce((n, r) => n + r.inserted, 0)
+    t.equal(inserted, devs.length * 90, 'each distinct (device, seq) inserted once')
+    for (const d of devs) t.equal(await store.checkIns.count({ deviceId: d }), 90)
+  })
+
+  t.test('telemetry, status, alarms, presence', async (t) => {
+    const store = getStore()
+    const dev = uid('sensor')
+    const base = { deviceId: dev, receivedAtMs: T0, clockFuture: false, clockAncient: false }
+    const reading = (metric: string, value: number, at: number) => ({ metric, value, unit: 'm', deviceTimeMs: at, clockFuture: false, clockAncient: false })
+    const r = await store.uplinks.write({
+      records: [
+        { ...base, kind: 'telemetry', seq: 1, deviceTimeMs: T0, readings: [reading('water_level', 1, T0), reading('water_level', 3, T0 + 60_000)] },
+        { ...base, kind: 'telemetry', seq: 2, deviceTimeMs: T0 + HOUR, readings: [reading('water_level', 10, T0 + HOUR)] },
+        { ...base, kind: 'status', seq: 3, deviceTimeMs: T0 + 10, batteryPct: 55, signalDbm: -70, firmwareVersion: '1.2.3' },
+        { ...base, kind: 'status', seq: 4, deviceTimeMs: T0 - 10, batteryPct: 99 }, // older by device time: not the latest
+        { ...base, kind: 'alarm', seq: 5, deviceTimeMs: T0 + 20, alarmKind: 'tamper', detail: 'lid open' },
+      ],
+      presence: [
+        { deviceId: dev, receivedAtMs: T0, online: true },
+        { deviceId: dev, receivedAtMs: T0 + 5, online: false, reason: 'will' },
+      ],
+    })
+    t.equal(r.inserted, 5)
+    const b = await store.telemetry.buckets({ deviceId: dev, metric: 'water_level', from: new Date(T0 - HOUR), to: new Date(T0 + 2 * HOUR), bucketSeconds: 3600 })
+    t.same(
+      b.map((x) => [x.bucket.getTime(), x.count, x.min, x.max, x.avg]),
+      [
+        [T0, 2, 1, 3, 2],
+        [T0 + HOUR, 1, 10, 10, 10],
+      ],
+    )
+    t.equal((await store.telemetry.list({ deviceId: dev, from: new Date(T0), to: new Date(T0 + 2 * HOUR) })).length, 3)
+    const st = await store.devicesState.get(dev)
+    t.match(st, { batteryPct: 55, online: false, lastSeq: 5 })
+    await store.uplinks.write({ records: [], presence: [{ deviceId: dev, receivedAtMs: T0 - 1, online: true }] })
+    t.equal((await store.devicesState.get(dev))?.online, false, 'an older presence event does not win')
+    t.match(await store.alarms.list({ from: new Date(T0), to: new Date(T0 + HOUR), deviceId: dev }), [{ kind: 'tamper', detail: 'lid open', seq: 5 }])
+  })
+
+  t.test('commands: queue with ttl, deliver, ack closes, time sync estimates the clock', async (t) => {
+    const store = getStore()
+    const dev = uid('dev')
+    const sync = uid('c-sync')
+    const old = uid('c-old')
+    await store.commands.enqueue({ commandId: old, deviceId: dev, kind: 'ping', body: { kind: 'ping', ping: { nonceHex: '01' } }, issuedAtMs: T0 - 10_000, expiresAtMs: T0 - 1 })
+    await store.commands.enqueue({ commandId: sync, deviceId: dev, kind: 'time_sync', body: { kind: 'time_sync', timeSync: { serverTimeMs: T0 } }, issuedAtMs: T0, expiresAtMs: T0 + HOUR })
+    t.same((await store.commands.pending(dev, T0)).map((c) => c.commandId), [sync], 'expired ones are not delivered')
+    t.equal(await store.commands.expire(T0), 1)
+    t.equal((await store.commands.get(old))?.status, 'expired')
+    await store.commands.markSent([sync], T0 + 5)
+    t.equal((await store.commands.get(sync))?.status, 'sent')
+    // Device 2 s ahead, 100 ms each way, 10 ms processing: t1 = t0+100+2000, t2 = t1+10, t3 = t0+210.
+    const w = await store.uplinks.write({
+      records: [
+        { kind: 'ack', deviceId: dev, seq: 1, deviceTimeMs: T0 + 2110, receivedAtMs: T0 + 210, clockFuture: false, clockAncient: false, commandId: sync, status: 'ok', receivedDeviceTimeMs: T0 + 2100 },
+      ],
+    })
+    t.same(w.outcomes, ['new'])
+    t.match(await store.commands.get(sync), { status: 'acked', ackStatus: 'ok' })
+    t.equal((await store.commands.pending(dev, T0)).length, 0)
+    const est = await store.clock.latest(dev)
+    t.equal(est?.offsetMs, 2000)
+    t.equal(est?.delayMs, 200)
+    t.equal(est?.commandId, sync)
+  })
+
+  t.test('rejects keep the raw bytes exactly', async (t) => {
+    const store = getStore()
+    const dev = uid('dev')
+    const all = new Uint8Array(256).map((_, i) => i)
+    await store.uplinks.write({
+      records: [],
+      rejects: [
+        { receivedAtMs: T0, topic: `gp/v1/${dev}/up/checkin`, deviceId: dev, payload: all, code: 'GP_PROTO_DECODE', message: 'bad wire type at offset 3', field: 'seq' },
+        { receivedAtMs: T0, topic: 'gp/v1/x/up/checkin', deviceId: dev, payload: new Uint8Array(0), code: 'GP_PROTO_INVALID', message: 'empty' },
+      ],
+    })
+    const rows = await store.rejects.list({ deviceId: dev })
+    t.equal(rows.length, 2)
+    t.same(Buffer.from(rows[0]?.payload ?? []).toString('hex'), Buffer.from(all).toString('hex'))
+    t.equal(rows[1]?.payload.length, 0)
+    t.ok(rows[0]?.payload instanceof Uint8Array)
+    const counts = await store.rejects.countByCode()
+    t.ok((counts['GP_PROTO_DECODE'] ?? 0) >= 1)
+  })
+
+  t.test('hourly visits per checkpoint: same answers with or without TimescaleDB, late data included', async (t) => {
+    const store = getStore()
+    const g = uid('D')
+    await store.grids.create({ id: g, level: 'district', name: 'd' })
+    const a = await store.checkpoints.create({ id: uid('cpA'), gridId: g, tagId: uid('TA'), name: 'a' })
+    const b = await store.checkpoints.create({ id: uid('cpB'), gridId: g, tagId: uid('TB'), name: 'b' })
+    const dev = uid('dev')
+    const at = (seq: number, cp: string, ms: number) => checkIn(dev, seq, ms, { checkpointId: cp, gridId: g })
+    await store.uplinks.write({ records: [at(1, a.id, T0 + 60_000), at(2, a.id, T0 + 120_000), at(3, b.id, T0 + HOUR + 5)] })
+    await store.refreshAggregates(new Date(T0 - HOUR), new Date(T0 + 3 * HOUR))
+    // Late store-and-forward upload into an hour already materialised.
+    await store.uplinks.write({ records: [at(4, a.id, T0 + 30_000)] })
+    await store.refreshAggregates(new Date(T0 - HOUR), new Date(T0 + 3 * HOUR))
+    const v = await store.checkIns.hourlyVisits({ from: new Date(T0 - HOUR), to: new Date(T0 + 3 * HOUR), gridId: g })
+    t.same(
+      v.map((x) => [x.bucket.getTime(), x.checkpointId, x.visits, x.firstAt.getTime(), x.lastAt.getTime()]),
+      [
+        [T0, a.id, 3, T0 + 30_000, T0 + 120_000],
+        [T0 + HOUR, b.id, 1, T0 + HOUR + 5, T0 + HOUR + 5],
+      ],
+    )
+    const only = await store.checkIns.hourlyVisits({ from: new Date(T0), to: new Date(T0 + HOUR), checkpointIds: [b.id] })
+    t.same(only, [])
+  })
+}
