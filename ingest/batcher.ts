@@ -1,0 +1,194 @@
+import type { Logger } from 'pino'
+import type { NewReject, PresenceEvent, RecordOutcome, Store, UplinkRecord, WriteBatch } from '../src/store/types.ts'
+import { IngestError } from './errors.ts'
+import type { IngestMetrics } from './metrics.ts'
+
+export interface BatchItem {
+  records: UplinkRecord[]
+  rejects: NewReject[]
+  presence: PresenceEvent[]
+}
+
+export interface BatcherOptions {
+  maxBatchRows: number
+  maxQueuedRows: number
+  writers: number
+  retry: { initialMs: number; maxMs: number }
+}
+
+interface Pending extends BatchItem {
+  rows: number
+  resolve(outcomes: RecordOutcome[]): void
+  reject(err: Error): void
+}
+
+const size = (i: BatchItem) => Math.max(1, i.records.length + i.rejects.length + i.presence.length)
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * Group commit: whatever arrives while a transaction is in flight goes into the
+ * next one, so many devices' QoS 1 publishes share a commit. Bounded: past
+ * maxQueuedRows, submit() waits for room — the broker awaits it before the
+ * PUBACK, which slows the sockets instead of buffering without limit.
+ * While the database is unreachable a group is retried with backoff and nothing
+ * resolves (nothing is acknowledged). A data error is isolated: the group is
+ * split, and a message the database refuses alone becomes a reject row.
+ */
+export class Batcher {
+  private queue: Pending[] = []
+  private queuedRows = 0
+  private inflight = 0
+  private roomWaiters: Array<() => void> = []
+  private idleWaiters: Array<() => void> = []
+  private closing = false
+
+  constructor(
+    private store: Store,
+    private opts: BatcherOptions,
+    private metrics: IngestMetrics,
+    private log: Logger,
+  ) {}
+
+  async submit(item: BatchItem): Promise<RecordOutcome[]> {
+    while (this.queuedRows >= this.opts.maxQueuedRows && !this.closing) {
+      await new Promise<void>((r) => this.roomWaiters.push(r))
+    }
+    if (this.closing) throw new IngestError('GP_INGEST_CLOSED', 'the ingest is closing')
+    return new Promise<RecordOutcome[]>((resolve, reject) => {
+      const p: Pending = { ...item, rows: size(item), resolve, reject }
+      this.queue.push(p)
+      this.queuedRows += p.rows
+      this.pump()
+    })
+  }
+
+  /** Waits for everything queued to commit (or fail), then refuses new work. */
+  async close(): Promise<void> {
+    this.closing = true
+    for (const w of this.roomWaiters.splice(0)) w()
+    if (this.queue.length > 0 || this.inflight > 0) await new Promise<void>((r) => this.idleWaiters.push(r))
+  }
+
+  get depth(): { queuedRows: number; inflight: number } {
+    return { queuedRows: this.queuedRows, inflight: this.inflight }
+  }
+
+  private pump(): void {
+    while (this.inflight < this.opts.writers && this.queue.length > 0) {
+      const group: Pending[] = []
+      let rows = 0
+      while (this.queue.length > 0 && (group.length === 0 || rows + (this.queue[0] as Pending).rows <= this.opts.maxBatchRows)) {
+        const p = this.queue.shift() as Pending
+        rows += p.rows
+        group.push(p)
+      }
+      this.inflight++
+      void this.commit(group).finally(() => {
+        this.inflight--
+        this.queuedRows -= rows
+        while (this.roomWaiters.length > 0 && this.queuedRows < this.opts.maxQueuedRows) this.roomWaiters.shift()?.()
+        if (this.queue.length > 0) this.pump()
+        else if (this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w()
+      })
+    }
+  }
+
+  private async commit(group: Pending[]): Promise<void> {
+    let backoff = this.opts.retry.initialMs
+    for (;;) {
+      try {
+        await this.writeGroup(group)
+        return
+      } catch (err) {
+        // Only transient errors reach here (data errors are isolated in writeGroup).
+        if (this.closing && this.queueDrainAbandoned()) {
+          for (const p of group) p.reject(err as Error)
+          return
+        }
+        this.metrics.retries.inc()
+        this.log.warn({ err: (err as Error).message, retryInMs: backoff, messages: group.length }, 'database unavailable: commit retried, nothing acknowledged meanwhile')
+        await sleep(backoff)
+        backoff = Math.min(this.opts.retry.maxMs, backoff * 2)
+      }
+    }
+  }
+
+  /** After close(), a database that stays down must not hold shutdown forever. */
+  private closeDeadline: number | undefined
+  private queueDrainAbandoned(): boolean {
+    this.closeDeadline ??= Date.now() + 5_000
+    return Date.now() > this.closeDeadline
+  }
+
+  private async writeGroup(group: Pending[], depth = 0): Promise<void> {
+    const batch: WriteBatch = { records: [], rejects: [], presence: [] }
+    for (const p of group) {
+      batch.records.push(...p.records)
+      batch.rejects?.push(...p.rejects)
+      batch.presence?.push(...p.presence)
+    }
+    const started = process.hrtime.bigint()
+    let result
+    try {
+      result = await this.store.uplinks.write(batch)
+    } catch (err) {
+      if (!isDataError(err)) throw err
+      if (group.length > 1) {
+        // Isolate the message the database refuses; the others commit.
+        for (const p of group) await this.writeGroup([p], depth)
+        return
+      }
+      const p = group[0] as Pending
+      if (depth >= 2) {
+        // Even the sanitised reject row was refused: nothing more to try.
+        this.log.error({ err: (err as Error).message, topic: p.rejects[0]?.topic }, 'database refused a reject row: message dropped')
+        p.resolve([])
+        return
+      }
+      this.log.error({ err: (err as Error).message }, 'database refused a message: stored as a reject')
+      await this.writeGroup([{ ...p, ...asStoreReject(p, err as Error, depth > 0) }], depth + 1)
+      return
+    }
+    this.metrics.commitSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9)
+    this.metrics.batchRows.observe(batch.records.length)
+    let at = 0
+    for (const p of group) {
+      const outcomes = result.outcomes.slice(at, at + p.records.length)
+      at += p.records.length
+      p.records.forEach((r, i) => {
+        const o = outcomes[i]
+        if (o === 'new') this.metrics.rows.inc({ kind: r.kind })
+        else if (o === 'duplicate') this.metrics.dedupHits.inc()
+        else this.metrics.conflicts.inc()
+      })
+      for (const j of p.rejects) this.metrics.rejects.inc({ code: j.code })
+      p.resolve(outcomes)
+    }
+    if (result.conflicts > 0) this.metrics.rejects.inc({ code: 'GP_INGEST_SEQ_CONFLICT' }, result.conflicts)
+  }
+}
+
+/** SQLSTATE classes 22 (data), 23 (constraint), 42 (statement): retrying cannot help. */
+function isDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code
+  return typeof code === 'string' && /^(22|23|42)/.test(code)
+}
+
+function asStoreReject(p: Pending, err: Error, sanitise: boolean): BatchItem {
+  // PostgreSQL text cannot hold U+0000: the second attempt strips it from the text columns.
+  const clean = (s: string) => (sanitise ? s.replaceAll('\u0000', '\\0') : s)
+  const rejects = p.rejects.map((j) => ({ ...j, topic: clean(j.topic), message: clean(j.message), deviceId: j.deviceId && clean(j.deviceId), ...(j.field ? { field: clean(j.field) } : {}) }))
+  const sources = new Map<Uint8Array, NewReject>()
+  for (const r of p.records) {
+    if (!r.source || sources.has(r.source.payload)) continue
+    sources.set(r.source.payload, {
+      receivedAtMs: r.receivedAtMs,
+      topic: clean(r.source.topic),
+      deviceId: clean(r.deviceId),
+      payload: r.source.payload,
+      code: 'GP_INGEST_STORE',
+      message: `the database refused the rows: ${err.message}`.slice(0, 1000),
+    })
+  }
+  return { records: [], rejects: [...rejects, ...sources.values()], presence: sanitise ? [] : p.presence }
+}

@@ -1,0 +1,85 @@
+// The ingest: createIngest(deps) is the broker's UplinkSink (commit resolves
+// after the durable commit) plus presence(); connectExternal() runs the same
+// pipeline as a client of an external broker. Only src/store/types.ts and
+// firmware-protocol/index.ts are imported from outside (lint enforces it).
+import type { RecordOutcome } from '../src/store/types.ts'
+import { Batcher } from './batcher.ts'
+import { createMetrics, type IngestMetrics } from './metrics.ts'
+import { runPipeline } from './pipeline.ts'
+import { RecentKeys } from './stages/dedup.ts'
+import { Lookups } from './stages/identify.ts'
+import type { IngestDeps, IngestMessage, IngestOptions, IngestPresence, Work } from './types.ts'
+
+export type { IngestDeps, IngestMessage, IngestOptions, IngestPresence } from './types.ts'
+export { STAGES, AFTER_PIPELINE } from './pipeline.ts'
+export { connectExternal, type ExternalIngestOptions, type ExternalIngest } from './external.ts'
+export { IngestError } from './errors.ts'
+
+export interface CommitResult {
+  /** Per stored record, in message order; empty for a reject. */
+  outcomes: RecordOutcome[]
+  /** Set when the payload was stored as a reject (acknowledged all the same). */
+  rejected?: string
+}
+
+export interface Ingest {
+  /** UplinkSink: resolves once the message's rows or its reject row are committed. Throws only when nothing could be stored. */
+  commit(msg: IngestMessage): Promise<void>
+  /** The same, returning what happened (tests, external mode). */
+  ingest(msg: IngestMessage): Promise<CommitResult>
+  /** A broker presence event, stored as device status (fire and forget; retried like uplinks). */
+  presence(ev: IngestPresence): void
+  readonly metrics: IngestMetrics
+  close(): Promise<void>
+}
+
+export function createIngest(deps: IngestDeps): Ingest {
+  const now = deps.now ?? Date.now
+  const log = deps.log.child({ component: 'ingest' })
+  const opts: IngestOptions = {
+    maxBatchRows: 5000,
+    maxQueuedRows: 50_000,
+    writers: deps.store.capabilities.driver === 'pglite' ? 1 : 4,
+    retry: { initialMs: 100, maxMs: 5000 },
+    lookupTtlMs: 30_000,
+    ...deps.options,
+  }
+  const metrics = createMetrics(deps.registry)
+  const batcher = new Batcher(deps.store, opts, metrics, log)
+  const stageDeps = { lookups: new Lookups(deps.store, opts.lookupTtlMs, now), recent: new RecentKeys() }
+  const pendingPresence = new Set<Promise<unknown>>()
+
+  async function ingest(msg: IngestMessage): Promise<CommitResult> {
+    const w: Work = { msg, receivedAtMs: msg.receivedAt.getTime(), envelopes: [], records: [], knownDuplicates: 0 }
+    await runPipeline(w, stageDeps)
+    if (w.reject) {
+      await batcher.submit({ records: [], rejects: [w.reject], presence: [] })
+      return { outcomes: [], rejected: w.reject.code }
+    }
+    metrics.dedupHits.inc(w.knownDuplicates)
+    if (w.records.length === 0) return { outcomes: [] } // every record known committed: ack again
+    const records = w.records
+    const outcomes = await batcher.submit({ records, rejects: [], presence: [] })
+    stageDeps.recent.remember(records.filter((_, i) => outcomes[i] !== 'conflict'))
+    return { outcomes }
+  }
+
+  return {
+    metrics,
+    ingest,
+    async commit(msg) {
+      await ingest(msg)
+    },
+    presence(ev) {
+      const p = batcher
+        .submit({ records: [], rejects: [], presence: [{ deviceId: ev.deviceId, receivedAtMs: ev.at.getTime(), online: ev.online, reason: ev.reason }] })
+        .catch((err: unknown) => log.warn({ err: (err as Error).message, deviceId: ev.deviceId }, 'presence event not stored'))
+        .finally(() => pendingPresence.delete(p))
+      pendingPresence.add(p)
+    },
+    async close() {
+      await Promise.allSettled([...pendingPresence])
+      await batcher.close()
+    },
+  }
+}

@@ -1,0 +1,59 @@
+import type { Registry } from 'prom-client'
+import type { ProtocolErrorCode, Uplink, UplinkKind } from '../firmware-protocol/index.ts'
+import type { Logger } from 'pino'
+import type { NewReject, Store, UplinkRecord } from '../src/store/types.ts'
+import type { IngestRejectCode } from './errors.ts'
+
+/** One uplink publish (structurally the broker's UplinkMessage; ingest does not import broker/). */
+export interface IngestMessage {
+  deviceId: string
+  kind: UplinkKind
+  topic: string
+  payload: Uint8Array
+  receivedAt: Date
+}
+
+/** A presence event (structurally the broker's PresenceEvent). */
+export interface IngestPresence {
+  deviceId: string
+  online: boolean
+  reason: string
+  at: Date
+}
+
+export interface IngestOptions {
+  /** Most rows in one transaction. Default 5000. */
+  maxBatchRows: number
+  /** Rows waiting for a commit before commit() callers wait (backpressure). Default 50 000. */
+  maxQueuedRows: number
+  /** Transactions in flight at once (1 for the embedded driver). Default 1 embedded, 4 server. */
+  writers: number
+  /** Retry backoff while the database is unreachable. */
+  retry: { initialMs: number; maxMs: number }
+  /** How long a device's grid and a tag's checkpoint are cached. Default 30 s. */
+  lookupTtlMs: number
+}
+
+export interface IngestDeps {
+  store: Store
+  log: Logger
+  registry?: Registry
+  /** Injected clock (tests); default Date.now. */
+  now?: () => number
+  options?: Partial<IngestOptions>
+}
+
+export type RejectCode = ProtocolErrorCode | IngestRejectCode
+
+/** What flows through the pipeline for one message. */
+export interface Work {
+  msg: IngestMessage
+  receivedAtMs: number
+  uplink?: Uplink
+  /** Envelopes to store (a batch is unpacked into its items by validate). */
+  envelopes: Uplink[]
+  records: UplinkRecord[]
+  reject?: NewReject
+  /** Records the dedup stage already knew as committed (skipped before the write). */
+  knownDuplicates: number
+}
