@@ -1,20 +1,93 @@
+// Composition root: config → store → ingest → broker → commands → rules → api;
+// closed in reverse. The only place the parts meet.
+import { Registry, collectDefaultMetrics } from 'prom-client'
+import { createBroker, type Broker } from '../broker/index.ts'
+import { createIngest } from '../ingest/index.ts'
+import { buildApp } from './api/app.ts'
+import { createCommandService } from './commands/dispatcher.ts'
 import type { Config } from './config/index.ts'
+import { createStoreDirectory } from './devices/directory.ts'
 import type { Logger } from './logger.ts'
+import { createRulesEngine } from './rules/scheduler.ts'
+import { openStore } from './store/index.ts'
 
 export interface Running {
+  /** Bound ports (useful with port 0). */
+  readonly ports: { mqtt: number; mqtts?: number; ws?: number; http: number }
+  readonly broker: Broker
   close(): Promise<void>
 }
 
-/**
- * Composition root: config → store → ingest → broker → rules → api; closed in
- * reverse. Each part is added here as it lands.
- */
-export async function start(config: Config, log: Logger): Promise<Running> {
-  const closers: Array<() => Promise<void>> = []
-  log.info({ dataDir: config.dataDir, database: config.databaseUrl ? 'server' : 'embedded' }, 'gridpatrol started')
-  return {
-    async close() {
-      for (const c of closers.reverse()) await c()
-    },
+export interface StartOptions {
+  /** Rules scheduler on (default); tests of other parts may turn it off. */
+  rules?: boolean
+}
+
+export async function start(config: Config, log: Logger, opts: StartOptions = {}): Promise<Running> {
+  const closers: Array<[string, () => Promise<void>]> = []
+  const closeAll = async () => {
+    for (const [name, close] of closers.reverse()) {
+      try {
+        await close()
+      } catch (err) {
+        log.error({ err, part: name }, 'close failed')
+      }
+    }
+  }
+  try {
+    const registry = new Registry()
+    collectDefaultMetrics({ register: registry })
+
+    const store = await openStore(config, log)
+    closers.push(['store', () => store.close()])
+    const migrated = await store.migrate()
+    if (migrated.applied.length) log.info({ applied: migrated.applied }, 'migrations applied')
+
+    const ingest = createIngest({ store, log, registry })
+    closers.push(['ingest', () => ingest.close()])
+
+    const broker = createBroker({
+      directory: createStoreDirectory(store),
+      sink: ingest,
+      host: config.host,
+      port: config.mqtt.port,
+      tlsPort: config.mqtt.tlsPort,
+      wsPort: config.mqtt.wsPort,
+      ...(config.mqtt.tls ? { tls: config.mqtt.tls } : {}),
+      allowAnonymous: config.mqtt.allowAnonymous,
+      noDelay: config.mqtt.noDelay,
+      limits: config.mqtt.limits,
+      ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
+      logger: log,
+      registry,
+    })
+    // Presence (connect, disconnect, will, keep-alive timeout) stored as device status.
+    broker.on('presence', (ev) => ingest.presence(ev))
+    const mqttPorts = await broker.listen()
+    closers.push(['broker', () => broker.close()])
+
+    const commands = createCommandService({ store, broker, log })
+    closers.push(['commands', () => commands.close()])
+
+    if (opts.rules !== false) {
+      const rules = createRulesEngine({ store, log })
+      await rules.start()
+      closers.push(['rules', () => rules.stop()])
+    }
+
+    const app = await buildApp({ store, registry, log, info: () => ({ broker: { id: broker.id, mode: broker.mode, ports: mqttPorts } }) })
+    await app.listen({ host: config.host, port: config.http.port }).catch((err: NodeJS.ErrnoException) => {
+      throw err.code === 'EADDRINUSE' ? new Error(`HTTP port ${config.http.port} is already in use: set GRIDPATROL_HTTP_PORT to a free port (0 = any)`) : err
+    })
+    closers.push(['api', () => app.close()])
+    const address = app.server.address()
+    const http = typeof address === 'object' && address ? address.port : config.http.port
+
+    const ports = { ...mqttPorts, http }
+    log.info({ ports, database: store.capabilities, cluster: broker.mode }, 'gridpatrol started')
+    return { ports, broker, close: closeAll }
+  } catch (err) {
+    await closeAll()
+    throw err
   }
 }

@@ -1,0 +1,35 @@
+import { loadConfig } from '../config/index.ts'
+import { createLogger } from '../logger.ts'
+import { openStore } from '../store/index.ts'
+import type { Store } from '../store/types.ts'
+
+/** Opens the configured store (migrations applied), runs `fn`, always closes. */
+export async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+  const config = loadConfig()
+  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel)
+  const store = await openStore(config, log)
+  try {
+    await store.migrate()
+    return await fn(store)
+  } finally {
+    await store.close()
+  }
+}
+
+/** Prints rows as an aligned table (or JSON lines with --json). */
+export function printTable(rows: Array<Record<string, unknown>>, json: boolean): void {
+  if (json) {
+    process.stdout.write(JSON.stringify(rows, null, 2) + '\n')
+    return
+  }
+  if (rows.length === 0) {
+    process.stdout.write('(none)\n')
+    return
+  }
+  const cols = Object.keys(rows[0]!)
+  const cell = (v: unknown) => (v === null || v === undefined ? '-' : v instanceof Date ? v.toISOString() : String(v))
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)))
+  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd() + '\n'
+  process.stdout.write(line(cols))
+  for (const r of rows) process.stdout.write(line(cols.map((c) => cell(r[c]))))
+}

@@ -1,0 +1,42 @@
+// The broker's DeviceDirectory over the store's devices table (the broker defines
+// the interface; this is the production implementation, wired by src/main.ts).
+import { createVerifyCache, type Credentials, type DeviceDirectory, type Principal, type Refusal, type ServiceRights } from '../../broker/index.ts'
+import type { Store } from '../store/types.ts'
+
+/**
+ * Rights of service accounts (devices table, kind 'service'): an external ingest,
+ * monitoring or operator tool reads every device's uplinks and presence and may
+ * queue commands. Devices never get these.
+ */
+export const SERVICE_RIGHTS: ServiceRights = Object.freeze({
+  publish: ['gp/v1/+/down/cmd'],
+  subscribe: ['gp/v1/+/up/#', 'gp/v1/+/presence'],
+}) as ServiceRights
+
+export function createStoreDirectory(store: Pick<Store, 'devices'>): DeviceDirectory {
+  const cache = createVerifyCache()
+  return {
+    // Lab mode: an anonymous client id may not be, or look like, a registered
+    // device's or service's (`<service>:<suffix>`), so it cannot take over a session.
+    async isReserved(id: string): Promise<boolean> {
+      const name = id.includes(':') ? id.slice(0, id.indexOf(':')) : id
+      return (await store.devices.get(id)) !== undefined || (name !== id && (await store.devices.get(name)) !== undefined)
+    },
+    async authenticate({ username, password, certCN }: Credentials): Promise<Principal | Refusal | null> {
+      if (certCN !== undefined) {
+        // A verified client certificate names the device; a username, if any, must agree.
+        if (username !== undefined && username !== certCN) return { refused: 'username does not match certificate CN' }
+        const d = await store.devices.get(certCN)
+        if (!d || d.kind === 'service') return null
+        return d.disabled ? { refused: 'device disabled' } : { kind: 'device', deviceId: d.id }
+      }
+      if (username === undefined || password === undefined) return null
+      const d = await store.devices.get(username)
+      if (!d || !(await cache.verify(password, d.secretHash))) return null
+      // Checked after the secret, so a disabled id cannot be probed without it.
+      if (d.disabled) return { refused: d.kind === 'service' ? 'service account disabled' : 'device disabled' }
+      if (d.kind === 'service') return { kind: 'service', name: d.id, rights: { publish: [...SERVICE_RIGHTS.publish], subscribe: [...SERVICE_RIGHTS.subscribe] } }
+      return { kind: 'device', deviceId: d.id }
+    },
+  }
+}
