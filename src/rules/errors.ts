@@ -53,3 +53,11 @@ export class UnknownCategoryError extends RulesError {
     this.name = 'UnknownCategoryError'
   }
 }
+
+/** A case (or grid, plan) the request names does not exist. */
+export class NotFoundError extends RulesError {
+  constructor(what: string, id: string | number) {
+    super('GP_RULES_NOT_FOUND', what, `${what} "${id}" does not exist`)
+    this.name = 'NotFoundError'
+  }
+}

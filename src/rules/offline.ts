@@ -42,7 +42,8 @@ export function evaluateOffline(config: OfflineConfig, devices: readonly DeviceP
         window: episodeWindow(since),
         category: config.category,
         priority: 'normal',
-        title: `Device ${d.deviceId} offline for ${Math.floor((now - since) / MINUTE)} min`,
+        // Stable for the whole spell: a title that counted minutes would make every check an 'update'.
+        title: `Device ${d.deviceId} offline (silent for more than ${config.offlineMinutes} min)`,
         detectedAt: since + limit,
         evidence: [],
         detail: { lastSeenAt: d.lastSeenAt === null ? null : episodeWindow(d.lastSeenAt), neverSeen: d.lastSeenAt === null },

@@ -85,6 +85,21 @@ export function isoWeekday(date: string): number {
  * `minuteOfDay` minutes (may exceed 1440: '24:00' is the next midnight).
  */
 export function localToInstant(timeZone: string, date: string, minuteOfDay: number): Instant {
+  // Memoised: calendars and plan windows ask for the same few wall times over
+  // and over (10,000 grids share a plan shape; every case deadline walks the
+  // same working days), and Intl formatting dominates a batch evaluation otherwise.
+  const key = `${timeZone}|${date}|${minuteOfDay}`
+  const hit = localCache.get(key)
+  if (hit !== undefined) return hit
+  if (localCache.size >= 100_000) localCache.clear()
+  const at = computeLocalToInstant(timeZone, date, minuteOfDay)
+  localCache.set(key, at)
+  return at
+}
+
+const localCache = new Map<string, Instant>()
+
+function computeLocalToInstant(timeZone: string, date: string, minuteOfDay: number): Instant {
   const wall = dateToUtcMs(date) + minuteOfDay * MINUTE
   // Offsets a day either side bracket any single transition (real zones never
   // change offset twice within 48 h).

@@ -9,6 +9,10 @@ import { checkpointQueries, deviceQueries, gridQueries } from './queries/referen
 import { alarmQueries, checkInQueries, deviceStateQueries, telemetryQueries } from './queries/series.ts'
 import { clockQueries, commandQueries, rejectQueries } from './queries/commands.ts'
 import { uplinkQueries } from './queries/uplinks.ts'
+import { coverageQueries, reportQueries, watermarkQueries } from './queries/coverage.ts'
+import { caseQueries } from './queries/cases.ts'
+import { planQueries, rulesConfigQueries } from './queries/plans.ts'
+import { rulesInputQueries } from './queries/rules-inputs.ts'
 import type { Store } from './types.ts'
 
 export type { Store } from './types.ts'
@@ -67,6 +71,13 @@ function buildStore(db: Db, flavour: Flavour, storage: NonNullable<StoreConfig['
     commands: commandQueries(db),
     clock: clockQueries(db),
     rejects: rejectQueries(db),
+    plans: planQueries(db),
+    coverage: coverageQueries(db),
+    reports: reportQueries(db),
+    cases: caseQueries(db),
+    rulesConfig: rulesConfigQueries(db),
+    watermark: watermarkQueries(db),
+    rulesInputs: rulesInputQueries(db),
     async refreshAggregates(from, to) {
       if (!tsl) return // a plain view is always current
       await db.query('CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)', [

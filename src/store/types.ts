@@ -386,3 +386,11 @@ export interface Store {
    */
   refreshAggregates(from: Date, to: Date): Promise<void>
 }
+
+// --- Rules storage (issue 6): plans, coverage aggregates and reports, cases and
+// their audit trail, rules config, watermark. Row types live in rules-types.ts;
+// interface merging adds the repositories to Store.
+export type * from './rules-types.ts'
+import type { RulesRepositories } from './rules-types.ts'
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface Store extends RulesRepositories {}

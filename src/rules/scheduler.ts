@@ -1,0 +1,177 @@
+import { z } from 'zod'
+import type { Store } from '../store/types.ts'
+import { windowsForDay } from './coverage/windows.ts'
+import type { PatrolPlan } from './plans/schema.ts'
+import { planInForce } from './plans/schema.ts'
+import { createRunner, runnerConfigSchema, type DayOutcome, type Logger, type Runner } from './runner.ts'
+import { addDays, instantToLocal, type Instant } from './tz.ts'
+
+const MINUTE = 60_000
+
+export const schedulerConfigSchema = z
+  .object({
+    tickSeconds: z.number().positive().default(60).describe('How often the scheduler looks for closed windows and late uploads'),
+    deviceRulesSeconds: z.number().positive().default(300).describe('How often the offline, battery, alarm and threshold rules run'),
+    lateOverlapSeconds: z
+      .number()
+      .min(0)
+      .default(120)
+      .describe('Re-read this much before the last watermark (a transaction may commit after a later receipt time)'),
+    catchUpDays: z.number().int().min(0).default(1).describe('Days before today evaluated on start'),
+  })
+  .prefault({})
+
+export const rulesEngineConfigSchema = z
+  .object({ runner: runnerConfigSchema, scheduler: schedulerConfigSchema })
+  .prefault({})
+export type RulesEngineConfig = z.input<typeof rulesEngineConfigSchema>
+
+/** Timers, injectable for tests (virtual time). */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown
+  clearTimeout(handle: unknown): void
+}
+
+export interface RulesEngine extends Pick<Runner, 'evaluateDay' | 'evaluateDays' | 'runDeviceRules' | 'transitionCase'> {
+  /** Runs a first tick (catch-up) and then one every tickSeconds. */
+  start(): Promise<void>
+  /** Stops the timer and waits for a running tick. */
+  stop(): Promise<void>
+  /** One scheduler pass at now(): closed windows, late uploads, device rules when due. */
+  tick(): Promise<{ evaluated: DayOutcome[]; deviceRules: boolean }>
+}
+
+/**
+ * The rules engine for src/main.ts: a runner plus the scheduler that decides
+ * what to evaluate when (DESIGN: windows evaluated as they close, after a grace
+ * period for late store-and-forward uploads; offline checks periodic).
+ *
+ *  - a grid-day is evaluated when one of its windows closes (end + grace) or,
+ *    so that gaps and 'now' move, when its window ends;
+ *  - check-ins received since the last watermark (late uploads, any device time)
+ *    mark the grid-days they fall in for re-evaluation;
+ *  - the device rules run every deviceRulesSeconds.
+ */
+export function createRulesEngine(deps: { store: Store; log: Logger; now?: () => Instant; config?: RulesEngineConfig; timers?: Timers }): RulesEngine {
+  const { store, log } = deps
+  const now = deps.now ?? Date.now
+  const config = rulesEngineConfigSchema.parse(deps.config ?? {})
+  const timers: Timers = deps.timers ?? { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) }
+  const runner = createRunner({ store, log, now, config: config.runner })
+  const sc = config.scheduler
+
+  let lastTick: Instant | undefined
+  let lastWatermark: Instant | undefined
+  let lastDeviceRules = -Infinity
+  let timer: unknown
+  let running: Promise<unknown> | undefined
+  let stopped = true
+
+  async function tick() {
+    const at = now()
+    const plans = await runner.plans()
+    const due = new Map<string, { gridId: string; localDate: string }>()
+    const mark = (gridId: string, localDate: string) => due.set(`${gridId}\u0000${localDate}`, { gridId, localDate })
+
+    // Windows that ended or closed (end + grace) since the last tick.
+    const since = lastTick ?? at - (sc.catchUpDays + 1) * 1440 * MINUTE
+    for (const [gridId, versions] of plans) {
+      for (const date of localDates(versions, since, at)) {
+        const plan = planInForce(versions, date)
+        if (!plan) continue
+        const grace = plan.graceMinutes * MINUTE
+        const crossed = (x: Instant) => x > since && x <= at
+        const started = windowsForDay(plan, date).filter((w) => w.start <= at)
+        if (started.length > 0 && (lastTick === undefined || started.some((w) => crossed(w.end) || crossed(w.end + grace)))) mark(gridId, date)
+      }
+    }
+
+    // Late uploads: grid-days of check-ins received since the last watermark,
+    // matched to plans by tag or checkpoint id, and by the device's grid.
+    const watermark = await store.watermark.current()
+    if (watermark !== null && lastWatermark !== undefined && watermark > lastWatermark) {
+      const byTag = new Map<string, Set<string>>()
+      for (const [gridId, versions] of plans) {
+        for (const cp of versions.flatMap((v) => v.checkpoints)) {
+          for (const tag of [cp.id, ...cp.tagIds]) byTag.set(tag, (byTag.get(tag) ?? new Set()).add(gridId))
+        }
+      }
+      const touched = await store.coverage.touched(lastWatermark - sc.lateOverlapSeconds * 1000, watermark)
+      for (const t of touched) {
+        const grids = new Set([...(byTag.get(t.tag) ?? []), ...(t.deviceGridId !== null ? [t.deviceGridId] : [])])
+        for (const gridId of grids) {
+          const versions = plans.get(gridId)
+          if (!versions) continue
+          // A scan may belong to a window of the previous local date (window crossing midnight).
+          for (const date of localDates(versions, t.fromMs - 1440 * MINUTE, t.toMs)) {
+            const plan = planInForce(versions, date)
+            if (plan && windowsForDay(plan, date).some((w) => w.start <= at)) mark(gridId, date)
+          }
+        }
+      }
+    }
+    lastWatermark = Math.max(lastWatermark ?? 0, watermark ?? 0)
+
+    const evaluated = due.size > 0 ? await runner.evaluateDays([...due.values()]) : []
+    let deviceRules = false
+    if (at - lastDeviceRules >= sc.deviceRulesSeconds * 1000) {
+      await runner.runDeviceRules()
+      lastDeviceRules = at
+      deviceRules = true
+    }
+    lastTick = at
+    const revised = evaluated.filter((o) => o.status === 'revised').length
+    if (evaluated.length > 0) log.info({ evaluated: evaluated.length, revised }, 'coverage evaluated')
+    return { evaluated, deviceRules }
+  }
+
+  const guarded = async () => {
+    try {
+      return await tick()
+    } catch (err) {
+      // A failing pass is logged and retried next tick; it never stops the engine.
+      log.error({ err: err instanceof Error ? err.message : String(err) }, 'rules tick failed')
+      return { evaluated: [], deviceRules: false }
+    }
+  }
+  const schedule = () => {
+    if (stopped) return
+    timer = timers.setTimeout(() => {
+      running = guarded().finally(schedule)
+    }, sc.tickSeconds * 1000)
+  }
+
+  return {
+    evaluateDay: runner.evaluateDay,
+    evaluateDays: runner.evaluateDays,
+    runDeviceRules: runner.runDeviceRules,
+    transitionCase: runner.transitionCase,
+    tick: () => {
+      const p = (running ?? Promise.resolve()).then(tick)
+      running = p.catch(() => undefined)
+      return p
+    },
+    async start() {
+      if (!stopped) return
+      stopped = false
+      running = guarded()
+      await running
+      schedule()
+    },
+    async stop() {
+      stopped = true
+      if (timer !== undefined) timers.clearTimeout(timer)
+      await running
+    },
+  }
+}
+
+/** Local dates (in each plan version's zone) touched by [from, to]. */
+function localDates(versions: readonly PatrolPlan[], from: Instant, to: Instant): string[] {
+  const out = new Set<string>()
+  for (const tz of new Set(versions.map((v) => v.timeZone))) {
+    const last = instantToLocal(tz, to).date
+    for (let d = instantToLocal(tz, from).date, i = 0; d <= last && i < 400; d = addDays(d, 1), i++) out.add(d)
+  }
+  return [...out].sort()
+}

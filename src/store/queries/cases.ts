@@ -1,0 +1,158 @@
+import type { Db, Queryable } from '../db.ts'
+import type { CaseEventRow, CaseRow, NewCase, NewCaseEvent, RulesRepositories } from '../rules-types.ts'
+
+const ms = (col: string) => `(extract(epoch FROM ${col}) * 1000)::int8`
+const CASE_COLS = `id, dedup_key AS "dedupKey", rule, grid_id AS "gridId", subject, window_key AS "windowKey",
+  to_char(report_date, 'YYYY-MM-DD') AS "reportDate", category, department, priority, state, title,
+  ${ms('detected_at')} AS "detectedAtMs", ${ms('opened_at')} AS "openedAtMs", ${ms('updated_at')} AS "updatedAtMs",
+  ${ms('stage_due_at')} AS "stageDueAtMs", ${ms('closure_due_at')} AS "closureDueAtMs", ${ms('cleared_at')} AS "clearedAtMs",
+  evidence, detail`
+const EVENT_COLS = `id, case_id AS "caseId", from_state AS "from", to_state AS "to", rule, actor, role, note, ${ms('at')} AS "atMs", detail`
+const ts = (i: number) => `to_timestamp($${i}::float8 / 1000)`
+
+async function appendEvent(tx: Queryable, caseId: number, from: string | null, to: string, e: NewCaseEvent): Promise<CaseEventRow> {
+  const [row] = await tx.query<CaseEventRow>(
+    `INSERT INTO case_events (case_id, from_state, to_state, rule, actor, role, note, at, detail)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, ${ts(8)}, $9::jsonb) RETURNING ${EVENT_COLS}`,
+    [caseId, from, to, e.rule, e.actor, e.role, e.note, e.atMs, e.detail === null ? null : JSON.stringify(e.detail)],
+  )
+  return row as CaseEventRow
+}
+
+export function caseQueries(db: Db): RulesRepositories['cases'] {
+  const one = async (where: string, param: unknown, q: Queryable = db) => (await q.query<CaseRow>(`SELECT ${CASE_COLS} FROM cases WHERE ${where}`, [param]))[0]
+  return {
+    upsert: async (c, event) => (await upsertMany(db, [{ c, event }]))[0] as { case: CaseRow; created: boolean; updated: boolean },
+    upsertMany: (items) => upsertMany(db, items),
+    get: (id) => one('id = $1', id),
+    byKey: (key) => one('dedup_key = $1', key),
+    async list(f = {}) {
+      return db.query<CaseRow>(
+        `SELECT ${CASE_COLS} FROM cases
+         WHERE ($1::text IS NULL OR grid_id = $1) AND ($2::text[] IS NULL OR state = ANY($2)) AND ($3::text IS NULL OR rule = $3)
+           AND ($4::float8 IS NULL OR (stage_due_at IS NOT NULL AND stage_due_at < ${ts(4)}))
+         ORDER BY id LIMIT $5`,
+        [f.gridId ?? null, f.states ?? null, f.rule ?? null, f.overdueAtMs ?? null, f.limit ?? 10_000],
+      )
+    },
+    async forReport(gridId, localDate, rules) {
+      return db.query<CaseRow>(
+        `SELECT ${CASE_COLS} FROM cases WHERE grid_id = $1 AND report_date = $2::date AND rule = ANY($3::text[]) AND cleared_at IS NULL ORDER BY id`,
+        [gridId, localDate, [...rules]],
+      )
+    },
+    async forReports(keys, rules) {
+      if (keys.length === 0) return []
+      return db.query<CaseRow>(
+        `SELECT ${CASE_COLS} FROM cases
+         WHERE (grid_id, report_date) IN (SELECT * FROM unnest($1::text[], $2::date[])) AND rule = ANY($3::text[]) AND cleared_at IS NULL
+         ORDER BY id`,
+        [keys.map((k) => k.gridId), keys.map((k) => k.localDate), [...rules]],
+      )
+    },
+    async openOfRule(rule) {
+      return db.query<CaseRow>(`SELECT ${CASE_COLS} FROM cases WHERE rule = $1 AND cleared_at IS NULL ORDER BY id`, [rule])
+    },
+    async events(caseId) {
+      return db.query<CaseEventRow>(`SELECT ${EVENT_COLS} FROM case_events WHERE case_id = $1 ORDER BY id`, [caseId])
+    },
+    transition: (caseId, decide) =>
+      db.transaction(async (tx) => {
+        // Row lock: two concurrent transitions of one case are serialised and
+        // the second decides on the state the first left.
+        const c = await one('id = $1 FOR UPDATE', caseId, tx)
+        if (!c) return undefined
+        const events = await tx.query<CaseEventRow>(`SELECT ${EVENT_COLS} FROM case_events WHERE case_id = $1 ORDER BY id`, [caseId])
+        const change = decide(c, events)
+        if (!change) return { case: c, event: null }
+        const [after] = await tx.query<CaseRow>(
+          `UPDATE cases SET state = $2, updated_at = ${ts(3)}, stage_due_at = ${ts(4)},
+             cleared_at = CASE WHEN $5::float8 IS NULL THEN cleared_at ELSE ${ts(5)} END
+           WHERE id = $1 RETURNING ${CASE_COLS}`,
+          [caseId, change.to, change.event.atMs, change.stageDueAtMs, change.clearedAtMs ?? null],
+        )
+        const event = await appendEvent(tx, caseId, c.state, change.to, change.event)
+        return { case: after as CaseRow, event }
+      }),
+  }
+}
+
+/**
+ * DESIGN: cases are deduplicated inside one transaction — INSERT … ON CONFLICT
+ * on the unique dedup key, so two runners raising the same case insert it
+ * once, and only the one whose INSERT took appends the 'raise' entry. A case
+ * seen before is refreshed (late evidence) with an 'update' entry only when
+ * something material changed. Set-based (one statement per step whatever the
+ * count); keys are taken in sorted order so concurrent batches cannot deadlock.
+ */
+async function upsertMany(db: Db, items: ReadonlyArray<{ c: NewCase; event: NewCaseEvent }>) {
+  if (items.length === 0) return []
+  const sorted = [...new Map(items.map((x) => [x.c.dedupKey, x])).values()].sort((a, b) => (a.c.dedupKey < b.c.dedupKey ? -1 : 1))
+  return db.transaction(async (tx) => {
+    const col = <T>(f: (x: { c: NewCase; event: NewCaseEvent }) => T) => sorted.map(f)
+    const inserted = await tx.query<CaseRow>(
+      `INSERT INTO cases (dedup_key, rule, grid_id, subject, window_key, report_date, category, department, priority, state, title,
+         detected_at, opened_at, updated_at, stage_due_at, closure_due_at, evidence, detail)
+       SELECT k, r, g, s, w, rd, cat, dep, pr, 'reported', ti, to_timestamp(det / 1000), to_timestamp(op / 1000), to_timestamp(op / 1000),
+              to_timestamp(sd / 1000), to_timestamp(cd / 1000), ev::jsonb, dt::jsonb
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::date[], $7::text[], $8::text[], $9::text[], $10::text[],
+                   $11::float8[], $12::float8[], $13::float8[], $14::float8[], $15::text[], $16::text[]) WITH ORDINALITY
+         AS u(k, r, g, s, w, rd, cat, dep, pr, ti, det, op, sd, cd, ev, dt, o)
+       ORDER BY o
+       ON CONFLICT (dedup_key) DO NOTHING RETURNING ${CASE_COLS}`,
+      [
+        col((x) => x.c.dedupKey), col((x) => x.c.rule), col((x) => x.c.gridId), col((x) => x.c.subject), col((x) => x.c.windowKey),
+        col((x) => x.c.reportDate), col((x) => x.c.category), col((x) => x.c.department), col((x) => x.c.priority), col((x) => x.c.title),
+        col((x) => x.c.detectedAtMs), col((x) => x.c.openedAtMs), col((x) => x.c.stageDueAtMs), col((x) => x.c.closureDueAtMs),
+        col((x) => JSON.stringify(x.c.evidence)), col((x) => JSON.stringify(x.c.detail)),
+      ],
+    )
+    const created = new Map(inserted.map((r) => [r.dedupKey, r]))
+    const rest = sorted.filter((x) => !created.has(x.c.dedupKey))
+    const updated = new Map<string, CaseRow>()
+    if (rest.length > 0) {
+      const col2 = <T>(f: (x: { c: NewCase; event: NewCaseEvent }) => T) => rest.map(f)
+      const rows = await tx.query<CaseRow>(
+        `UPDATE cases c SET evidence = u.ev::jsonb, detail = u.dt::jsonb, title = u.ti, priority = u.pr, updated_at = to_timestamp(u.at / 1000), cleared_at = NULL
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[]) AS u(k, ev, dt, ti, pr, at)
+         WHERE c.dedup_key = u.k
+           AND (c.evidence, c.detail, c.title, c.priority, c.cleared_at IS NULL) IS DISTINCT FROM (u.ev::jsonb, u.dt::jsonb, u.ti, u.pr, true)
+         RETURNING ${CASE_COLS}`,
+        [col2((x) => x.c.dedupKey), col2((x) => JSON.stringify(x.c.evidence)), col2((x) => JSON.stringify(x.c.detail)), col2((x) => x.c.title), col2((x) => x.c.priority), col2((x) => x.event.atMs)],
+      )
+      for (const r of rows) updated.set(r.dedupKey, r)
+    }
+    const events: Array<{ id: number; from: string | null; to: string; e: NewCaseEvent }> = []
+    for (const x of sorted) {
+      const c = created.get(x.c.dedupKey)
+      if (c) events.push({ id: c.id, from: null, to: 'reported', e: x.event })
+      const u = updated.get(x.c.dedupKey)
+      if (u) events.push({ id: u.id, from: u.state, to: u.state, e: { ...x.event, rule: 'update' } })
+    }
+    if (events.length > 0) {
+      await tx.query(
+        `INSERT INTO case_events (case_id, from_state, to_state, rule, actor, role, note, at, detail)
+         SELECT id, f, t, r, a, ro, n, to_timestamp(at / 1000), d::jsonb
+         FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::float8[], $9::text[])
+           AS u(id, f, t, r, a, ro, n, at, d)`,
+        [
+          events.map((x) => x.id), events.map((x) => x.from), events.map((x) => x.to), events.map((x) => x.e.rule), events.map((x) => x.e.actor),
+          events.map((x) => x.e.role), events.map((x) => x.e.note), events.map((x) => x.e.atMs), events.map((x) => (x.e.detail === null ? null : JSON.stringify(x.e.detail))),
+        ],
+      )
+    }
+    const unchanged = sorted.filter((x) => !created.has(x.c.dedupKey) && !updated.has(x.c.dedupKey))
+    const current = new Map<string, CaseRow>()
+    if (unchanged.length > 0) {
+      for (const r of await tx.query<CaseRow>(`SELECT ${CASE_COLS} FROM cases WHERE dedup_key = ANY($1::text[])`, [unchanged.map((x) => x.c.dedupKey)])) current.set(r.dedupKey, r)
+    }
+    return items.map((x) => {
+      const k = x.c.dedupKey
+      const c = created.get(k)
+      if (c) return { case: c, created: true, updated: false }
+      const u = updated.get(k)
+      if (u) return { case: u, created: false, updated: true }
+      return { case: current.get(k) as CaseRow, created: false, updated: false }
+    })
+  })
+}

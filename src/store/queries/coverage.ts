@@ -1,0 +1,491 @@
+import type { Db, Queryable } from '../db.ts'
+import type { CoverageAggregates, CoverageQuery, CoverageReportRow, RulesRepositories } from '../rules-types.ts'
+import type { CellAggregate, DeviceAggregate, FraudSignal, PatrollerAggregate, PeriodAggregate, VisitRef } from '../../rules/coverage/inputs.ts'
+import { bySignal, haversineMeters } from '../../rules/coverage/signals.ts'
+
+const DAY = 86_400_000
+/** Known clock offsets wider than this do not widen the scan (a device off by months is not searched for). */
+export const MAX_OFFSET_SLACK_MS = 2 * DAY
+
+/**
+ * Rows of check_ins a grid-day's aggregate considers, by raw device time
+ * (chunk pruning on the hypertable): [span start − 1 day − slack, span end + 1 day + slack)
+ * with slack = the largest known |clock offset| (≤ 2 days). Every plausible row of
+ * the day and every previous visit of the day before lies inside; an implausible
+ * row (untimeable) is seen only when its raw clock falls inside too.
+ * The contract test feeds the reference aggregate exactly these rows.
+ */
+export function scanBounds(q: CoverageQuery, maxAbsOffsetMs: number): { lo: number; hi: number } {
+  const slack = DAY + Math.min(Math.abs(maxAbsOffsetMs), MAX_OFFSET_SLACK_MS)
+  const start = Math.min(...q.periods.map((p) => p.start))
+  const end = Math.max(...q.periods.map((p) => p.end))
+  return { lo: start - slack, hi: end + slack }
+}
+
+const EMPTY: CoverageAggregates = { cells: [], periods: [], previousVisits: [], devices: [], patrollers: [], signals: [] }
+
+export function coverageQueries(db: Db): RulesRepositories['coverage'] {
+  const many = (qs: readonly CoverageQuery[]) => aggregatesMany(db, qs)
+  return {
+    aggregates: async (q) => (await many([q]))[0] ?? EMPTY,
+    aggregatesMany: many,
+    async touched(sinceMs, untilMs) {
+      // uplink_seen carries received_at (indexed); grouped by the tag (or the
+      // ingest-resolved checkpoint) and the device's grid, which is what a plan matches on.
+      return db.query<{ tag: string; deviceGridId: string | null; fromMs: number; toMs: number }>(
+        `SELECT coalesce(c.checkpoint_id, c.tag_id) AS tag, c.grid_id AS "deviceGridId",
+                (extract(epoch FROM min(c.device_time)) * 1000)::int8 AS "fromMs", (extract(epoch FROM max(c.device_time)) * 1000)::int8 AS "toMs"
+         FROM uplink_seen u
+         JOIN check_ins c ON c.device_id = u.device_id AND c.seq = u.seq AND c.device_time = u.device_time
+         WHERE u.kind = 'checkin' AND u.received_at > to_timestamp($1::float8 / 1000) AND u.received_at <= to_timestamp($2::float8 / 1000)
+         GROUP BY 1, 2 ORDER BY 1, 2`,
+        [sinceMs, untilMs],
+      )
+    },
+  }
+}
+
+async function aggregatesMany(db: Db, qs: readonly CoverageQuery[]): Promise<CoverageAggregates[]> {
+  const live = qs.map((q, i) => ({ q, i })).filter((x) => x.q.periods.length > 0)
+  if (live.length === 0) return qs.map(() => EMPTY)
+  return db.transaction(async (tx) => {
+    const [off] = await tx.query<{ m: number | null }>(
+      `SELECT max(abs(round(offset_ms)))::int8 AS m FROM (
+         SELECT DISTINCT ON (device_id) offset_ms FROM clock_offsets ORDER BY device_id, measured_at DESC) o`,
+    )
+    await loadParams(tx, live, off?.m ?? 0)
+    await tx.exec(SCANS_SQL)
+    const [cells, periods, prev, devices, patrollers, pairs, groups] = [
+      await tx.query<CellRow>(CELLS_SQL),
+      await tx.query<PeriodRow>(PERIODS_SQL),
+      await tx.query<PrevRow>(PREV_SQL),
+      await tx.query<FigRow & { deviceId: string; clockImplausible: number; foreignScans: number; unknownTagScans: number }>(DEVICES_SQL),
+      await tx.query<FigRow & { badge: string; devices: string[] }>(PATROLLERS_SQL),
+      await tx.query<PairRow>(PAIRS_SQL),
+      await tx.query<GroupRow>(GROUPS_SQL),
+    ]
+    await tx.exec('DROP TABLE gp_cov_q, gp_cov_t, gp_cov_pos, gp_cov_w, gp_cov_p, gp_cov_scans, gp_cov_visits')
+    const out = qs.map(() => ({
+      cells: [] as CellAggregate[],
+      periods: [] as PeriodAggregate[],
+      previousVisits: [] as Array<{ checkpointId: string; visit: VisitRef }>,
+      devices: [] as DeviceAggregate[],
+      patrollers: [] as PatrollerAggregate[],
+      signals: [] as FraudSignal[],
+    }))
+    const at = (qi: number) => out[qi] as (typeof out)[number]
+    let cell: { qi: number; c: { checkpointId: string; windowKey: string; visits: number; evidence: VisitRef[] } } | undefined
+    for (const c of cells) {
+      if (!cell || cell.qi !== c.qi || cell.c.windowKey !== c.key || cell.c.checkpointId !== c.cp) {
+        cell = { qi: c.qi, c: { checkpointId: c.cp, windowKey: c.key, visits: c.n, evidence: [] } }
+        at(c.qi).cells.push(cell.c)
+      }
+      cell.c.evidence.push(ref(c))
+    }
+    let period: { qi: number; p: { checkpointId: string; periodStart: number; first: VisitRef; last: VisitRef; longGaps: Array<{ from: VisitRef; to: VisitRef }> } } | undefined
+    for (const p of periods) {
+      if (p.is_first) {
+        period = { qi: p.qi, p: { checkpointId: p.cp, periodStart: p.ps, first: ref(p), last: ref(p), longGaps: [] } }
+        at(p.qi).periods.push(period.p)
+      }
+      if (!period) continue
+      if (p.ends_gap) period.p.longGaps.push({ from: { checkinId: p.p_id as string, at: p.p_at as number, deviceId: p.p_dev as string, badge: p.p_badge }, to: ref(p) })
+      if (p.is_last) period.p.last = ref(p)
+    }
+    for (const p of prev) at(p.qi).previousVisits.push({ checkpointId: p.cp, visit: ref(p) })
+    for (const { qi, ...d } of devices) at(qi).devices.push(d)
+    for (const { qi, ...p } of patrollers) at(qi).patrollers.push({ ...p, devices: [...p.devices].sort(cmp) })
+    for (const p of pairs) {
+      const q = qs[p.qi]
+      const s = pairSignal(q as CoverageQuery, p)
+      if (s) at(p.qi).signals.push(s)
+    }
+    for (const g of groups) at(g.qi).signals.push(groupSignal(g))
+    for (const o of out) {
+      o.cells.sort((a, b) => cmp(a.windowKey, b.windowKey) || cmp(a.checkpointId, b.checkpointId))
+      o.periods.sort((a, b) => a.periodStart - b.periodStart || cmp(a.checkpointId, b.checkpointId))
+      o.previousVisits.sort((a, b) => cmp(a.checkpointId, b.checkpointId))
+      o.devices.sort((a, b) => cmp(a.deviceId, b.deviceId))
+      o.patrollers.sort((a, b) => cmp(a.badge, b.badge))
+      o.signals.sort(bySignal)
+    }
+    return out
+  })
+}
+
+/** Parameters as temp tables (unnest of arrays: one round trip each, any number of grids). */
+async function loadParams(tx: Queryable, live: ReadonlyArray<{ q: CoverageQuery; i: number }>, maxOffset: number): Promise<void> {
+  const col = <T>(f: (x: { q: CoverageQuery; i: number }) => T) => live.map(f)
+  await tx.query(
+    `CREATE TEMP TABLE gp_cov_q ON COMMIT DROP AS
+     SELECT * FROM unnest($1::int[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::bool[], $12::int8[], $13::float8[], $14::float8[])
+       AS q(qi, grid_id, span_start, span_end, lo, hi, rescan, max_gap, max_ahead, max_delay, credit_foreign, prev_before, max_speed, slack)`,
+    [
+      col((x) => x.i),
+      col((x) => x.q.gridId),
+      col((x) => Math.min(...x.q.periods.map((p) => p.start))),
+      col((x) => Math.max(...x.q.periods.map((p) => p.end))),
+      col((x) => scanBounds(x.q, maxOffset).lo),
+      col((x) => scanBounds(x.q, maxOffset).hi),
+      col((x) => Math.round(x.q.rescanMs)),
+      col((x) => Math.round(x.q.maxGapMs)),
+      col((x) => Math.round(x.q.maxAheadMs)),
+      col((x) => Math.round(x.q.maxDelayMs)),
+      col((x) => x.q.creditForeignDevices),
+      col((x) => x.q.previousVisitBefore ?? null),
+      col((x) => x.q.maxSpeedKmh),
+      col((x) => x.q.travelSlackMeters),
+    ],
+  )
+  // tag → checkpoint exactly as the reference resolves it (checkpoint id first, then its tags; later wins).
+  const t: [number[], string[], string[]] = [[], [], []]
+  for (const { q, i } of live) {
+    const byTag = new Map<string, string>()
+    for (const c of q.checkpoints) {
+      byTag.set(c.id, c.id)
+      for (const tag of c.tagIds) byTag.set(tag, c.id)
+    }
+    for (const [tag, cp] of byTag) {
+      t[0].push(i)
+      t[1].push(tag)
+      t[2].push(cp)
+    }
+  }
+  await tx.query('CREATE TEMP TABLE gp_cov_t ON COMMIT DROP AS SELECT * FROM unnest($1::int[], $2::text[], $3::text[]) AS t(qi, tag, cp)', t)
+  await tx.exec('CREATE INDEX ON gp_cov_t (tag); ANALYZE gp_cov_q; ANALYZE gp_cov_t')
+  const pos: [number[], string[], number[], number[]] = [[], [], [], []]
+  for (const { q, i } of live) {
+    for (const c of q.checkpoints) {
+      if (c.lat === undefined || c.lon === undefined) continue
+      pos[0].push(i)
+      pos[1].push(c.id)
+      pos[2].push(c.lat)
+      pos[3].push(c.lon)
+    }
+  }
+  await tx.query('CREATE TEMP TABLE gp_cov_pos ON COMMIT DROP AS SELECT * FROM unnest($1::int[], $2::text[], $3::float8[], $4::float8[]) AS p(qi, cp, lat, lon)', pos)
+  const w: [number[], string[], number[], number[], number[]] = [[], [], [], [], []]
+  const p: [number[], number[], number[]] = [[], [], []]
+  for (const { q, i } of live) {
+    for (const x of q.windows) {
+      w[0].push(i)
+      w[1].push(x.key)
+      w[2].push(x.start)
+      w[3].push(x.end)
+      w[4].push(x.evidenceLimit)
+    }
+    for (const x of q.periods) {
+      p[0].push(i)
+      p[1].push(x.start)
+      p[2].push(x.end)
+    }
+  }
+  await tx.query('CREATE TEMP TABLE gp_cov_w ON COMMIT DROP AS SELECT * FROM unnest($1::int[], $2::text[], $3::int8[], $4::int8[], $5::int[]) AS w(qi, key, s, e, k)', w)
+  await tx.query('CREATE TEMP TABLE gp_cov_p ON COMMIT DROP AS SELECT * FROM unnest($1::int[], $2::int8[], $3::int8[]) AS p(qi, s, e)', p)
+}
+
+/*
+ * Every row in scope of a grid-day, timed (inputs.ts: time basis). A row joins a
+ * query when its tag (or ingest-resolved checkpoint) is one of the plan's, or when
+ * its device is assigned to the grid; one row may serve two grids. Device time is
+ * bounded per query (scanBounds) so TimescaleDB prunes chunks.
+ */
+const SCANS_SQL = `
+CREATE TEMP TABLE gp_cov_scans ON COMMIT DROP AS
+WITH b AS (SELECT to_timestamp(min(lo)::float8 / 1000) AS lo, to_timestamp(max(hi)::float8 / 1000) AS hi FROM gp_cov_q),
+off AS (SELECT DISTINCT ON (device_id) device_id, round(offset_ms)::int8 AS offset_ms FROM clock_offsets ORDER BY device_id, measured_at DESC),
+day AS (SELECT c.* FROM check_ins c, b WHERE c.device_time >= b.lo AND c.device_time < b.hi),
+raw AS (
+  SELECT t.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, t.cp
+  FROM day c JOIN gp_cov_t t ON t.tag = coalesce(c.checkpoint_id, c.tag_id)
+  UNION ALL
+  SELECT q.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, NULL::text
+  FROM day c JOIN gp_cov_q q ON q.grid_id = c.grid_id
+  WHERE NOT EXISTS (SELECT 1 FROM gp_cov_t t WHERE t.qi = q.qi AND t.tag = coalesce(c.checkpoint_id, c.tag_id))
+),
+timed AS (
+  SELECT r.qi, r.device_id || ':' || r.seq AS id, r.device_id, r.badge_id AS badge, r.grid_id AS device_grid, r.tag_id, r.cp,
+         (date_part('epoch', r.device_time) * 1000)::int8 - coalesce(o.offset_ms, 0) AS at,
+         (date_part('epoch', r.received_at) * 1000)::int8 AS rcv,
+         (date_part('epoch', r.device_time) * 1000)::int8 AS dt,
+         q.span_start, q.span_end, q.credit_foreign, q.max_ahead, q.max_delay, q.lo, q.hi,
+         r.grid_id IS NOT NULL AND r.grid_id <> q.grid_id AS foreign_dev
+  FROM raw r JOIN gp_cov_q q ON q.qi = r.qi LEFT JOIN off o ON o.device_id = r.device_id
+),
+judged AS (
+  SELECT *, (at - rcv <= max_ahead AND rcv - at <= max_delay) AS plausible FROM timed WHERE dt >= lo AND dt < hi
+)
+SELECT qi, id, device_id, badge, device_grid, tag_id, cp, at, rcv, plausible, foreign_dev,
+       (CASE WHEN plausible THEN at ELSE rcv END) >= span_start AND (CASE WHEN plausible THEN at ELSE rcv END) < span_end AS in_scope,
+       plausible AND cp IS NOT NULL AND (credit_foreign OR NOT foreign_dev) AS credited,
+       plausible AND at >= span_start AND at < span_end AS in_span
+FROM judged;
+ANALYZE gp_cov_scans;
+-- Visits: credited scans chained by rescanMs to the previous credited scan of their checkpoint.
+CREATE TEMP TABLE gp_cov_visits ON COMMIT DROP AS
+SELECT x.qi, x.id, x.device_id, x.badge, x.cp, x.at FROM (
+  SELECT s.*, s.at - lag(s.at) OVER (PARTITION BY s.qi, s.cp ORDER BY s.at, s.id COLLATE "C") AS since
+  FROM gp_cov_scans s WHERE s.credited AND s.in_span
+) x JOIN gp_cov_q q ON q.qi = x.qi
+WHERE x.since IS NULL OR x.since >= q.rescan;
+ANALYZE gp_cov_visits;
+`
+
+/** One row per cited visit (the first k of the cell), with the cell's visit count. */
+const CELLS_SQL = `
+SELECT qi, cp, key, n::int AS n, id, at, device_id AS dev, badge FROM (
+  SELECT v.qi, v.cp, w.key, w.k, v.id, v.at, v.device_id, v.badge,
+         count(*) OVER c AS n, row_number() OVER (c ORDER BY v.at, v.id COLLATE "C") AS rn
+  FROM gp_cov_visits v JOIN gp_cov_w w ON w.qi = v.qi AND v.at >= w.s AND v.at < w.e
+  WINDOW c AS (PARTITION BY v.qi, v.cp, w.key)
+) x WHERE rn <= k ORDER BY qi, key, cp, rn`
+
+/**
+ * Visits per (period, checkpoint) in order, keeping only what the contract
+ * needs: the first, the last, and each visit that ends an over-long gap (with
+ * the visit before it).
+ */
+const PERIODS_SQL = `
+SELECT x.qi, x.ps, x.cp, x.rn = 1 AS is_first, x.rn = x.n AS is_last, x.d > q.max_gap AS ends_gap,
+       x.id, x.at, x.device_id AS dev, x.badge, x.p_id, x.p_at, x.p_dev, x.p_badge
+FROM (
+  SELECT v.qi, p.s AS ps, v.cp, v.id, v.at, v.device_id, v.badge,
+         row_number() OVER w AS rn, count(*) OVER (PARTITION BY v.qi, p.s, v.cp) AS n,
+         v.at - lag(v.at) OVER w AS d, lag(v.id) OVER w AS p_id, lag(v.at) OVER w AS p_at,
+         lag(v.device_id) OVER w AS p_dev, lag(v.badge) OVER w AS p_badge
+  FROM gp_cov_visits v JOIN gp_cov_p p ON p.qi = v.qi AND v.at >= p.s AND v.at < p.e
+  WINDOW w AS (PARTITION BY v.qi, p.s, v.cp ORDER BY v.at, v.id COLLATE "C")
+) x JOIN gp_cov_q q ON q.qi = x.qi
+WHERE x.rn = 1 OR x.rn = x.n OR x.d > q.max_gap
+ORDER BY x.qi, x.ps, x.cp, x.rn`
+
+const PREV_SQL = `
+SELECT DISTINCT ON (v.qi, v.cp) v.qi, v.cp, v.id, v.at, v.device_id AS dev, v.badge
+FROM gp_cov_scans v JOIN gp_cov_q q ON q.qi = v.qi
+WHERE v.credited AND q.prev_before IS NOT NULL AND v.at < q.prev_before
+ORDER BY v.qi, v.cp, v.at DESC, v.id COLLATE "C" DESC`
+
+const FIGURES = `count(*)::int AS scans, coalesce(max(n.visits), 0)::int AS visits,
+  count(DISTINCT s.cp) FILTER (WHERE s.plausible)::int AS checkpoints,
+  min(s.at) FILTER (WHERE s.plausible) AS "firstAt", max(s.at) FILTER (WHERE s.plausible) AS "lastAt"`
+
+const DEVICES_SQL = `
+SELECT s.qi, s.device_id AS "deviceId", ${FIGURES},
+       count(*) FILTER (WHERE NOT s.plausible)::int AS "clockImplausible",
+       count(*) FILTER (WHERE s.foreign_dev)::int AS "foreignScans",
+       count(*) FILTER (WHERE s.cp IS NULL)::int AS "unknownTagScans"
+FROM gp_cov_scans s
+LEFT JOIN (SELECT qi, device_id, count(*) AS visits FROM gp_cov_visits GROUP BY 1, 2) n ON n.qi = s.qi AND n.device_id = s.device_id
+WHERE s.in_scope GROUP BY s.qi, s.device_id`
+
+const PATROLLERS_SQL = `
+SELECT s.qi, s.badge, ${FIGURES}, array_agg(DISTINCT s.device_id) AS devices
+FROM gp_cov_scans s
+LEFT JOIN (SELECT qi, badge, count(*) AS visits FROM gp_cov_visits WHERE badge <> '' GROUP BY 1, 2) n ON n.qi = s.qi AND n.badge = s.badge
+WHERE s.in_scope AND s.badge <> '' GROUP BY s.qi, s.badge`
+
+/*
+ * Consecutive plausible scans per device: rescans (exact here) and travel
+ * candidates. The distance test in SQL is only a generous pre-filter (1 m
+ * margin); the exact decision and figures are made in Node with the
+ * reference's own haversine, so both drivers and the reference agree to the bit.
+ */
+const PAIRS_SQL = `
+SELECT x.qi, x.device_id AS "deviceId", x.badge, x.a_cp AS "aCp", x.cp AS "bCp", x.a_id AS "aId", x.id AS "bId", x.at, x.at - x.a_at AS dt
+FROM (
+  SELECT s.qi, s.device_id, s.badge, s.cp, s.id, s.at,
+         lag(s.cp) OVER w AS a_cp, lag(s.id) OVER w AS a_id, lag(s.at) OVER w AS a_at
+  FROM gp_cov_scans s WHERE s.in_scope AND s.plausible
+  WINDOW w AS (PARTITION BY s.qi, s.device_id ORDER BY s.at, s.id COLLATE "C")
+) x JOIN gp_cov_q q ON q.qi = x.qi
+LEFT JOIN gp_cov_pos pa ON pa.qi = x.qi AND pa.cp = x.a_cp
+LEFT JOIN gp_cov_pos pb ON pb.qi = x.qi AND pb.cp = x.cp
+WHERE x.cp IS NOT NULL AND x.a_cp IS NOT NULL AND (
+  (x.a_cp = x.cp AND x.at - x.a_at < q.rescan)
+  OR (x.a_cp <> x.cp AND pa.lat IS NOT NULL AND pb.lat IS NOT NULL AND
+      2 * 6371008.8 * asin(least(1, sqrt(power(sin(radians(pb.lat - pa.lat) / 2), 2)
+        + cos(radians(pa.lat)) * cos(radians(pb.lat)) * power(sin(radians(pb.lon - pa.lon) / 2), 2))))
+      > q.max_speed / 3.6 * ((x.at - x.a_at) / 1000.0) + q.slack - 1))`
+
+/** Per device: foreign scans, untimeable scans, and scans of each unknown tag; lead = first by (at, id). */
+const GROUPS_SQL = `
+SELECT qi, kind, device_id AS "deviceId",
+       (array_agg(badge ORDER BY at, id COLLATE "C"))[1] AS badge,
+       (array_agg(CASE WHEN plausible THEN at ELSE rcv END ORDER BY at, id COLLATE "C"))[1] AS at,
+       array_agg(id ORDER BY at, id COLLATE "C") AS ids,
+       array_agg(DISTINCT cp) FILTER (WHERE cp IS NOT NULL) AS cps,
+       CASE kind WHEN 'foreign_device' THEN (array_agg(device_grid ORDER BY at, id COLLATE "C"))[1]
+                 WHEN 'clock_implausible' THEN max(abs(at - rcv))::text
+                 ELSE tagk END AS detail
+FROM (
+  SELECT s.*, 'foreign_device' AS kind, '' AS tagk FROM gp_cov_scans s WHERE s.in_scope AND s.foreign_dev
+  UNION ALL SELECT s.*, 'clock_implausible', '' FROM gp_cov_scans s WHERE s.in_scope AND NOT s.plausible
+  UNION ALL SELECT s.*, 'unknown_tag', s.tag_id FROM gp_cov_scans s WHERE s.in_scope AND s.cp IS NULL
+) x GROUP BY qi, kind, device_id, tagk`
+
+interface RefRow {
+  id: string
+  at: number
+  dev: string
+  badge: string | null
+}
+interface CellRow extends RefRow {
+  qi: number
+  cp: string
+  key: string
+  n: number
+}
+interface PeriodRow extends RefRow {
+  qi: number
+  ps: number
+  cp: string
+  is_first: boolean
+  is_last: boolean
+  ends_gap: boolean | null
+  p_id: string | null
+  p_at: number | null
+  p_dev: string | null
+  p_badge: string | null
+}
+interface PrevRow extends RefRow {
+  qi: number
+  cp: string
+}
+interface FigRow {
+  qi: number
+  scans: number
+  visits: number
+  checkpoints: number
+  firstAt: number | null
+  lastAt: number | null
+}
+interface PairRow {
+  qi: number
+  deviceId: string
+  badge: string | null
+  aCp: string
+  bCp: string
+  aId: string
+  bId: string
+  at: number
+  dt: number
+}
+interface GroupRow {
+  qi: number
+  kind: 'foreign_device' | 'clock_implausible' | 'unknown_tag'
+  deviceId: string
+  badge: string | null
+  at: number
+  ids: string[]
+  cps: string[] | null
+  detail: string | number
+}
+
+function ref(r: RefRow): VisitRef {
+  return { checkinId: r.id, at: r.at, deviceId: r.dev, badge: r.badge }
+}
+
+function pairSignal(q: CoverageQuery, p: PairRow): FraudSignal | undefined {
+  const base = { deviceId: p.deviceId, badge: p.badge, checkinIds: [p.aId, p.bId], at: p.at }
+  if (p.aCp === p.bCp) {
+    if (p.dt >= q.rescanMs) return undefined
+    return { kind: 'rescan', ...base, checkpointIds: [p.aCp], detail: { seconds: Math.round(p.dt / 1000) } }
+  }
+  const ca = q.checkpoints.find((c) => c.id === p.aCp)
+  const cb = q.checkpoints.find((c) => c.id === p.bCp)
+  if (!ca || !cb || ca.lat === undefined || cb.lat === undefined) return undefined
+  const meters = haversineMeters(ca.lat ?? 0, ca.lon ?? 0, cb.lat ?? 0, cb.lon ?? 0)
+  const allowed = (q.maxSpeedKmh / 3.6) * (p.dt / 1000) + q.travelSlackMeters
+  if (meters <= allowed) return undefined
+  const kmh = p.dt > 0 ? Math.round((meters / (p.dt / 1000)) * 3.6 * 10) / 10 : -1
+  return { kind: 'impossible_travel', ...base, checkpointIds: [p.aCp, p.bCp], detail: { meters: Math.round(meters), seconds: Math.round(p.dt / 1000), kmh } }
+}
+
+function groupSignal(g: GroupRow): FraudSignal {
+  const detail: FraudSignal['detail'] =
+    g.kind === 'foreign_device'
+      ? { assignedGrid: String(g.detail) }
+      : g.kind === 'clock_implausible'
+        ? { worstSkewSeconds: Math.round(Number(g.detail) / 1000) }
+        : { tagId: String(g.detail) }
+  return { kind: g.kind, deviceId: g.deviceId, badge: g.badge, checkpointIds: [...(g.cps ?? [])].sort(cmp), checkinIds: g.ids, at: g.at, detail }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+const REPORT_HEAD = `grid_id AS "gridId", to_char(local_date, 'YYYY-MM-DD') AS "localDate", revision, plan_version AS "planVersion",
+  (extract(epoch FROM watermark) * 1000)::int8 AS "watermarkMs", (extract(epoch FROM evaluated_at) * 1000)::int8 AS "evaluatedAtMs",
+  coverage_pct AS "coveragePct", met, missed, pending, changes`
+
+export function reportQueries(db: Queryable): RulesRepositories['reports'] {
+  return {
+    async latest(gridId, date) {
+      return (
+        await db.query<CoverageReportRow>(
+          `SELECT ${REPORT_HEAD}, result FROM coverage_reports WHERE grid_id = $1 AND local_date = $2::date ORDER BY revision DESC LIMIT 1`,
+          [gridId, date],
+        )
+      )[0]
+    },
+    async get(gridId, date, revision) {
+      return (
+        await db.query<CoverageReportRow>(
+          `SELECT ${REPORT_HEAD}, result FROM coverage_reports WHERE grid_id = $1 AND local_date = $2::date AND revision = $3`,
+          [gridId, date, revision],
+        )
+      )[0]
+    },
+    async revisions(gridId, date) {
+      return db.query(`SELECT ${REPORT_HEAD} FROM coverage_reports WHERE grid_id = $1 AND local_date = $2::date ORDER BY revision`, [gridId, date])
+    },
+    async latestMany(keys) {
+      if (keys.length === 0) return []
+      return db.query<CoverageReportRow>(
+        `SELECT DISTINCT ON (grid_id, local_date) ${REPORT_HEAD}, result FROM coverage_reports
+         WHERE (grid_id, local_date) IN (SELECT * FROM unnest($1::text[], $2::date[]))
+         ORDER BY grid_id, local_date, revision DESC`,
+        [keys.map((k) => k.gridId), keys.map((k) => k.localDate)],
+      )
+    },
+    async saveMany(rs) {
+      if (rs.length === 0) return []
+      const col = <T>(f: (r: (typeof rs)[number]) => T) => rs.map(f)
+      const saved = await db.query<{ g: string; d: string; v: number }>(
+        `INSERT INTO coverage_reports (grid_id, local_date, revision, plan_version, watermark, evaluated_at, coverage_pct, met, missed, pending, result, changes)
+         SELECT g, d, v, pv, to_timestamp(wm / 1000), to_timestamp(ev / 1000), pct, met, mis, pen, res::json, chg::json
+         FROM unnest($1::text[], $2::date[], $3::int[], $4::int[], $5::float8[], $6::float8[], $7::float8[], $8::int[], $9::int[], $10::int[], $11::text[], $12::text[])
+           AS u(g, d, v, pv, wm, ev, pct, met, mis, pen, res, chg)
+         ON CONFLICT (grid_id, local_date, revision) DO NOTHING
+         RETURNING grid_id AS g, to_char(local_date, 'YYYY-MM-DD') AS d, revision AS v`,
+        [
+          col((r) => r.gridId), col((r) => r.localDate), col((r) => r.revision), col((r) => r.planVersion), col((r) => r.watermarkMs),
+          col((r) => r.evaluatedAtMs), col((r) => r.coveragePct), col((r) => r.met), col((r) => r.missed), col((r) => r.pending),
+          col((r) => JSON.stringify(r.result)), col((r) => JSON.stringify(r.changes)),
+        ],
+      )
+      const ok = new Set(saved.map((x) => `${x.g}\u0000${x.d}\u0000${x.v}`))
+      return rs.map((r) => ok.has(`${r.gridId}\u0000${r.localDate}\u0000${r.revision}`))
+    },
+    async save(r) {
+      const rows = await db.query(
+        `INSERT INTO coverage_reports (grid_id, local_date, revision, plan_version, watermark, evaluated_at, coverage_pct, met, missed, pending, result, changes)
+         VALUES ($1, $2::date, $3, $4, to_timestamp($5::float8 / 1000), to_timestamp($6::float8 / 1000), $7, $8, $9, $10, $11::json, $12::json)
+         ON CONFLICT (grid_id, local_date, revision) DO NOTHING RETURNING revision`,
+        [r.gridId, r.localDate, r.revision, r.planVersion, r.watermarkMs, r.evaluatedAtMs, r.coveragePct, r.met, r.missed, r.pending, JSON.stringify(r.result), JSON.stringify(r.changes)],
+      )
+      return rows.length > 0
+    },
+  }
+}
+
+export function watermarkQueries(db: Queryable): RulesRepositories['watermark'] {
+  return {
+    async current() {
+      // uplink_seen holds every accepted uplink with its receipt time (indexed).
+      const [row] = await db.query<{ m: number | null }>('SELECT (extract(epoch FROM max(received_at)) * 1000)::int8 AS m FROM uplink_seen')
+      return row?.m ?? null
+    },
+  }
+}

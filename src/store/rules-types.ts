@@ -1,0 +1,196 @@
+// Row types and repositories of the rules' storage (issue 6): plans, coverage
+// aggregates and reports, cases with their audit trail, the ingest watermark.
+// Re-exported by types.ts, which merges RulesRepositories into Store; rules and
+// API import them from there. Times: Unix ms in and out (the rules deal in ms).
+import type { CoverageAggregates, CoverageQuery } from '../rules/coverage/inputs.ts'
+
+export type { CoverageAggregates, CoverageQuery } from '../rules/coverage/inputs.ts'
+
+export interface PlanRow {
+  gridId: string
+  version: number
+  /** Local date 'YYYY-MM-DD' or null (always). */
+  effectiveFrom: string | null
+  /** The validated plan JSON (rules/plans/schema.ts). */
+  plan: unknown
+  createdBy: string | null
+  createdAt: Date
+}
+
+export interface CoverageReportRow {
+  gridId: string
+  localDate: string
+  revision: number
+  planVersion: number
+  watermarkMs: number | null
+  evaluatedAtMs: number
+  coveragePct: number | null
+  met: number
+  missed: number
+  pending: number
+  /** rules/coverage/evaluate.ts CoverageResult as JSON. */
+  result: unknown
+  /** rules/revisions.ts CoverageChange[] as JSON. */
+  changes: unknown[]
+}
+export type NewCoverageReport = CoverageReportRow
+
+export type CaseStateName = 'reported' | 'accepted' | 'rejected' | 'dispatched' | 'handled' | 'verified' | 'closed' | 'reopened'
+export type CaseJson = string | number | boolean | null
+
+export interface CaseRow {
+  id: number
+  dedupKey: string
+  rule: string
+  gridId: string
+  subject: string | null
+  windowKey: string | null
+  reportDate: string | null
+  category: string
+  department: string | null
+  priority: 'normal' | 'urgent'
+  state: CaseStateName
+  title: string
+  detectedAtMs: number
+  openedAtMs: number
+  updatedAtMs: number
+  stageDueAtMs: number | null
+  closureDueAtMs: number
+  clearedAtMs: number | null
+  evidence: string[]
+  detail: Record<string, CaseJson>
+}
+
+export interface CaseEventRow {
+  id: number
+  caseId: number
+  from: CaseStateName | null
+  to: CaseStateName
+  /** Workflow transition id, or 'raise' / 'update' / 'note'. */
+  rule: string
+  actor: string
+  role: string
+  note: string | null
+  atMs: number
+  detail: Record<string, unknown> | null
+}
+export type NewCaseEvent = Omit<CaseEventRow, 'id' | 'caseId' | 'from' | 'to'>
+
+export interface NewCase {
+  dedupKey: string
+  rule: string
+  gridId: string
+  subject: string | null
+  windowKey: string | null
+  reportDate: string | null
+  category: string
+  department: string | null
+  priority: 'normal' | 'urgent'
+  title: string
+  detectedAtMs: number
+  openedAtMs: number
+  stageDueAtMs: number | null
+  closureDueAtMs: number
+  evidence: readonly string[]
+  detail: Readonly<Record<string, CaseJson>>
+}
+
+/** What `cases.transition`'s decide callback returns: the new state and the audit entry. */
+export interface CaseChange {
+  to: CaseStateName
+  event: NewCaseEvent
+  stageDueAtMs: number | null
+  /** Set cleared_at (the rule no longer proposes the case). */
+  clearedAtMs?: number
+}
+
+export interface CaseFilter {
+  gridId?: string
+  states?: CaseStateName[]
+  rule?: string
+  /** Stage deadline before this instant (overdue at it), non-terminal states only. */
+  overdueAtMs?: number
+  limit?: number
+}
+
+export interface RulesRepositories {
+  plans: {
+    /** Appends the next version of the grid's plan. */
+    put(p: { gridId: string; effectiveFrom: string | null; plan: unknown; createdBy?: string | null }): Promise<PlanRow>
+    /** All versions, oldest first. */
+    list(gridId: string): Promise<PlanRow[]>
+    /** Every version of every grid with a plan (the runner picks the one in force per date). */
+    listAll(): Promise<PlanRow[]>
+  }
+  coverage: {
+    /** Stage A of coverage evaluation in SQL (rules/coverage/inputs.ts contract). */
+    aggregates(q: CoverageQuery): Promise<CoverageAggregates>
+    /** Stage A for many grid-days in one pass over the check-ins, in input order. */
+    aggregatesMany(qs: readonly CoverageQuery[]): Promise<CoverageAggregates[]>
+    /**
+     * Check-ins received in (sinceMs, untilMs] — what late uploads touched since a
+     * watermark — grouped by tag (or ingest-resolved checkpoint) and device grid,
+     * with their device-time range. The scheduler maps them to plans.
+     */
+    touched(sinceMs: number, untilMs: number): Promise<Array<{ tag: string; deviceGridId: string | null; fromMs: number; toMs: number }>>
+  }
+  reports: {
+    latest(gridId: string, localDate: string): Promise<CoverageReportRow | undefined>
+    get(gridId: string, localDate: string, revision: number): Promise<CoverageReportRow | undefined>
+    /** Revisions of a grid-day without their results, oldest first. */
+    revisions(gridId: string, localDate: string): Promise<Array<Omit<CoverageReportRow, 'result'>>>
+    /** The latest revision of each grid-day asked for (those with one), in one query. */
+    latestMany(keys: ReadonlyArray<{ gridId: string; localDate: string }>): Promise<CoverageReportRow[]>
+    /** Stores a revision; false when (grid, date, revision) exists already (a concurrent runner won). */
+    save(r: NewCoverageReport): Promise<boolean>
+    /** save() for many in one statement; per input, whether it was stored. */
+    saveMany(rs: readonly NewCoverageReport[]): Promise<boolean[]>
+  }
+  cases: {
+    /**
+     * Raises a case idempotently (one transaction): inserted with `event` when the
+     * dedup key is new; else, when evidence/detail/title/priority differ, updated
+     * with an 'update' entry. Never doubles a case under concurrency.
+     */
+    upsert(c: NewCase, event: NewCaseEvent): Promise<{ case: CaseRow; created: boolean; updated: boolean }>
+    /** upsert() for many cases in one transaction (set-based), in input order. */
+    upsertMany(items: ReadonlyArray<{ c: NewCase; event: NewCaseEvent }>): Promise<Array<{ case: CaseRow; created: boolean; updated: boolean }>>
+    get(id: number): Promise<CaseRow | undefined>
+    byKey(dedupKey: string): Promise<CaseRow | undefined>
+    list(f?: CaseFilter): Promise<CaseRow[]>
+    /** Uncleared cases of the given rules that a grid-day's report raised. */
+    forReport(gridId: string, localDate: string, rules: readonly string[]): Promise<CaseRow[]>
+    /** forReport() for many grid-days in one query. */
+    forReports(keys: ReadonlyArray<{ gridId: string; localDate: string }>, rules: readonly string[]): Promise<CaseRow[]>
+    /** Uncleared cases of a rule (device rules: offline, battery, alarm, threshold). */
+    openOfRule(rule: string): Promise<CaseRow[]>
+    events(caseId: number): Promise<CaseEventRow[]>
+    /**
+     * One transaction: locks the case, calls `decide` with it and its audit
+     * trail (throw to refuse; null = nothing to do), applies the state change
+     * and appends the event. Returns the case after, or undefined if unknown.
+     */
+    transition(
+      caseId: number,
+      decide: (c: CaseRow, events: readonly CaseEventRow[]) => CaseChange | null,
+    ): Promise<{ case: CaseRow; event: CaseEventRow | null } | undefined>
+  }
+  rulesConfig: {
+    get(key: 'calendar' | 'categories'): Promise<unknown>
+    set(key: 'calendar' | 'categories', value: unknown): Promise<void>
+  }
+  watermark: {
+    /** Latest server receipt time of any accepted uplink (ms), null before the first. */
+    current(): Promise<number | null>
+  }
+  rulesInputs: {
+    /** Battery readings (device status) with device time in [fromMs, toMs), with the device's grid. */
+    battery(fromMs: number, toMs: number): Promise<Array<{ id: string; deviceId: string; gridId: string; percent: number; atMs: number }>>
+    /** Alarms received in [fromMs, toMs) with the device's grid. */
+    alarms(fromMs: number, toMs: number): Promise<Array<{ id: string; deviceId: string; gridId: string; kind: string; atMs: number; lat: number | null; lon: number | null }>>
+    /** Patrol and sensor devices with their grid, registration and last-seen (server) time. */
+    presence(): Promise<Array<{ deviceId: string; gridId: string; registeredAtMs: number; lastSeenAtMs: number | null; disabled: boolean }>>
+    /** Telemetry of one metric in [fromMs, toMs) (device time) with the device's grid. */
+    telemetry(metric: string, fromMs: number, toMs: number): Promise<Array<{ id: string; sensorId: string; gridId: string; metric: string; value: number; atMs: number }>>
+  }
+}
