@@ -6,6 +6,10 @@ import { registerSim } from './commands/sim.ts'
 import { registerConformance } from './commands/conformance.ts'
 import { registerDevice } from './commands/device.ts'
 import { registerMigrate } from './commands/migrate.ts'
+import { registerReport } from './commands/report.ts'
+import { registerCases } from './commands/cases.ts'
+import { registerPlan } from './commands/plan.ts'
+import { registerCheckpoint, registerGrid } from './commands/grid.ts'
 
 /** Builds the `gridpatrol` program; each command module adds itself. */
 export function buildProgram(): Command {
@@ -19,6 +23,11 @@ export function buildProgram(): Command {
   registerConformance(program)
   registerDevice(program)
   registerMigrate(program)
+  registerReport(program)
+  registerCases(program)
+  registerPlan(program)
+  registerGrid(program)
+  registerCheckpoint(program)
   return program
 }
 

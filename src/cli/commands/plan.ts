@@ -1,0 +1,51 @@
+import { readFile } from 'node:fs/promises'
+import type { Command } from 'commander'
+import { ZodError } from 'zod'
+import { parsePlan } from '../../rules/plans/schema.ts'
+import { printTable, withStore } from '../with-store.ts'
+
+/** Every issue with its field path, e.g. `windows.every: must divide …`. */
+function describeIssues(err: ZodError): string {
+  return err.issues.map((i) => `  ${i.path.join('.') || '(plan)'}: ${i.message}`).join('\n')
+}
+
+export function registerPlan(program: Command): void {
+  const plan = program.command('plan').description('Patrol plans: checkpoints, daily windows, visits, gaps, time zone, active days')
+  plan
+    .command('set')
+    .description('Validate a plan file and store it as the next version of the grid plan')
+    .requiredOption('--grid <gridId>', 'grid')
+    .requiredOption('--file <plan.json>', 'plan JSON (see src/rules/plans/schema.ts; gridId may be omitted)')
+    .option('--effective-from <YYYY-MM-DD>', 'first local date this version applies (overrides the file)')
+    .action(async (o: { grid: string; file: string; effectiveFrom?: string }) => {
+      const raw = JSON.parse(await readFile(o.file, 'utf8')) as Record<string, unknown>
+      if (raw['gridId'] !== undefined && raw['gridId'] !== o.grid) throw new Error(`the file is a plan for grid "${String(raw['gridId'])}", not "${o.grid}"`)
+      let parsed
+      try {
+        parsed = parsePlan({ ...raw, gridId: o.grid, ...(o.effectiveFrom ? { effectiveFrom: o.effectiveFrom } : {}) })
+      } catch (err) {
+        if (err instanceof ZodError) throw new Error(`invalid plan ${o.file}:\n${describeIssues(err)}`)
+        throw err
+      }
+      const row = await withStore(async (store) => {
+        if (!(await store.grids.get(o.grid))) throw new Error(`grid "${o.grid}" does not exist (gridpatrol grid add)`)
+        return store.plans.put({ gridId: o.grid, effectiveFrom: parsed.effectiveFrom ?? null, plan: parsed, createdBy: process.env['USER'] ?? null })
+      })
+      process.stdout.write(`plan for grid ${row.gridId} stored as version ${row.version}${row.effectiveFrom ? `, effective from ${row.effectiveFrom}` : ''}\n`)
+    })
+  plan
+    .command('show')
+    .description('Show the plan versions of a grid (the latest in full)')
+    .requiredOption('--grid <gridId>', 'grid')
+    .option('--json', 'JSON output (every version)')
+    .action(async (o: { grid: string; json?: boolean }) => {
+      const rows = await withStore((store) => store.plans.list(o.grid))
+      if (rows.length === 0) throw new Error(`grid "${o.grid}" has no plan`)
+      if (o.json) {
+        process.stdout.write(JSON.stringify(rows, null, 2) + '\n')
+        return
+      }
+      printTable(rows.map((r) => ({ version: r.version, effectiveFrom: r.effectiveFrom, createdBy: r.createdBy, createdAt: r.createdAt })), false)
+      process.stdout.write(`\nversion ${rows.at(-1)?.version}:\n${JSON.stringify(rows.at(-1)?.plan, null, 2)}\n`)
+    })
+}
