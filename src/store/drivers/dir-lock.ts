@@ -1,0 +1,46 @@
+import { readFile, unlink, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+
+/** Directories this process holds (a second open in the same process is refused too). */
+const held = new Set<string>()
+
+/**
+ * One process per embedded data directory: PGlite has no locking of its own and
+ * two instances on one directory corrupt it. The lock file holds the owner's pid;
+ * a lock whose process is gone (kill -9, power cut) is taken over.
+ */
+export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+  const path = join(dataDir, 'gridpatrol.lock')
+  const key = resolve(dataDir)
+  if (held.has(key)) throw new Error(`the data directory ${dataDir} is already open in this process`)
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(path, `${process.pid}\n`, { flag: 'wx' })
+      held.add(key)
+      return async () => {
+        held.delete(key)
+        await unlink(path).catch(() => undefined)
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim())
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner)) {
+        throw new Error(
+          `the data directory ${dataDir} is in use by another gridpatrol process (pid ${owner}); ` +
+            'stop it first, or use a server database (DATABASE_URL) to run several processes',
+        )
+      }
+      await unlink(path).catch(() => undefined) // stale: its process is gone
+    }
+  }
+  throw new Error(`could not lock the data directory ${dataDir}`)
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
