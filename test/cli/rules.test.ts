@@ -15,7 +15,7 @@ const bin = fileURLToPath(new URL('../../bin/gridpatrol.js', import.meta.url))
 t.test('grid, plan, report coverage, cases', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'gp-cli-rules-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
-  const env = { ...process.env, GRIDPATROL_DATA_DIR: join(dir, 'data'), GRIDPATROL_LOG_LEVEL: 'silent' }
+  const env: NodeJS.ProcessEnv = { ...process.env, GRIDPATROL_DATA_DIR: join(dir, 'data'), GRIDPATROL_LOG_LEVEL: 'silent' }
   delete env['DATABASE_URL']
   const gp = (...args: string[]) => run(process.execPath, [bin, ...args], { env })
   const fails = (...args: string[]) => gp(...args).then(() => undefined, (e: { code: number; stderr: string }) => e)
