@@ -64,3 +64,12 @@ t.test('every variable is documented with a description', async (t) => {
   for (const v of vars) t.ok(v.description.length > 10, `${v.name} described`)
   t.equal(vars.find((v) => v.name === 'GRIDPATROL_MQTT_PORT')?.default, '1883')
 })
+
+t.test('README documents every variable', async (t) => {
+  const { readFile } = await import('node:fs/promises')
+  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8')
+  for (const v of describeEnv()) {
+    const base = v.name.replace(/_(BURST)$/, '_RATE')
+    t.ok(readme.includes(v.name) || (v.name.endsWith('_BURST') && readme.includes(base)), `${v.name} in README`)
+  }
+})
