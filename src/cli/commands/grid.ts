@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import type { GridLevel } from '../../store/types.ts'
 import { printTable, withStore } from '../with-store.ts'
+import { isValidTimeZone } from '../../rules/tz.ts'
 
 const num = (what: string) => (v: string) => {
   const n = Number(v)
@@ -20,9 +21,17 @@ export function registerGrid(program: Command): void {
     .option('--code <digits>', 'standard 15-digit unit-grid code')
     .option('--time-zone <tz>', 'IANA time zone', 'Asia/Shanghai')
     .action(async (id: string, o: { level: GridLevel; parent?: string; name?: string; code?: string; timeZone: string }) => {
+      if (o.level === 'district' && o.parent) throw new Error('a district grid has no --parent')
+      if (o.level !== 'district' && !o.parent) throw new Error(`--parent is required for a ${o.level} grid (${o.level === 'street' ? 'a district' : 'a street'})`)
+      if (o.code !== undefined && !/^[0-9]{15}$/.test(o.code))
+        throw new Error('--code must be 15 digits (county admin code 6 + street 3 + community 3 + grid sequence 3)')
+      if (!isValidTimeZone(o.timeZone)) throw new Error(`--time-zone "${o.timeZone}" is not an IANA time zone (e.g. Asia/Shanghai)`)
       const row = await withStore(async (store) => {
         if (await store.grids.get(id)) throw new Error(`grid "${id}" already exists`)
-        if (o.parent && !(await store.grids.get(o.parent))) throw new Error(`parent grid "${o.parent}" does not exist`)
+        const parent = o.parent ? await store.grids.get(o.parent) : undefined
+        if (o.parent && !parent) throw new Error(`parent grid "${o.parent}" does not exist`)
+        const expected = o.level === 'street' ? 'district' : 'street'
+        if (parent && parent.level !== expected) throw new Error(`the parent of a ${o.level} grid must be a ${expected}; "${parent.id}" is a ${parent.level}`)
         return store.grids.create({ id, level: o.level, parentId: o.parent ?? null, name: o.name ?? id, standardCode: o.code ?? null, timeZone: o.timeZone })
       })
       process.stdout.write(`grid ${row.id} (${row.level}) added\n`)
@@ -50,6 +59,11 @@ export function registerCheckpoint(program: Command): void {
     .option('--lon <lon>', 'longitude', num('--lon'))
     .option('--radius <m>', 'geofence radius in metres', num('--radius'))
     .action(async (id: string, o: { grid: string; tag?: string; name?: string; lat?: number; lon?: number; radius?: number }) => {
+      if ((o.lat === undefined) !== (o.lon === undefined)) throw new Error('--lat and --lon go together')
+      if (o.lat !== undefined && (o.lat < -90 || o.lat > 90)) throw new Error(`--lat ${o.lat} is not a latitude in -90..90`)
+      if (o.lon !== undefined && (o.lon < -180 || o.lon > 180)) throw new Error(`--lon ${o.lon} is not a longitude in -180..180`)
+      if (o.radius !== undefined && !(o.radius > 0)) throw new Error('--radius must be more than 0 metres')
+      if (o.tag === undefined && o.lat === undefined) throw new Error('a checkpoint needs a --tag, or --lat/--lon for a GPS geofence')
       const row = await withStore(async (store) => {
         if (!(await store.grids.get(o.grid))) throw new Error(`grid "${o.grid}" does not exist`)
         if (await store.checkpoints.get(id)) throw new Error(`checkpoint "${id}" already exists`)
