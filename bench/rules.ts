@@ -1,0 +1,134 @@
+// npm run bench:rules [-- --grids 1000,10000 --driver embedded,server]
+// Evaluates one local day for N grids × 20 checkpoints × 12 two-hour windows
+// (≈ 240 check-ins per grid, 3 % of (checkpoint, window) pairs missed) per
+// driver: the SQL stage A alone, the full first evaluation (verdicts, gaps,
+// evidence, revision 1 stored, cases raised) and an idempotent re-run. The
+// comparison printed in the same run: a bare per-checkpoint visit-count and
+// longest-gap query over the same day (what the issue quotes as reference).
+// The server driver runs when DATABASE_URL is set (a throwaway database).
+import { performance } from 'node:perf_hooks'
+import { pino } from 'pino'
+import { createRunner } from '../src/rules/runner.ts'
+import { coverageQuery } from '../src/rules/coverage/query.ts'
+import { parsePlan } from '../src/rules/plans/schema.ts'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { openStore } from '../src/store/index.ts'
+import type { CheckInRecord, Store } from '../src/store/types.ts'
+import { makeTestDatabase } from '../test/helpers/db.ts'
+
+type Driver = 'embedded' | 'server'
+
+const arg = (name: string, def: string) => {
+  const i = process.argv.indexOf(`--${name}`)
+  return i > 0 ? (process.argv[i + 1] ?? def) : def
+}
+const gridCounts = arg('grids', '1000').split(',').map(Number)
+const driversWanted = arg('driver', process.env['DATABASE_URL'] ? 'embedded,server' : 'embedded').split(',') as Driver[]
+const DATE = '2024-06-04'
+const CPS = 20
+const dayStart = Date.parse(`${DATE}T00:00:00+08:00`)
+const log = pino({ level: 'silent' })
+
+function prng(seed: number) {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const teardowns: Array<() => unknown> = []
+
+/** A fresh store per run: a temp data dir, or a throwaway database on the DATABASE_URL server. */
+async function open(driver: Driver): Promise<Store | undefined> {
+  if (driver === 'server') {
+    const db = await makeTestDatabase('gp_bench')
+    if (!db) return undefined
+    const store = await openStore({ dataDir: '/nonexistent', databaseUrl: db.url }, log)
+    teardowns.push(() => store.close(), () => db.drop())
+    await store.migrate()
+    return store
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'gp-bench-'))
+  const store = await openStore({ dataDir: dir, databaseUrl: undefined }, log)
+  teardowns.push(() => store.close(), () => rm(dir, { recursive: true, force: true }))
+  await store.migrate()
+  return store
+}
+const secs = (ms: number) => (ms / 1000).toFixed(2)
+
+for (const driver of driversWanted) {
+  for (const grids of gridCounts) {
+    const store = await open(driver)
+    if (!store) {
+      console.log(`${driver}: skipped (DATABASE_URL unset)`)
+      continue
+    }
+    const r = prng(grids)
+    const t0 = performance.now()
+    let checkins = 0
+    for (let g = 0; g < grids; g++) {
+      const gridId = `g${g}`
+      await store.grids.create({ id: gridId, level: 'district', name: gridId })
+      const checkpoints = Array.from({ length: CPS }, (_, j) => ({ id: `${gridId}-c${j}`, tagIds: [`${gridId}-t${j}`], lat: 31 + g * 0.001, lon: 121 + j * 0.0005 }))
+      await store.plans.put({ gridId, effectiveFrom: null, plan: parsePlan({ gridId, checkpoints, windows: { kind: 'every', every: '2h' }, maxGapMinutes: 240 }) })
+    }
+    let batch: CheckInRecord[] = []
+    let seq = 0
+    for (let g = 0; g < grids; g++) {
+      for (let w = 0; w < 12; w++) {
+        for (let j = 0; j < CPS; j++) {
+          if (r() < 0.03) continue
+          const at = dayStart + w * 7_200_000 + Math.floor(r() * 7_000) * 1000
+          batch.push({ kind: 'checkin', deviceId: `d${g}`, seq: ++seq, deviceTimeMs: at, receivedAtMs: at + 3000, clockFuture: false, clockAncient: false, tagId: `g${g}-t${j}`, method: 'nfc', checkpointId: `g${g}-c${j}`, gridId: `g${g}`, badgeId: `p${g}` })
+          if (batch.length === 5000) {
+            checkins += (await store.uplinks.write({ records: batch })).inserted
+            batch = []
+          }
+        }
+      }
+    }
+    if (batch.length) checkins += (await store.uplinks.write({ records: batch })).inserted
+    const loadMs = performance.now() - t0
+    const plans = await createRunner({ store, log }).plans()
+    const queries = [...plans.values()].map((v) => coverageQuery(v[0]!, DATE).query)
+
+    // reference: bare visit count + longest gap per checkpoint over the day
+    const b0 = performance.now()
+    await store.coverage.touched(dayStart - 1, dayStart) // warm the connection
+    const bare = await barePass(store, dayStart)
+    const bareMs = performance.now() - b0
+
+    const a0 = performance.now()
+    for (let i = 0; i < queries.length; i += 2000) await store.coverage.aggregatesMany(queries.slice(i, i + 2000))
+    const stageAMs = performance.now() - a0
+
+    const runner = createRunner({ store, log, now: () => dayStart + 86_400_000 + 3_600_000 })
+    const items = [...plans.keys()].map((gridId) => ({ gridId, localDate: DATE }))
+    const f0 = performance.now()
+    const first = await runner.evaluateDays(items)
+    const fullMs = performance.now() - f0
+    const r0 = performance.now()
+    const again = await runner.evaluateDays(items)
+    const rerunMs = performance.now() - r0
+    const cases = first.reduce((n, o) => n + o.casesOpened, 0)
+    console.log(
+      `${driver.padEnd(8)} grids ${String(grids).padStart(6)}  check-ins ${checkins}  (load ${secs(loadMs)} s)\n` +
+        `  bare count+gap query      ${secs(bareMs)} s  (${bare} rows)\n` +
+        `  stage A (SQL aggregate)   ${secs(stageAMs)} s  ${Math.round(checkins / (stageAMs / 1000))} check-ins/s\n` +
+        `  full first evaluation     ${secs(fullMs)} s  ${Math.round(checkins / (fullMs / 1000))} check-ins/s  (${first.filter((o) => o.status === 'revised').length} reports, ${cases} cases)\n` +
+        `  idempotent re-run         ${secs(rerunMs)} s  (${again.filter((o) => o.status === 'unchanged').length} unchanged)`,
+    )
+    for (const fn of teardowns.splice(0)) await fn()
+  }
+}
+
+async function barePass(store: Store, from: number): Promise<number> {
+  const rows = await store.checkIns.hourlyVisits({ from: new Date(from), to: new Date(from + 86_400_000) })
+  return rows.length
+}
