@@ -5,6 +5,7 @@ import { registerConfig } from './commands/config.ts'
 import { registerSim } from './commands/sim.ts'
 import { registerConformance } from './commands/conformance.ts'
 import { registerDevice } from './commands/device.ts'
+import { registerIngest } from './commands/ingest.ts'
 import { registerMigrate } from './commands/migrate.ts'
 import { registerReport } from './commands/report.ts'
 import { registerCases } from './commands/cases.ts'
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerSim(program)
   registerConformance(program)
   registerDevice(program)
+  registerIngest(program)
   registerMigrate(program)
   registerReport(program)
   registerCases(program)

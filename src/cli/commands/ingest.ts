@@ -1,0 +1,67 @@
+import type { Command } from 'commander'
+import { Registry } from 'prom-client'
+import { connectExternal, createIngest } from '../../../ingest/index.ts'
+import { loadConfig } from '../../config/index.ts'
+import { createLogger } from '../../logger.ts'
+import { createRulesEngine } from '../../rules/scheduler.ts'
+import { openStore } from '../../store/index.ts'
+
+interface Options {
+  broker: string
+  clientId: string
+  username?: string
+  password?: string
+  topicPrefix?: string
+  rules: boolean
+}
+
+/**
+ * The ingest as a client of an external broker (Mosquitto, EMQX): the same
+ * pipeline as `start`, acking each message only after its commit. The external
+ * broker must authenticate devices and restrict each to its own topics
+ * (ingest/README.md).
+ */
+export function registerIngest(program: Command): void {
+  program
+    .command('ingest')
+    .description('Run the ingest (and the rules) as a client of an external MQTT broker; PUBACK after commit')
+    .requiredOption('--broker <url>', 'external broker, e.g. mqtt://mosquitto:1883')
+    .option('--client-id <id>', 'fixed client id of the persistent session', 'gridpatrol-ingest')
+    .option('--username <name>', 'user name on the external broker')
+    .option('--password <secret>', 'password on the external broker (or GRIDPATROL_INGEST_PASSWORD)')
+    .option('--topic-prefix <prefix>', "prefix in front of gp/v1/... on that broker (e.g. a mount point 'site-a/')")
+    .option('--no-rules', 'do not run the rules scheduler in this process')
+    .action(async (o: Options) => {
+      const config = loadConfig()
+      const log = createLogger(config.logLevel)
+      const registry = new Registry()
+      const store = await openStore(config, log)
+      await store.migrate()
+      const ingest = createIngest({ store, log, registry })
+      const password = o.password ?? process.env['GRIDPATROL_INGEST_PASSWORD']
+      const external = await connectExternal(ingest, {
+        url: o.broker,
+        clientId: o.clientId,
+        log,
+        ...(o.username ? { username: o.username } : {}),
+        ...(password ? { password } : {}),
+        ...(o.topicPrefix ? { topicPrefix: o.topicPrefix } : {}),
+      })
+      const rules = o.rules ? createRulesEngine({ store, log }) : undefined
+      await rules?.start()
+      log.info({ broker: o.broker, clientId: o.clientId, rules: o.rules }, 'external ingest running')
+      let stopping = false
+      const stop = async (signal: string) => {
+        if (stopping) process.exit(130)
+        stopping = true
+        log.info({ signal }, 'shutting down')
+        await rules?.stop()
+        await external.close()
+        await ingest.close()
+        await store.close()
+        process.exit(0)
+      }
+      process.on('SIGINT', () => void stop('SIGINT'))
+      process.on('SIGTERM', () => void stop('SIGTERM'))
+    })
+}
