@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { CellStatus, CoverageResult, GapResult } from './coverage/evaluate.ts'
 import type { FraudSignal } from './coverage/inputs.ts'
 import type { CaseProposal } from './cases/proposal.ts'
@@ -104,6 +105,27 @@ export function diffProposals(
     updated: next.filter((p) => a.has(p.key) && material(a.get(p.key)!) !== material(p)),
     resolved: prev.filter((p) => !b.has(p.key)),
   }
+}
+
+/**
+ * A digest of exactly what diffResults compares: equal digests ⇔ no material
+ * change, so a stored digest lets a re-run skip reading the previous result.
+ */
+export function materialDigest(r: CoverageResult): string {
+  const material = [
+    r.cells.map((c) => [c.windowKey, c.checkpointId, c.status, c.visits, c.evidence]).sort((a, b) => cmpKey(a, b)),
+    r.gaps.map((g) => [g.from, g.checkpointId, gapMaterial(g)]).sort((a, b) => cmpKey(a, b)),
+    [...new Set(r.signals.map((s) => `${s.kind}\u0000${s.deviceId}\u0000${s.checkinIds.join(',')}`))].sort(),
+    [...r.devices.map((d) => `device:${d.deviceId}\u0000${JSON.stringify(d)}`), ...r.patrollers.map((p) => `patroller:${p.badge}\u0000${JSON.stringify(p)}`)].sort(),
+    r.summary.coveragePct,
+  ]
+  return createHash('sha256').update(JSON.stringify(material)).digest('base64url')
+}
+
+function cmpKey(a: unknown[], b: unknown[]): number {
+  const x = JSON.stringify(a.slice(0, 2))
+  const y = JSON.stringify(b.slice(0, 2))
+  return x < y ? -1 : x > y ? 1 : 0
 }
 
 function gapMaterial(g: GapResult): string {

@@ -13,7 +13,7 @@ import type { CoverageAggregates } from './coverage/inputs.ts'
 import { coverageQuery } from './coverage/query.ts'
 import { evaluateOffline, offlineConfigSchema, OFFLINE_RULE } from './offline.ts'
 import { parsePlan, planInForce, type PatrolPlan } from './plans/schema.ts'
-import { diffProposals, nextRevision, type CoverageReport } from './revisions.ts'
+import { diffProposals, materialDigest, nextRevision, type CoverageReport } from './revisions.ts'
 import { evaluateThreshold, thresholdConfigSchema, THRESHOLD_RULE } from './threshold.ts'
 import type { Instant } from './tz.ts'
 
@@ -131,15 +131,23 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
     at: Instant,
   ): Promise<Map<string, DayOutcome>> {
     const keys = days.map((d) => ({ gridId: d.result.gridId, localDate: d.result.localDate }))
-    const prev = new Map((await store.reports.latestMany(keys)).map((r) => [dayKey(r), toReport(r)]))
     const status = new Map<string, { status: DayOutcome['status']; revision: number }>()
-    let pending = [...days]
+    // Unchanged days are recognised by digest, without reading their results back.
+    const digests = new Map((await store.reports.latestDigests(keys)).map((r) => [dayKey(r), r]))
+    const digestOf = new Map(days.map((d) => [dayKey(d.result), materialDigest(d.result)]))
+    let pending = days.filter((d) => {
+      const stored = digests.get(dayKey(d.result))
+      if (!stored || stored.digest === null || stored.digest !== digestOf.get(dayKey(d.result))) return true
+      status.set(dayKey(d.result), { status: 'unchanged', revision: stored.revision })
+      return false
+    })
+    const prev = new Map((await store.reports.latestMany(pending.map((d) => d.result))).map((r) => [dayKey(r), toReport(r)]))
     for (let attempt = 0; attempt < 5 && pending.length > 0; attempt++) {
       const toSave: Array<{ day: (typeof days)[number]; row: NewCoverageReport }> = []
       for (const d of pending) {
         const next = nextRevision(prev.get(dayKey(d.result)), d.result, watermark ?? 0)
         status.set(dayKey(d.result), { status: 'unchanged', revision: next.report.revision })
-        if (next.changed) toSave.push({ day: d, row: reportRow(d.plan.version, d.result, next.report.revision, next.changes, watermark, at) })
+        if (next.changed) toSave.push({ day: d, row: reportRow(d.plan.version, d.result, next.report.revision, next.changes, watermark, at, digestOf.get(dayKey(d.result)) ?? null) })
       }
       const saved = await store.reports.saveMany(toSave.map((x) => x.row))
       toSave.forEach((x, k) => saved[k] && status.set(dayKey(x.day.result), { status: 'revised', revision: x.row.revision }))
@@ -265,9 +273,17 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
 
 const dayKey = (d: { gridId: string; localDate: string }) => `${d.gridId}\u0000${d.localDate}`
 
-function reportRow(planVersion: number, result: CoverageResult, revision: number, changes: unknown[], watermark: number | null, at: Instant): NewCoverageReport {
+function reportRow(
+  planVersion: number,
+  result: CoverageResult,
+  revision: number,
+  changes: unknown[],
+  watermark: number | null,
+  at: Instant,
+  digest: string | null,
+): NewCoverageReport {
   const s = result.summary
-  return { gridId: result.gridId, localDate: result.localDate, revision, planVersion, watermarkMs: watermark, evaluatedAtMs: at, coveragePct: s.coveragePct, met: s.met, missed: s.missed, pending: s.pending, result, changes }
+  return { gridId: result.gridId, localDate: result.localDate, revision, planVersion, watermarkMs: watermark, evaluatedAtMs: at, coveragePct: s.coveragePct, met: s.met, missed: s.missed, pending: s.pending, result, changes, digest }
 }
 
 function toReport(r: CoverageReportRow): CoverageReport {

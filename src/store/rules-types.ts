@@ -32,6 +32,8 @@ export interface CoverageReportRow {
   result: unknown
   /** rules/revisions.ts CoverageChange[] as JSON. */
   changes: unknown[]
+  /** rules/revisions.ts materialDigest of the result (null on rows from before migration 013). */
+  digest: string | null
 }
 export type NewCoverageReport = CoverageReportRow
 
@@ -139,6 +141,8 @@ export interface RulesRepositories {
     get(gridId: string, localDate: string, revision: number): Promise<CoverageReportRow | undefined>
     /** Revisions of a grid-day without their results, oldest first. */
     revisions(gridId: string, localDate: string): Promise<Array<Omit<CoverageReportRow, 'result'>>>
+    /** Revision and digest of the latest report of each grid-day asked for (no results read). */
+    latestDigests(keys: ReadonlyArray<{ gridId: string; localDate: string }>): Promise<Array<{ gridId: string; localDate: string; revision: number; digest: string | null }>>
     /** The latest revision of each grid-day asked for (those with one), in one query. */
     latestMany(keys: ReadonlyArray<{ gridId: string; localDate: string }>): Promise<CoverageReportRow[]>
     /** Stores a revision; false when (grid, date, revision) exists already (a concurrent runner won). */

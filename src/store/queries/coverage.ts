@@ -417,10 +417,10 @@ function cmp(a: string, b: string): number {
 
 const REPORT_HEAD = `grid_id AS "gridId", to_char(local_date, 'YYYY-MM-DD') AS "localDate", revision, plan_version AS "planVersion",
   (extract(epoch FROM watermark) * 1000)::int8 AS "watermarkMs", (extract(epoch FROM evaluated_at) * 1000)::int8 AS "evaluatedAtMs",
-  coverage_pct AS "coveragePct", met, missed, pending, changes`
+  coverage_pct AS "coveragePct", met, missed, pending, changes, digest`
 
 export function reportQueries(db: Queryable): RulesRepositories['reports'] {
-  return {
+  const reports: RulesRepositories['reports'] = {
     async latest(gridId, date) {
       return (
         await db.query<CoverageReportRow>(
@@ -440,6 +440,15 @@ export function reportQueries(db: Queryable): RulesRepositories['reports'] {
     async revisions(gridId, date) {
       return db.query(`SELECT ${REPORT_HEAD} FROM coverage_reports WHERE grid_id = $1 AND local_date = $2::date ORDER BY revision`, [gridId, date])
     },
+    async latestDigests(keys) {
+      if (keys.length === 0) return []
+      return db.query(
+        `SELECT DISTINCT ON (grid_id, local_date) grid_id AS "gridId", to_char(local_date, 'YYYY-MM-DD') AS "localDate", revision, digest
+         FROM coverage_reports WHERE (grid_id, local_date) IN (SELECT * FROM unnest($1::text[], $2::date[]))
+         ORDER BY grid_id, local_date, revision DESC`,
+        [keys.map((k) => k.gridId), keys.map((k) => k.localDate)],
+      )
+    },
     async latestMany(keys) {
       if (keys.length === 0) return []
       return db.query<CoverageReportRow>(
@@ -453,31 +462,26 @@ export function reportQueries(db: Queryable): RulesRepositories['reports'] {
       if (rs.length === 0) return []
       const col = <T>(f: (r: (typeof rs)[number]) => T) => rs.map(f)
       const saved = await db.query<{ g: string; d: string; v: number }>(
-        `INSERT INTO coverage_reports (grid_id, local_date, revision, plan_version, watermark, evaluated_at, coverage_pct, met, missed, pending, result, changes)
-         SELECT g, d, v, pv, to_timestamp(wm / 1000), to_timestamp(ev / 1000), pct, met, mis, pen, res::json, chg::json
-         FROM unnest($1::text[], $2::date[], $3::int[], $4::int[], $5::float8[], $6::float8[], $7::float8[], $8::int[], $9::int[], $10::int[], $11::text[], $12::text[])
-           AS u(g, d, v, pv, wm, ev, pct, met, mis, pen, res, chg)
+        `INSERT INTO coverage_reports (grid_id, local_date, revision, plan_version, watermark, evaluated_at, coverage_pct, met, missed, pending, result, changes, digest)
+         SELECT g, d, v, pv, to_timestamp(wm / 1000), to_timestamp(ev / 1000), pct, met, mis, pen, res::json, chg::json, dg
+         FROM unnest($1::text[], $2::date[], $3::int[], $4::int[], $5::float8[], $6::float8[], $7::float8[], $8::int[], $9::int[], $10::int[], $11::text[], $12::text[], $13::text[])
+           AS u(g, d, v, pv, wm, ev, pct, met, mis, pen, res, chg, dg)
          ON CONFLICT (grid_id, local_date, revision) DO NOTHING
          RETURNING grid_id AS g, to_char(local_date, 'YYYY-MM-DD') AS d, revision AS v`,
         [
           col((r) => r.gridId), col((r) => r.localDate), col((r) => r.revision), col((r) => r.planVersion), col((r) => r.watermarkMs),
           col((r) => r.evaluatedAtMs), col((r) => r.coveragePct), col((r) => r.met), col((r) => r.missed), col((r) => r.pending),
-          col((r) => JSON.stringify(r.result)), col((r) => JSON.stringify(r.changes)),
+          col((r) => JSON.stringify(r.result)), col((r) => JSON.stringify(r.changes)), col((r) => r.digest),
         ],
       )
       const ok = new Set(saved.map((x) => `${x.g}\u0000${x.d}\u0000${x.v}`))
       return rs.map((r) => ok.has(`${r.gridId}\u0000${r.localDate}\u0000${r.revision}`))
     },
     async save(r) {
-      const rows = await db.query(
-        `INSERT INTO coverage_reports (grid_id, local_date, revision, plan_version, watermark, evaluated_at, coverage_pct, met, missed, pending, result, changes)
-         VALUES ($1, $2::date, $3, $4, to_timestamp($5::float8 / 1000), to_timestamp($6::float8 / 1000), $7, $8, $9, $10, $11::json, $12::json)
-         ON CONFLICT (grid_id, local_date, revision) DO NOTHING RETURNING revision`,
-        [r.gridId, r.localDate, r.revision, r.planVersion, r.watermarkMs, r.evaluatedAtMs, r.coveragePct, r.met, r.missed, r.pending, JSON.stringify(r.result), JSON.stringify(r.changes)],
-      )
-      return rows.length > 0
+      return (await reports.saveMany([r]))[0] === true
     },
   }
+  return reports
 }
 
 export function watermarkQueries(db: Queryable): RulesRepositories['watermark'] {
