@@ -33,8 +33,14 @@ export interface Timers {
 }
 
 export interface RulesEngine extends Pick<Runner, 'evaluateDay' | 'evaluateDays' | 'runDeviceRules' | 'transitionCase'> {
-  /** Runs a first tick (catch-up) and then one every tickSeconds. */
+  /**
+   * Starts the first pass (catch-up of the last days) in the background — on a
+   * large city it takes a while and must not hold up the rest of start-up — and
+   * then one every tickSeconds.
+   */
   start(): Promise<void>
+  /** Resolves when the pass in flight (if any) has finished. */
+  idle(): Promise<void>
   /** Stops the timer and waits for a running tick. */
   stop(): Promise<void>
   /** One scheduler pass at now(): closed windows, late uploads, device rules when due. */
@@ -154,9 +160,10 @@ export function createRulesEngine(deps: { store: Store; log: Logger; now?: () =>
     async start() {
       if (!stopped) return
       stopped = false
-      running = guarded()
+      running = guarded().finally(schedule)
+    },
+    async idle() {
       await running
-      schedule()
     },
     async stop() {
       stopped = true

@@ -28,6 +28,7 @@ t.test('scheduler', async (t) => {
   const engine = createRulesEngine({ store, log, now: () => now, timers, config: { scheduler: { tickSeconds: 60, deviceRulesSeconds: 3600 } } })
 
   await engine.start()
+  await engine.idle()
   t.equal(pending.length, 1, 'next tick scheduled on the injected timers')
   t.equal((await store.reports.revisions('S1', '2024-06-02')).length, 1, 'catch-up evaluated yesterday')
   t.equal((await store.reports.revisions('S1', '2024-06-03')).length, 0, 'today has no started window yet')

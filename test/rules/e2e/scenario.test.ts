@@ -83,6 +83,7 @@ for (const driver of drivers()) {
     const t1 = truth.startMs + 21 * HOUR
     await feed(t1)
     await engine.start()
+    await engine.idle()
     const early = (await store.reports.latest('G2', s.start))?.result as CoverageResult
     const lateWindow = `${s.start}/16:00-20:00`
     t.strictSame(
