@@ -80,10 +80,14 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
     calendar: calendarSchema.parse((await store.rulesConfig.get('calendar')) ?? {}),
   })
 
+  // Plan versions are immutable: each is parsed once (the scheduler asks every tick).
+  const parsed = new Map<string, PatrolPlan & { version: number }>()
   async function plans(): Promise<Map<string, Array<PatrolPlan & { version: number }>>> {
     const out = new Map<string, Array<PatrolPlan & { version: number }>>()
     for (const row of await store.plans.listAll()) {
-      const plan = { ...parsePlan(row.plan), version: row.version, ...(row.effectiveFrom ? { effectiveFrom: row.effectiveFrom } : {}) }
+      const key = `${row.gridId}\u0000${row.version}`
+      const plan = parsed.get(key) ?? { ...parsePlan(row.plan), version: row.version, ...(row.effectiveFrom ? { effectiveFrom: row.effectiveFrom } : {}) }
+      parsed.set(key, plan)
       out.set(row.gridId, [...(out.get(row.gridId) ?? []), plan])
     }
     return out
