@@ -103,7 +103,9 @@ async function migrated(url: string | undefined, dir?: string): Promise<void> {
 
 type Child = { proc: ChildProcess; port: number }
 async function start(args: string[]): Promise<Child> {
-  const [cmd, a] = pin(process.execPath, ['--import', 'tsx', serverScript, ...args])
+  // GRIDPATROL_BENCH_NODE_ARGS: extra node flags for the broker+ingest child (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+  const extra = (process.env.GRIDPATROL_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
+  const [cmd, a] = pin(process.execPath, [...extra, '--import', 'tsx', serverScript, ...args])
   const proc = spawn(cmd, a, { stdio: ['ignore', 'pipe', 'inherit'] })
   const port = await new Promise<number>((resolve, reject) => {
     proc.stdout?.once('data', (d: Buffer) => resolve(Number(JSON.parse(d.toString()).port ?? 0)))
@@ -461,7 +463,7 @@ try {
     for (const conns of [1, 4])
       for (const how of ['unnest', 'copy'] as const) {
         const m = await writePath(url, how, conns)
-        fig[`${how}${conns}`] = m.rows
+        fig[`w${how}${conns}`] = m.rows // not `copy1`: that key is the raw COPY ceiling
         report(`write path (claim + insert) ${how}, ${conns} conn`, m)
       }
   }
@@ -489,6 +491,6 @@ console.log(`single, server:    ours/bare aedes ${ratio('pgSingle', 'bare')}   (
 console.log(`batches, server:   ours/COPY 2 conns ${ratio('pgBatch', 'copy2')}   ours/COPY 1 conn ${ratio('pgBatch', 'copy1')}   (goal ≥ ×0.40)`)
 console.log(`single, embedded:  ours/bare aedes ${ratio('pgliteSingle', 'bare')}`)
 console.log(`batches, embedded: ${f(fig.pgliteBatch ?? NaN)} rows/s (goal ≥ 33,000), ours/PGlite COPY ${ratio('pgliteBatch', 'pgliteCopy')}`)
-console.log(`write path:        COPY/unnest 1 conn ${ratio('copy1', 'unnest1')}, 4 conns ${ratio('copy4', 'unnest4')}`)
+console.log(`write path:        COPY/unnest 1 conn ${ratio('wcopy1', 'wunnest1')}, 4 conns ${ratio('wcopy4', 'wunnest4')}`)
 console.log(`external mode:     256/1 in flight ${ratio('ext256', 'ext1')}`)
 process.exit(0)

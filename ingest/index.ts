@@ -42,11 +42,13 @@ export function createIngest(deps: IngestDeps): Ingest {
     writers: deps.store.capabilities.driver === 'pglite' ? 1 : 4,
     retry: { initialMs: 100, maxMs: 5000 },
     lookupTtlMs: 30_000,
+    unknownTtlMs: 5_000,
+    lookupMaxEntries: 100_000,
     ...deps.options,
   }
   const metrics = createMetrics(deps.registry)
   const batcher = new Batcher(deps.store, opts, metrics, log)
-  const stageDeps = { lookups: new Lookups(deps.store, opts.lookupTtlMs, now), recent: new RecentKeys() }
+  const stageDeps = { lookups: new Lookups(deps.store, { ttlMs: opts.lookupTtlMs, missingTtlMs: opts.unknownTtlMs, maxEntries: opts.lookupMaxEntries }, now), recent: new RecentKeys() }
   const pendingPresence = new Set<Promise<unknown>>()
 
   async function ingest(msg: IngestMessage): Promise<CommitResult> {

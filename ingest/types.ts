@@ -32,6 +32,14 @@ export interface IngestOptions {
   retry: { initialMs: number; maxMs: number }
   /** How long a device's grid and a tag's checkpoint are cached. Default 30 s. */
   lookupTtlMs: number
+  /**
+   * How long an unregistered tag or unknown device is remembered as such
+   * (negative cache): a tag registered meanwhile is picked up within this
+   * time. Default 5 s.
+   */
+  unknownTtlMs: number
+  /** Entries per lookup cache (devices, tags); the oldest are dropped past it. Default 100 000. */
+  lookupMaxEntries: number
 }
 
 export interface IngestDeps {

@@ -4,41 +4,152 @@ import { rejectWith } from '../rejects.ts'
 import type { Work } from '../types.ts'
 import { toRecord } from '../records.ts'
 
-/** Short-lived caches of device → grid and tag → checkpoint. */
-export class Lookups {
-  private devices = new Map<string, { at: number; gridId: string | null; disabled: boolean } | { at: number; missing: true }>()
-  private tags = new Map<string, { at: number; checkpointId: string }>()
+export interface LookupOptions {
+  /** How long a found device / registered tag is cached. */
+  ttlMs: number
+  /** How long a missing device / unregistered tag is remembered as missing (negative cache). */
+  missingTtlMs: number
+  /** Entries per cache; the oldest are dropped past it (bounded memory). */
+  maxEntries: number
+}
+
+interface Entry<V> {
+  at: number
+  /** undefined: looked up and not found (negative entry). */
+  value: V | undefined
+}
+
+/**
+ * A TTL cache in front of one batched store query. Keys missing from the cache
+ * and asked in the same turn of the event loop (setImmediate) are looked up
+ * together in ONE query, and a key already being looked up is not asked again —
+ * so a burst of messages from many clients costs one round trip, not one each.
+ * Found and missing keys are both cached (missing ones for missingTtlMs), in a
+ * Map bounded to maxEntries (oldest dropped first).
+ */
+class BatchedCache<V> {
+  private cache = new Map<string, Entry<V>>()
+  private inflight = new Map<string, Promise<V | undefined>>()
+  private pending = new Map<string, { resolve(v: V | undefined): void; reject(e: unknown): void }[]>()
+  private scheduled = false
+
   constructor(
-    private store: Store,
-    private ttlMs: number,
+    private load: (keys: string[]) => Promise<Map<string, V>>,
+    private opts: LookupOptions,
     private now: () => number,
   ) {}
 
-  async device(id: string): Promise<{ gridId: string | null; disabled: boolean } | undefined> {
-    const hit = this.devices.get(id)
-    if (hit && this.now() - hit.at < this.ttlMs) return 'missing' in hit ? undefined : hit
-    const d = await this.store.devices.get(id)
-    const entry = d ? { at: this.now(), gridId: d.gridId, disabled: d.disabled } : { at: this.now(), missing: true as const }
-    this.devices.set(id, entry)
-    return d ? { gridId: d.gridId, disabled: d.disabled } : undefined
+  /** Values for keys (found ones only), at most one store query for all cache misses. */
+  async getMany(keys: Iterable<string>): Promise<Map<string, V | undefined>> {
+    const out = new Map<string, V | undefined>()
+    const waits: Array<Promise<void>> = []
+    const t = this.now()
+    for (const k of keys) {
+      if (out.has(k)) continue
+      const hit = this.cache.get(k)
+      if (hit && t - hit.at < (hit.value === undefined ? this.opts.missingTtlMs : this.opts.ttlMs)) {
+        out.set(k, hit.value)
+        continue
+      }
+      out.set(k, undefined)
+      waits.push(this.ask(k).then((v) => void out.set(k, v)))
+    }
+    if (waits.length > 0) await Promise.all(waits)
+    return out
   }
 
-  /** Known tags are cached; unknown ones are asked again each time (a tag may be registered any minute). */
-  async checkpoints(tagIds: string[]): Promise<Map<string, string>> {
-    const out = new Map<string, string>()
-    const ask: string[] = []
-    for (const t of new Set(tagIds)) {
-      const hit = this.tags.get(t)
-      if (hit && this.now() - hit.at < this.ttlMs) out.set(t, hit.checkpointId)
-      else ask.push(t)
+  /** Forgets cached entries (all when no keys are given): the next message asks the store. */
+  invalidate(keys?: Iterable<string>): void {
+    if (!keys) this.cache.clear()
+    else for (const k of keys) this.cache.delete(k)
+  }
+
+  get size(): number {
+    return this.cache.size
+  }
+
+  private ask(k: string): Promise<V | undefined> {
+    let p = this.inflight.get(k)
+    if (p) return p
+    p = new Promise<V | undefined>((resolve, reject) => {
+      const list = this.pending.get(k)
+      if (list) list.push({ resolve, reject })
+      else this.pending.set(k, [{ resolve, reject }])
+    })
+    this.inflight.set(k, p)
+    if (!this.scheduled) {
+      this.scheduled = true
+      setImmediate(() => void this.flush())
     }
-    if (ask.length > 0) {
-      for (const [tag, cp] of await this.store.checkpoints.byTags(ask)) {
-        this.tags.set(tag, { at: this.now(), checkpointId: cp.checkpointId })
-        out.set(tag, cp.checkpointId)
+    return p
+  }
+
+  private async flush(): Promise<void> {
+    this.scheduled = false
+    const batch = this.pending
+    this.pending = new Map()
+    const keys = [...batch.keys()]
+    try {
+      const found = await this.load(keys)
+      const at = this.now()
+      for (const k of keys) {
+        const value = found.get(k)
+        this.cache.delete(k) // re-insert at the end: Map order is age order
+        this.cache.set(k, { at, value })
+        this.inflight.delete(k)
+        for (const w of batch.get(k) ?? []) w.resolve(value)
+      }
+      for (const k of this.cache.keys()) {
+        if (this.cache.size <= this.opts.maxEntries) break
+        this.cache.delete(k)
+      }
+    } catch (err) {
+      // Database unreachable: the messages fail (not acked; the broker retries them).
+      for (const k of keys) {
+        this.inflight.delete(k)
+        for (const w of batch.get(k) ?? []) w.reject(err)
       }
     }
+  }
+}
+
+/** Short-lived caches of device → grid and tag → checkpoint, positive and negative. */
+export class Lookups {
+  private devices: BatchedCache<{ gridId: string | null; disabled: boolean }>
+  private tags: BatchedCache<string>
+
+  constructor(store: Store, opts: LookupOptions, now: () => number) {
+    this.devices = new BatchedCache(
+      async (ids) => new Map([...(await store.devices.getMany(ids))].map(([id, d]) => [id, { gridId: d.gridId, disabled: d.disabled }])),
+      opts,
+      now,
+    )
+    this.tags = new BatchedCache(async (tags) => new Map([...(await store.checkpoints.byTags(tags))].map(([t, cp]) => [t, cp.checkpointId])), opts, now)
+  }
+
+  async device(id: string): Promise<{ gridId: string | null; disabled: boolean } | undefined> {
+    return (await this.devices.getMany([id])).get(id)
+  }
+
+  /** tag → checkpoint for the registered tags; an unregistered tag is remembered as such for missingTtlMs. */
+  async checkpoints(tagIds: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>()
+    for (const [t, cp] of await this.tags.getMany(tagIds)) if (cp !== undefined) out.set(t, cp)
     return out
+  }
+
+  /** A tag was registered (or changed): forget what is cached about it (all tags when none given). */
+  invalidateTags(tagIds?: string[]): void {
+    this.tags.invalidate(tagIds)
+  }
+
+  /** A device was registered, disabled or moved: forget what is cached about it (all when none given). */
+  invalidateDevices(ids?: string[]): void {
+    this.devices.invalidate(ids)
+  }
+
+  get sizes(): { devices: number; tags: number } {
+    return { devices: this.devices.size, tags: this.tags.size }
   }
 }
 
@@ -47,11 +158,11 @@ export class Lookups {
  * checkpoint NULL (flagged unknown_tag), never dropped.
  */
 export async function identify(w: Work, lookups: Lookups): Promise<void> {
-  const device = await lookups.device(w.msg.deviceId)
+  const tags = w.envelopes.flatMap((e: Uplink) => (e.kind === 'checkin' && e.checkin.tagId !== '' ? [e.checkin.tagId] : []))
+  // Both lookups at once (each joins the current turn's batched query).
+  const [device, checkpoints] = await Promise.all([lookups.device(w.msg.deviceId), tags.length > 0 ? lookups.checkpoints(tags) : new Map<string, string>()])
   if (!device) return rejectWith(w, 'GP_INGEST_UNKNOWN_DEVICE', `device "${w.msg.deviceId}" is not registered`, undefined)
   if (device.disabled) return rejectWith(w, 'GP_INGEST_DISABLED_DEVICE', `device "${w.msg.deviceId}" is disabled`, undefined)
-  const tags = w.envelopes.flatMap((e: Uplink) => (e.kind === 'checkin' && e.checkin.tagId !== '' ? [e.checkin.tagId] : []))
-  const checkpoints = tags.length > 0 ? await lookups.checkpoints(tags) : new Map<string, string>()
   const source = { topic: w.msg.topic, payload: w.msg.payload }
   w.records = w.envelopes.map(
     (e): UplinkRecord => toRecord(e, { deviceId: w.msg.deviceId, receivedAtMs: w.receivedAtMs, gridId: device.gridId, checkpoints, source }),

@@ -45,6 +45,10 @@ export async function openPg(url: string, log: Logger, opts: { max?: number } = 
     async transaction(fn) {
       const client = await pool.connect()
       let broken = false
+      // A checked-out client has no pool listener: a connection lost mid-transaction
+      // would otherwise be an uncaught 'error' (the pending query rejects anyway).
+      const onError = () => (broken = true)
+      client.on('error', onError)
       try {
         await client.query('BEGIN')
         const out = await fn(wrap(client))
@@ -55,6 +59,7 @@ export async function openPg(url: string, log: Logger, opts: { max?: number } = 
         await client.query('ROLLBACK').catch(() => (broken = true))
         throw err
       } finally {
+        client.removeListener('error', onError)
         client.release(broken)
       }
     },

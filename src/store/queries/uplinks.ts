@@ -49,16 +49,27 @@ export async function writeBatch(tx: Queryable, batch: WriteBatch): Promise<Writ
   const claimed = new Set<string>()
   if (candidates.length > 0) {
     const c = candidates.map((i) => records[i] as UplinkRecord)
+    // One statement claims the keys and inserts the claimed check-ins (the common
+    // case: one round trip instead of two); the other kinds follow below.
+    const claimParams = [c.map((r) => r.deviceId), c.map((r) => r.seq), c.map((r) => r.deviceTimeMs), c.map((r) => r.kind), c.map((r) => r.receivedAtMs)]
     const rows = await tx.query<{ d: string; s: number }>(
-      `INSERT INTO uplink_seen (device_id, seq, device_time, kind, received_at)
-       SELECT d, s, to_timestamp(t / 1000), k, to_timestamp(r / 1000)
-       FROM unnest($1::text[], $2::int8[], $3::float8[], $4::text[], $5::float8[]) WITH ORDINALITY AS u(d, s, t, k, r, o)
-       ORDER BY o
-       ON CONFLICT (device_id, seq) DO NOTHING
-       RETURNING device_id AS d, seq AS s`,
-      [c.map((r) => r.deviceId), c.map((r) => r.seq), c.map((r) => r.deviceTimeMs), c.map((r) => r.kind), c.map((r) => r.receivedAtMs)],
+      `WITH claimed AS (
+         INSERT INTO uplink_seen (device_id, seq, device_time, kind, received_at)
+         SELECT d, s, to_timestamp(t / 1000), k, to_timestamp(r / 1000)
+         FROM unnest($1::text[], $2::int8[], $3::float8[], $4::text[], $5::float8[]) WITH ORDINALITY AS u(d, s, t, k, r, o)
+         ORDER BY o
+         ON CONFLICT (device_id, seq) DO NOTHING
+         RETURNING device_id, seq),
+       ins AS (${CHECKIN_INSERT.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + 5}`)}
+         JOIN claimed ON claimed.device_id = u.d AND claimed.seq = u.s
+         ON CONFLICT DO NOTHING)
+       SELECT k.d, k.s FROM unnest($1::text[], $2::int8[]) AS k(d, s)
+       WHERE NOT EXISTS (SELECT 1 FROM claimed WHERE claimed.device_id = k.d AND claimed.seq = k.s)`,
+      [...claimParams, ...checkInParams(c.filter((r): r is CheckInRecord => r.kind === 'checkin'))],
     )
-    for (const row of rows) claimed.add(`${row.d}\u0000${row.s}`)
+    // The statement returns the keys it could NOT claim (usually none: fewer rows to parse).
+    const taken = new Set(rows.map((row) => `${row.d}\u0000${row.s}`))
+    for (const r of c) if (!taken.has(keyOf(r))) claimed.add(keyOf(r))
     const seen = candidates.filter((i) => !claimed.has(keyOf(records[i] as UplinkRecord)))
     if (seen.length > 0) {
       const prior = await tx.query<{ d: string; s: number; t: number }>(
@@ -76,7 +87,7 @@ export async function writeBatch(tx: Queryable, batch: WriteBatch): Promise<Writ
   }
 
   const fresh = order.filter((i) => outcomes[i] === 'new').map((i) => records[i] as UplinkRecord)
-  await insertCheckIns(tx, fresh.filter((r): r is CheckInRecord => r.kind === 'checkin'))
+  // (check-ins: inserted with the claim above)
   await insertTelemetry(tx, fresh.filter((r): r is TelemetryRecord => r.kind === 'telemetry'))
   await insertStatus(tx, fresh.filter((r): r is StatusRecord => r.kind === 'status'))
   await insertAlarms(tx, fresh.filter((r): r is AlarmRecord => r.kind === 'alarm'))
@@ -127,34 +138,32 @@ function conflictRejects(records: UplinkRecord[], outcomes: RecordOutcome[]): Ne
 
 const col = <T, V>(rows: T[], f: (r: T) => V | undefined): Array<V | null> => rows.map((r) => f(r) ?? null)
 
-async function insertCheckIns(tx: Queryable, rs: CheckInRecord[]): Promise<void> {
-  if (rs.length === 0) return
-  await tx.query(
-    `INSERT INTO check_ins (device_id, seq, device_time, received_at, grid_id, checkpoint_id, tag_id, method,
+// The check-in columns; the caller appends the join/ON CONFLICT (claimed keys only).
+const CHECKIN_INSERT = `INSERT INTO check_ins (device_id, seq, device_time, received_at, grid_id, checkpoint_id, tag_id, method,
        lat, lon, accuracy_m, badge_id, battery_pct, clock_future, clock_ancient, unknown_tag)
-     SELECT d, s, to_timestamp(t / 1000), to_timestamp(r / 1000), g, c, tag, m, la, lo, acc, b, bat, cf, ca, c IS NULL
+     SELECT u.d, u.s, to_timestamp(u.t / 1000), to_timestamp(u.r / 1000), u.g, u.c, u.tag, u.m, u.la, u.lo, u.acc, u.b, u.bat, u.cf, u.ca, u.c IS NULL
      FROM unnest($1::text[], $2::int8[], $3::float8[], $4::float8[], $5::text[], $6::text[], $7::text[], $8::text[],
        $9::float8[], $10::float8[], $11::real[], $12::text[], $13::smallint[], $14::boolean[], $15::boolean[])
-       AS u(d, s, t, r, g, c, tag, m, la, lo, acc, b, bat, cf, ca)
-     ON CONFLICT DO NOTHING`,
-    [
-      col(rs, (r) => r.deviceId),
-      col(rs, (r) => r.seq),
-      col(rs, (r) => r.deviceTimeMs),
-      col(rs, (r) => r.receivedAtMs),
-      col(rs, (r) => r.gridId),
-      col(rs, (r) => r.checkpointId),
-      col(rs, (r) => r.tagId),
-      col(rs, (r) => r.method),
-      col(rs, (r) => r.lat),
-      col(rs, (r) => r.lon),
-      col(rs, (r) => r.accuracyM),
-      col(rs, (r) => r.badgeId),
-      col(rs, (r) => r.batteryPct),
-      col(rs, (r) => r.clockFuture),
-      col(rs, (r) => r.clockAncient),
-    ],
-  )
+       AS u(d, s, t, r, g, c, tag, m, la, lo, acc, b, bat, cf, ca)`
+
+function checkInParams(rs: CheckInRecord[]): unknown[] {
+  return [
+    col(rs, (r) => r.deviceId),
+    col(rs, (r) => r.seq),
+    col(rs, (r) => r.deviceTimeMs),
+    col(rs, (r) => r.receivedAtMs),
+    col(rs, (r) => r.gridId),
+    col(rs, (r) => r.checkpointId),
+    col(rs, (r) => r.tagId),
+    col(rs, (r) => r.method),
+    col(rs, (r) => r.lat),
+    col(rs, (r) => r.lon),
+    col(rs, (r) => r.accuracyM),
+    col(rs, (r) => r.badgeId),
+    col(rs, (r) => r.batteryPct),
+    col(rs, (r) => r.clockFuture),
+    col(rs, (r) => r.clockAncient),
+  ]
 }
 
 async function insertTelemetry(tx: Queryable, rs: TelemetryRecord[]): Promise<void> {
