@@ -3,6 +3,7 @@ import type { Store, UplinkRecord } from '../../src/store/types.ts'
 import { rejectWith } from '../rejects.ts'
 import type { Work } from '../types.ts'
 import { toRecord } from '../records.ts'
+import { matchGeofence, type Geofence } from './geofence.ts'
 
 export interface LookupOptions {
   /** How long a found device / registered tag is cached. */
@@ -117,14 +118,34 @@ class BatchedCache<V> {
 export class Lookups {
   private devices: BatchedCache<{ gridId: string | null; disabled: boolean }>
   private tags: BatchedCache<string>
+  private fences: BatchedCache<Geofence[]>
 
   constructor(store: Store, opts: LookupOptions, now: () => number) {
+    // A grid's geofences (checkpoints with coordinates), for GPS check-ins.
+    this.fences = new BatchedCache(
+      async (grids) =>
+        new Map(
+          await Promise.all(
+            grids.map(async (g): Promise<[string, Geofence[]]> => [
+              g,
+              (await store.checkpoints.listByGrid(g)).flatMap((c) => (c.lat !== null && c.lon !== null ? [{ checkpointId: c.id, lat: c.lat, lon: c.lon, radiusM: c.radiusM }] : [])),
+            ]),
+          ),
+        ),
+      opts,
+      now,
+    )
     this.devices = new BatchedCache(
       async (ids) => new Map([...(await store.devices.getMany(ids))].map(([id, d]) => [id, { gridId: d.gridId, disabled: d.disabled }])),
       opts,
       now,
     )
     this.tags = new BatchedCache(async (tags) => new Map([...(await store.checkpoints.byTags(tags))].map(([t, cp]) => [t, cp.checkpointId])), opts, now)
+  }
+
+  /** The geofences of a grid (cached like tags). */
+  async geofences(gridId: string): Promise<Geofence[]> {
+    return (await this.fences.getMany([gridId])).get(gridId) ?? []
   }
 
   async device(id: string): Promise<{ gridId: string | null; disabled: boolean } | undefined> {
@@ -167,4 +188,11 @@ export async function identify(w: Work, lookups: Lookups): Promise<void> {
   w.records = w.envelopes.map(
     (e): UplinkRecord => toRecord(e, { deviceId: w.msg.deviceId, receivedAtMs: w.receivedAtMs, gridId: device.gridId, checkpoints, source }),
   )
+  // GPS check-ins without a registered tag: the geofence of the device's grid that
+  // holds the fix (PROTOCOL.md §3.2); none found → kept, flagged unknown, as a tag would be.
+  const gps = w.records.filter((r) => r.kind === 'checkin' && r.checkpointId === null && r.method === 'gps' && r.lat !== undefined && r.lon !== undefined)
+  if (gps.length > 0 && device.gridId !== null) {
+    const fences = await lookups.geofences(device.gridId)
+    for (const r of gps) if (r.kind === 'checkin') r.checkpointId = matchGeofence(fences, { lat: r.lat!, lon: r.lon!, accuracyM: r.accuracyM })
+  }
 }
