@@ -22,15 +22,13 @@ const log = pino({ level: 'silent' })
 const HOUR = 3_600_000
 
 /**
- * small-town with its GPS checkpoint given a QR tag (the ingest does not resolve
- * GPS geofences to checkpoints yet) and one more fault: patrol-g2 loses the
+ * small-town (one checkpoint a GPS geofence, credited by the ingest's geofence
+ * match) with one more fault: patrol-g2 loses the
  * network 16:00–21:30, so its 16:30 round reaches the server as a batch an hour
  * after the 16:00–20:00 window closed (20:30 with grace).
  */
 function scenario() {
   const raw = JSON.parse(readFileSync(fileURLToPath(new URL('../../../simulators/scenarios/small-town.json', import.meta.url)), 'utf8'))
-  const g1 = raw.city.districts[0].streets[0].grids[0]
-  g1.checkpoints[2] = { ...g1.checkpoints[2], method: 'qr', tagId: 'GP-QR-G1-C' }
   raw.faults.push({ device: 'patrol-g2', at: '16:00', kind: 'offline', durationMinutes: 330 })
   return parseScenario(raw)
 }
