@@ -33,10 +33,19 @@ export const DEFAULT_LIMITS: Limits = {
   routingHighWater: 10_000,
 }
 
+const LISTENERS = ['mqtt', 'mqtts', 'ws'] as const
+// Bits of ClientState.flags.
+const CONNECTS = 0b11 // CONNECT packets seen, saturating at 3
+const GUARDED = 1 << 2
+const HAD_WILL = 1 << 3
+const EMPTY_ID = 1 << 4
+const LISTENER_SHIFT = 5 // two bits: index in LISTENERS
+
 /**
  * What the broker keeps per connection beside aedes' own Client. A class so every
  * instance shares one shape; nothing is allocated for a client until it needs it
- * (the publish queue's tail, the token bucket, the remote address string).
+ * (the publish queue's tail, the token bucket, the remote address string). Small
+ * counters and booleans share one integer (idle-connection memory: 8 fields, 88 B).
  */
 export class ClientState {
   principal: Principal | undefined = undefined
@@ -49,24 +58,56 @@ export class ClientState {
   pending = 0
   /** Deliveries handed to aedes and not yet flushed. */
   queued = 0
-  /** CONNECT packets seen on this connection [MQTT-3.1.0-2]. */
-  connects = 0
-  /** The bounded outgoing queue is installed (outgoing-queue.ts). */
-  deliveriesGuarded = false
-  hadWill = false
-  emptyClientId = false
   reason: PresenceReason | undefined = undefined
+  private flags: number
 
   constructor(
-    readonly listener: 'mqtt' | 'mqtts' | 'ws',
-    private readonly socket: { remoteAddress?: string | undefined; remotePort?: number | undefined },
+    listener: 'mqtt' | 'mqtts' | 'ws',
     readonly certCN: string | undefined,
-  ) {}
-
-  /** "address:port" of the peer, for logs. */
-  get remote(): string {
-    return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}`
+  ) {
+    this.flags = LISTENERS.indexOf(listener) << LISTENER_SHIFT
   }
+
+  get listener(): 'mqtt' | 'mqtts' | 'ws' {
+    return LISTENERS[(this.flags >> LISTENER_SHIFT) & 3] ?? 'mqtt'
+  }
+
+  /** CONNECT packets seen on this connection [MQTT-3.1.0-2] (saturates at 3). */
+  get connects(): number {
+    return this.flags & CONNECTS
+  }
+  set connects(n: number) {
+    this.flags = (this.flags & ~CONNECTS) | Math.min(n, 3)
+  }
+
+  /** The bounded outgoing queue is installed (outgoing-queue.ts). */
+  get deliveriesGuarded(): boolean {
+    return (this.flags & GUARDED) !== 0
+  }
+  set deliveriesGuarded(v: boolean) {
+    this.flags = v ? this.flags | GUARDED : this.flags & ~GUARDED
+  }
+
+  get hadWill(): boolean {
+    return (this.flags & HAD_WILL) !== 0
+  }
+  set hadWill(v: boolean) {
+    this.flags = v ? this.flags | HAD_WILL : this.flags & ~HAD_WILL
+  }
+
+  get emptyClientId(): boolean {
+    return (this.flags & EMPTY_ID) !== 0
+  }
+  set emptyClientId(v: boolean) {
+    this.flags = v ? this.flags | EMPTY_ID : this.flags & ~EMPTY_ID
+  }
+}
+
+/** "address:port" of a client's peer, for logs (the WebSocket's HTTP socket for ws). */
+export function remoteOf(client: Client): string {
+  const c = client as Client & { conn?: { remoteAddress?: string; remotePort?: number }; req?: { socket?: { remoteAddress?: string; remotePort?: number } } }
+  const s = c.conn?.remoteAddress !== undefined ? c.conn : c.req?.socket
+  return `${s?.remoteAddress ?? '?'}:${s?.remotePort ?? '?'}`
 }
 
 /** Hook work in progress (commits): counted, and awaited on close. */

@@ -17,6 +17,7 @@ import { createMetrics } from './metrics.ts'
 import { createBackends } from './persistence.ts'
 import { trackPresence } from './presence.ts'
 import { guardPersistence } from './session-guard.ts'
+import { compactRetainedPresence } from './retained-presence.ts'
 import { RoutingGate, guardRouting } from './routing-guard.ts'
 import { aedesInternals } from './internals.ts'
 import type { DeviceDirectory, PresenceEvent, UplinkSink } from './types.ts'
@@ -150,6 +151,7 @@ export function createBroker(opts: BrokerOptions): Broker {
       started = true
       await aedes.listen()
       guardPersistence(ctx)
+      if (backends.mode === 'memory') compactRetainedPresence((aedes as unknown as { persistence: unknown }).persistence)
       guardRouting(aedesInternals(aedes).mq)
       if (ctx.allowAnonymous) {
         log.warn('LAB MODE: anonymous MQTT clients are allowed (outside the device namespace) — GRIDPATROL_MQTT_ALLOW_ANONYMOUS is on; never in production')

@@ -9,7 +9,13 @@ export interface ClientInternals {
   deliver0: Deliver
   deliverQoS: Deliver
   /** mqtt-packet parser of this connection. */
-  _parser: { _parseLength(): boolean; packet: { length: number; cmd?: string }; _emitError(err: Error): void }
+  _parser: {
+    _parseLength(): boolean
+    packet: { length: number; cmd?: string }
+    _emitError(err: Error): void
+    /** The CONNECT packet once parsed (mqtt-packet reads protocolVersion/bridgeMode from it later). */
+    settings: { cmd?: string; protocolVersion?: number; bridgeMode?: boolean; password?: Buffer }
+  }
   /** Set when a DISCONNECT packet was received (clean disconnect). */
   _disconnected: boolean
   will: PublishPacket | null

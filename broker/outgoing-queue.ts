@@ -16,7 +16,7 @@
 import type { Client } from 'aedes'
 import { BrokerError } from './errors.ts'
 import { internalsOf, type ClientInternals } from './internals.ts'
-import type { BrokerContext, ClientState } from './context.ts'
+import { remoteOf, type BrokerContext, type ClientState } from './context.ts'
 
 type Parser = ClientInternals['_parser'] & { client?: Client; _gpParseLength?: () => boolean }
 
@@ -43,7 +43,7 @@ export function makePacketSizeGuard(ctx: BrokerContext) {
     if (ok && this.packet.length > ctx.limits.maxPacketBytes) {
       const client = this.client
       ctx.metrics.refusals.inc({ stage: 'packet', reason: 'packet_too_large' })
-      ctx.log.warn({ clientId: client?.id, remote: client && ctx.clients.get(client)?.remote, bytes: this.packet.length, max: ctx.limits.maxPacketBytes }, 'packet too large: connection closed')
+      ctx.log.warn({ clientId: client?.id, remote: client && remoteOf(client), bytes: this.packet.length, max: ctx.limits.maxPacketBytes }, 'packet too large: connection closed')
       this._emitError(new BrokerError('GP_BROKER_PACKET_TOO_LARGE', `packet of ${this.packet.length} bytes exceeds ${ctx.limits.maxPacketBytes}`))
       return false
     }

@@ -97,3 +97,15 @@ t.test('keep-alive bounds', async (t) => {
   t.equal(await connack(tb.ports.mqtt, { clientId: 'dev-ka', username: 'dev-ka', password: s, keepalive: 0 }), 6, 'no keep-alive: refused')
   t.equal(await connack(tb.ports.mqtt, { clientId: 'dev-ka', username: 'dev-ka', password: s, keepalive: 60 }), 0)
 })
+
+t.test('flap tracker: one id over the limit is slowed; 50,000 distinct ids are not', async (t) => {
+  const { FlapTracker } = await import('../../broker/limits.ts')
+  const f = new FlapTracker(3, 60_000)
+  const delays = [0, 1, 2, 3, 4, 5].map((k) => f.attempt('flappy', 1_000 + k))
+  t.same(delays, [0, 0, 0, 250, 500, 1000], 'the 4th connect in the window is delayed, doubling after')
+  t.equal(f.attempt('flappy', 1_000 + 61_000 + 60_000), 0, 'attempts expire with the window')
+  const g = new FlapTracker(10, 60_000)
+  let slowed = 0
+  for (let i = 0; i < 50_000; i++) if (g.attempt(`device-${i}`, 5_000 + i) > 0) slowed++
+  t.equal(slowed, 0, 'well-behaved clients sharing counter slots are never slowed')
+})
