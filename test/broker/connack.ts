@@ -8,6 +8,9 @@ export interface RawConnect {
   password?: string
   clean?: boolean
   keepalive?: number
+  will?: { topic: string; payload: string; qos?: 0 | 1 | 2; retain?: boolean }
+  /** Protocol name (default MQTT): a wrong one must be refused [MQTT-3.1.2-1]. */
+  protocolName?: string
 }
 
 const str = (s: string | Buffer) => {
@@ -32,13 +35,15 @@ export function connectPacket(c: RawConnect): Buffer {
   let flags = (c.clean ?? true) ? 0x02 : 0
   if (c.username !== undefined) flags |= 0x80
   if (c.password !== undefined) flags |= 0x40
+  if (c.will) flags |= 0x04 | ((c.will.qos ?? 0) << 3) | (c.will.retain ? 0x20 : 0)
   const ka = Buffer.alloc(2)
   ka.writeUInt16BE(c.keepalive ?? 30)
   const body = Buffer.concat([
-    str('MQTT'),
+    str(c.protocolName ?? 'MQTT'),
     Buffer.from([4, flags]),
     ka,
     str(c.clientId),
+    ...(c.will ? [str(c.will.topic), str(c.will.payload)] : []),
     ...(c.username !== undefined ? [str(c.username)] : []),
     ...(c.password !== undefined ? [str(c.password)] : []),
   ])
