@@ -49,6 +49,8 @@ async function aggregatesMany(db: Db, qs: readonly CoverageQuery[]): Promise<Cov
   const live = qs.map((q, i) => ({ q, i })).filter((x) => x.q.periods.length > 0)
   if (live.length === 0) return qs.map(() => EMPTY)
   return db.transaction(async (tx) => {
+    // The sorts below (≈ one row per check-in of the batch) stay in memory.
+    await tx.exec("SET LOCAL work_mem = '64MB'")
     const [off] = await tx.query<{ m: number | null }>(
       `SELECT max(abs(round(offset_ms)))::int8 AS m FROM (
          SELECT DISTINCT ON (device_id) offset_ms FROM clock_offsets ORDER BY device_id, measured_at DESC) o`,
@@ -194,14 +196,17 @@ const SCANS_SQL = `
 CREATE TEMP TABLE gp_cov_scans ON COMMIT DROP AS
 WITH b AS (SELECT to_timestamp(min(lo)::float8 / 1000) AS lo, to_timestamp(max(hi)::float8 / 1000) AS hi FROM gp_cov_q),
 off AS (SELECT DISTINCT ON (device_id) device_id, round(offset_ms)::int8 AS offset_ms FROM clock_offsets ORDER BY device_id, measured_at DESC),
-day AS (SELECT c.* FROM check_ins c, b WHERE c.device_time >= b.lo AND c.device_time < b.hi),
+-- Each branch reads the time range directly and keeps only this batch's rows
+-- (a batch no longer materialises every row of the day).
 raw AS (
   SELECT t.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, t.cp
-  FROM day c JOIN gp_cov_t t ON t.tag = coalesce(c.checkpoint_id, c.tag_id)
+  FROM check_ins c CROSS JOIN b JOIN gp_cov_t t ON t.tag = coalesce(c.checkpoint_id, c.tag_id)
+  WHERE c.device_time >= b.lo AND c.device_time < b.hi
   UNION ALL
   SELECT q.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, NULL::text
-  FROM day c JOIN gp_cov_q q ON q.grid_id = c.grid_id
-  WHERE NOT EXISTS (SELECT 1 FROM gp_cov_t t WHERE t.qi = q.qi AND t.tag = coalesce(c.checkpoint_id, c.tag_id))
+  FROM check_ins c CROSS JOIN b JOIN gp_cov_q q ON q.grid_id = c.grid_id
+  WHERE c.device_time >= b.lo AND c.device_time < b.hi
+    AND NOT EXISTS (SELECT 1 FROM gp_cov_t t WHERE t.qi = q.qi AND t.tag = coalesce(c.checkpoint_id, c.tag_id))
 ),
 timed AS (
   SELECT r.qi, r.device_id || ':' || r.seq AS id, r.device_id, r.badge_id AS badge, r.grid_id AS device_grid, r.tag_id, r.cp,
@@ -238,7 +243,7 @@ SELECT qi, cp, key, n::int AS n, id, at, device_id AS dev, badge FROM (
          count(*) OVER c AS n, row_number() OVER (c ORDER BY v.at, v.id COLLATE "C") AS rn
   FROM gp_cov_visits v JOIN gp_cov_w w ON w.qi = v.qi AND v.at >= w.s AND v.at < w.e
   WINDOW c AS (PARTITION BY v.qi, v.cp, w.key)
-) x WHERE rn <= k ORDER BY qi, key, cp, rn`
+) x WHERE rn <= k ORDER BY qi, cp, key, rn`
 
 /**
  * Visits per (period, checkpoint) in order, keeping only what the contract
@@ -422,7 +427,7 @@ const REPORT_HEAD = `grid_id AS "gridId", to_char(local_date, 'YYYY-MM-DD') AS "
 export function reportQueries(db: Queryable): RulesRepositories['reports'] {
   const reports: RulesRepositories['reports'] = {
     async latest(gridId, date) {
-      return (
+      return unpackRows(
         await db.query<CoverageReportRow>(
           `SELECT ${REPORT_HEAD}, result FROM coverage_reports WHERE grid_id = $1 AND local_date = $2::date ORDER BY revision DESC LIMIT 1`,
           [gridId, date],
@@ -430,7 +435,7 @@ export function reportQueries(db: Queryable): RulesRepositories['reports'] {
       )[0]
     },
     async get(gridId, date, revision) {
-      return (
+      return unpackRows(
         await db.query<CoverageReportRow>(
           `SELECT ${REPORT_HEAD}, result FROM coverage_reports WHERE grid_id = $1 AND local_date = $2::date AND revision = $3`,
           [gridId, date, revision],
@@ -451,12 +456,12 @@ export function reportQueries(db: Queryable): RulesRepositories['reports'] {
     },
     async latestMany(keys) {
       if (keys.length === 0) return []
-      return db.query<CoverageReportRow>(
+      return unpackRows(await db.query<CoverageReportRow>(
         `SELECT DISTINCT ON (grid_id, local_date) ${REPORT_HEAD}, result FROM coverage_reports
          WHERE (grid_id, local_date) IN (SELECT * FROM unnest($1::text[], $2::date[]))
          ORDER BY grid_id, local_date, revision DESC`,
         [keys.map((k) => k.gridId), keys.map((k) => k.localDate)],
-      )
+      ))
     },
     async saveMany(rs) {
       if (rs.length === 0) return []
@@ -471,7 +476,7 @@ export function reportQueries(db: Queryable): RulesRepositories['reports'] {
         [
           col((r) => r.gridId), col((r) => r.localDate), col((r) => r.revision), col((r) => r.planVersion), col((r) => r.watermarkMs),
           col((r) => r.evaluatedAtMs), col((r) => r.coveragePct), col((r) => r.met), col((r) => r.missed), col((r) => r.pending),
-          col((r) => JSON.stringify(r.result)), col((r) => JSON.stringify(r.changes)), col((r) => r.digest),
+          col((r) => JSON.stringify(packResult(r.result))), col((r) => JSON.stringify(r.changes)), col((r) => r.digest),
         ],
       )
       const ok = new Set(saved.map((x) => `${x.g}\u0000${x.d}\u0000${x.v}`))
@@ -482,6 +487,84 @@ export function reportQueries(db: Queryable): RulesRepositories['reports'] {
     },
   }
   return reports
+}
+
+/*
+ * Stored result, compact form. A CoverageResult lists every (window, checkpoint)
+ * cell as an object (≈ 110 bytes each, ≈ 26 KB per grid-day); stored, the cells
+ * are columns over the window × checkpoint grid (`cellsPacked`), ≈ 5× smaller to
+ * serialise, write and read. Readers get the CoverageResult back unchanged (same
+ * keys in the same order); rows stored before (with `cells`) are read as they are.
+ */
+interface PackedCells {
+  readonly windows: string[]
+  readonly checkpoints: string[]
+  /** One character per cell, window-major: m = met, x = missed, p = pending. */
+  readonly status: string
+  readonly visits: number[]
+  readonly required: number[]
+  readonly evidence: string[][]
+}
+interface CellJson {
+  checkpointId: string
+  windowKey: string
+  status: 'met' | 'missed' | 'pending'
+  visits: number
+  required: number
+  evidence: string[]
+}
+const STATUS_CHAR = { met: 'm', missed: 'x', pending: 'p' } as const
+const CHAR_STATUS = { m: 'met', x: 'missed', p: 'pending' } as const
+
+export function packResult(result: unknown): unknown {
+  const r = result as { cells?: CellJson[] }
+  const cells = r?.cells
+  if (!Array.isArray(cells) || cells.length === 0) return result
+  const windows: string[] = []
+  const checkpoints: string[] = []
+  for (const c of cells) {
+    if (windows.at(-1) !== c.windowKey) windows.push(c.windowKey)
+    if (windows.length === 1) checkpoints.push(c.checkpointId)
+  }
+  // Only the full window × checkpoint grid in order packs; anything else is stored as it is.
+  if (windows.length * checkpoints.length !== cells.length) return result
+  let status = ''
+  for (const [i, c] of cells.entries()) {
+    if (c.windowKey !== windows[Math.floor(i / checkpoints.length)] || c.checkpointId !== checkpoints[i % checkpoints.length]) return result
+    const ch = STATUS_CHAR[c.status]
+    if (ch === undefined) return result
+    status += ch
+  }
+  const packed: PackedCells = {
+    windows,
+    checkpoints,
+    status,
+    visits: cells.map((c) => c.visits),
+    required: cells.map((c) => c.required),
+    evidence: cells.map((c) => c.evidence),
+  }
+  return Object.fromEntries(Object.entries(r).map(([k, v]) => (k === 'cells' ? ['cellsPacked', packed] : [k, v])))
+}
+
+export function unpackResult(stored: unknown): unknown {
+  const r = stored as { cellsPacked?: PackedCells }
+  const p = r?.cellsPacked
+  if (p === undefined) return stored
+  const n = p.checkpoints.length
+  const cells: CellJson[] = [...p.status].map((ch, i) => ({
+    checkpointId: p.checkpoints[i % n] as string,
+    windowKey: p.windows[Math.floor(i / n)] as string,
+    status: CHAR_STATUS[ch as keyof typeof CHAR_STATUS],
+    visits: p.visits[i] as number,
+    required: p.required[i] as number,
+    evidence: p.evidence[i] as string[],
+  }))
+  return Object.fromEntries(Object.entries(r).map(([k, v]) => (k === 'cellsPacked' ? ['cells', cells] : [k, v])))
+}
+
+function unpackRows<R extends { result: unknown }>(rows: R[]): R[] {
+  for (const row of rows) row.result = unpackResult(typeof row.result === 'string' ? JSON.parse(row.result) : row.result)
+  return rows
 }
 
 export function watermarkQueries(db: Queryable): RulesRepositories['watermark'] {
