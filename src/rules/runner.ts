@@ -26,7 +26,8 @@ export const runnerConfigSchema = z
     alarm: alarmConfigSchema,
     thresholds: z.array(thresholdConfigSchema).default([]).describe('Sensor threshold rules, one per metric'),
     deviceLookbackHours: z.number().positive().default(48).describe('How far back the battery, alarm and threshold rules read'),
-    batchGrids: z.number().int().min(1).default(2000).describe('Grid-days aggregated per SQL pass'),
+    passesInFlight: z.number().int().min(1).max(8).optional().describe('Stage A passes running at once (default: 2 on the server driver, 1 embedded)'),
+    batchGrids: z.number().int().min(1).default(500).describe('Grid-days aggregated per SQL pass (the next pass runs while the previous one is stored)'),
   })
   .prefault({})
 export type RunnerConfig = z.output<typeof runnerConfigSchema>
@@ -97,17 +98,34 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
     const all = await plans()
     const ctx = await context()
     const out: DayOutcome[] = []
-    for (let i = 0; i < items.length; i += config.batchGrids) {
-      const batch = items.slice(i, i + config.batchGrids)
-      // Taken before the aggregate: every row received up to it was visible.
-      const watermark = await store.watermark.current()
-      const at = now()
+    // Stage A of the next batch runs in the database while this one is
+    // evaluated and stored in Node (pipelined: the two overlap on 2 cores).
+    const prepare = (batch: ReadonlyArray<{ gridId: string; localDate: string }>) => {
       const jobs = batch.map((it) => {
         const plan = planInForce(all.get(it.gridId) ?? [], it.localDate)
         return { ...it, plan, built: plan ? coverageQuery(plan, it.localDate) : undefined }
       })
       const live = jobs.filter((j) => j.built && j.built.windows.length > 0)
-      const aggs = await store.coverage.aggregatesMany(live.map((j) => j.built!.query))
+      const ready = (async () => {
+        // Taken before the aggregate: every row received up to it was visible.
+        const watermark = await store.watermark.current()
+        const at = now()
+        const aggs = await store.coverage.aggregatesMany(live.map((j) => j.built!.query))
+        return { jobs, live, aggs, watermark, at }
+      })()
+      ready.catch(() => undefined) // awaited below; not an unhandled rejection while the previous batch settles
+      return ready
+    }
+    const batches: Array<ReadonlyArray<{ gridId: string; localDate: string }>> = []
+    for (let i = 0; i < items.length; i += config.batchGrids) batches.push(items.slice(i, i + config.batchGrids))
+    // Server: two passes in flight on two connections (both database cores work);
+    // embedded PGlite runs one statement at a time, so one pass ahead is enough.
+    const ahead = config.passesInFlight ?? (store.capabilities.driver === 'pg' ? 2 : 1)
+    const queue = batches.slice(0, ahead).map(prepare)
+    for (let b = 0; b < batches.length; b++) {
+      const { jobs, live, aggs, watermark, at } = await queue.shift()!
+      const more = batches[b + ahead]
+      if (more) queue.push(prepare(more))
       const aggOf = new Map(live.map((j, k) => [j, aggs[k] as CoverageAggregates]))
       const days = jobs.flatMap((j) => {
         if (!j.plan || !j.built) return []
