@@ -6,7 +6,7 @@ import { Aedes, type Client } from 'aedes'
 import { pino, type Logger } from 'pino'
 import { Registry } from 'prom-client'
 import { commandTopic, isValidDeviceId } from '../firmware-protocol/index.ts'
-import { DEFAULT_LIMITS, Inflight, type BrokerContext, type Limits } from './context.ts'
+import { ClientStates, DEFAULT_LIMITS, Inflight, type BrokerContext, type Limits } from './context.ts'
 import { BrokerError } from './errors.ts'
 import { makeAuthenticate, makePreConnect } from './hooks/authenticate.ts'
 import { makeAuthorizePublish } from './hooks/authorize-publish.ts'
@@ -18,6 +18,7 @@ import { createBackends } from './persistence.ts'
 import { trackPresence } from './presence.ts'
 import { guardPersistence } from './session-guard.ts'
 import { compactRetainedPresence } from './retained-presence.ts'
+import { warmUpClientShape } from './warm-up.ts'
 import { RoutingGate, guardRouting } from './routing-guard.ts'
 import { aedesInternals } from './internals.ts'
 import type { DeviceDirectory, PresenceEvent, UplinkSink } from './types.ts'
@@ -108,7 +109,7 @@ export function createBroker(opts: BrokerOptions): Broker {
     allowAnonymous: opts.allowAnonymous ?? false,
     flaps: new FlapTracker(limits.flapLimit, 60_000),
     commitRetry: opts.commitRetry ?? { initialMs: 100, maxMs: 5_000 },
-    clients: new WeakMap(),
+    clients: new ClientStates(),
     inflight: new Inflight(),
     routing: new RoutingGate(
       () => aedesInternals(aedes).mq.length ?? 0,
@@ -151,6 +152,7 @@ export function createBroker(opts: BrokerOptions): Broker {
       started = true
       await aedes.listen()
       guardPersistence(ctx)
+      await warmUpClientShape(ctx)
       if (backends.mode === 'memory') compactRetainedPresence((aedes as unknown as { persistence: unknown }).persistence)
       guardRouting(aedesInternals(aedes).mq)
       if (ctx.allowAnonymous) {

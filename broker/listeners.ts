@@ -2,7 +2,8 @@
 // that listens; each accepted connection gets its state and guards, then aedes.
 import { readFileSync } from 'node:fs'
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http'
-import { createServer as createTcpServer, type Server, type Socket } from 'node:net'
+import { Socket, createServer as createTcpServer, type Server } from 'node:net'
+import type { Aedes, Client } from 'aedes'
 import type { Duplex } from 'node:stream'
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls'
 import { WebSocketServer, createWebSocketStream } from 'ws'
@@ -42,30 +43,29 @@ export function createListeners(ctx: BrokerContext, spec: ListenerSpec): Listene
   const sizeGuard = makePacketSizeGuard(ctx)
   const servers: Array<{ name: ListenerName; port: number; server: Server | HttpServer; wss?: WebSocketServer }> = []
 
-  // One shared 'close' handler per listener (the socket is `this`), not a closure and
-  // a once-wrapper per connection: ~250 B per idle connection (heap snapshot diff).
-  const onClose = {} as Record<ListenerName, (this: Socket) => void>
-  for (const name of ['mqtt', 'mqtts', 'ws'] as const) {
-    const labels = { listener: name }
-    onClose[name] = function (this: Socket) {
-      if (!live.delete(this)) return
-      closedRead += this.bytesRead
-      closedWritten += this.bytesWritten
-      ctx.metrics.connections.dec(labels)
-    }
+  // Closed connections leave `live` (and the metrics) from aedes' own close of the
+  // client (Client.prototype.close, wrapped once): no listener is added to the socket,
+  // which would turn its 'close' listener into an array (~70 B per idle connection).
+  const closeHook = (client: Client) => {
+    const c = client as Client & { conn: Socket | Duplex; req?: { socket?: Socket } }
+    const socket = c.conn instanceof Socket ? c.conn : c.req?.socket
+    if (!socket || !live.delete(socket)) return
+    closedRead += socket.bytesRead
+    closedWritten += socket.bytesWritten
+    ctx.metrics.connections.dec({ listener: ctx.clients.get(client)?.listener ?? 'mqtt' })
   }
 
   const accept = (name: ListenerName, conn: Duplex, socket: Socket, req?: IncomingMessage, certCN?: string) => {
-    live.add(socket)
-    ctx.metrics.connections.inc({ listener: name })
-    socket.on('close', onClose[name])
     if (ctx.closing) {
       socket.destroy()
       return
     }
+    live.add(socket)
+    ctx.metrics.connections.inc({ listener: name })
     const st = new ClientState(name, certCN)
     const client = ctx.aedes.handle(conn, req)
     ctx.clients.set(client, st)
+    onClientClose(ctx.aedes, client, closeHook)
     guardPacketSize(client, sizeGuard)
   }
 
@@ -174,5 +174,26 @@ export function createListeners(ctx: BrokerContext, spec: ListenerSpec): Listene
     },
     bytesRead: () => closedRead + [...live].reduce((n, s) => n + s.bytesRead, 0),
     bytesWritten: () => closedWritten + [...live].reduce((n, s) => n + s.bytesWritten, 0),
+  }
+}
+
+const closeHooks = new WeakMap<object, (client: Client) => void>()
+const wrappedClose = new WeakSet<object>()
+
+/**
+ * Runs `hook` whenever aedes closes one of `aedes`' clients (socket closed, error,
+ * DISCONNECT, takeover, shutdown): aedes 1.2.0's Client.prototype.close, wrapped once
+ * per process; clients of other brokers pass straight through.
+ */
+function onClientClose(aedes: Aedes, client: Client, hook: (client: Client) => void): void {
+  closeHooks.set(aedes, hook)
+  const proto = Object.getPrototypeOf(client) as { close(this: Client, done?: () => void): void }
+  if (wrappedClose.has(proto)) return
+  wrappedClose.add(proto)
+  const close = proto.close
+  proto.close = function (this: Client, done?: () => void) {
+    const first = !this.closed
+    close.call(this, done)
+    if (first) closeHooks.get((this as unknown as { broker: object }).broker)?.(this)
   }
 }

@@ -18,16 +18,36 @@ import { BrokerError } from './errors.ts'
 import { internalsOf, type ClientInternals } from './internals.ts'
 import { remoteOf, type BrokerContext, type ClientState } from './context.ts'
 
-type Parser = ClientInternals['_parser'] & { client?: Client; _gpParseLength?: () => boolean }
+type Parser = ClientInternals['_parser'] & { client?: Client }
+type ParseLength = (this: Parser) => boolean
 
 /**
- * The packet-size guard (and the second-CONNECT check), installed on every connection before any packet. One shared
- * function per broker (the parser is `this`, its client `this.client`): nothing is
- * allocated per connection.
+ * The packet-size guard (and the second-CONNECT check), checked on every connection
+ * before any packet. mqtt-packet's `Parser.prototype._parseLength` is wrapped once per
+ * process; the wrapper finds the broker through `this.client.broker` (aedes sets
+ * `parser.client`) and does nothing for parsers of other brokers or of client
+ * libraries. Nothing is added to a connection's parser: an own property per parser
+ * cost a PropertyArray each (~40 B per idle connection), and switching each parser's
+ * prototype cost a map and descriptor array each (~450 B).
  */
+const contexts = new WeakMap<object, BrokerContext>()
+const wrapped = new WeakSet<object>()
+
 export function makePacketSizeGuard(ctx: BrokerContext) {
+  contexts.set(ctx.aedes, ctx)
+  return function guarded(parser: Parser): void {
+    const base = Object.getPrototypeOf(parser) as { _parseLength: ParseLength }
+    if (wrapped.has(base)) return
+    wrapped.add(base)
+    base._parseLength = guardedParseLength(base._parseLength)
+  }
+}
+
+function guardedParseLength(inner: ParseLength): ParseLength {
   return function guardedParseLength(this: Parser): boolean {
-    const ok = (this._gpParseLength as () => boolean).call(this)
+    const ok = inner.call(this)
+    const ctx = this.client && contexts.get((this.client as unknown as { broker: object }).broker)
+    if (!ctx) return ok
     // [MQTT-3.1.0-2] a second CONNECT is a protocol violation: close at once. aedes
     // checks this only once the packet is dispatched, and a second CONNECT that arrives
     // in the same read as the first is queued behind the handshake instead; counted
@@ -51,11 +71,9 @@ export function makePacketSizeGuard(ctx: BrokerContext) {
   }
 }
 
-export function guardPacketSize(client: Client, guard: (this: Parser) => boolean): void {
-  const parser = internalsOf(client)._parser as Parser
+export function guardPacketSize(client: Client, guard: (parser: Parser) => void): void {
   // Checked on the fixed header, before the body is buffered.
-  parser._gpParseLength = parser._parseLength
-  parser._parseLength = guard
+  guard(internalsOf(client)._parser as Parser)
 }
 
 /**

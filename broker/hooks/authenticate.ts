@@ -29,6 +29,8 @@ export function makeAuthenticate(ctx: BrokerContext) {
   return function authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: Done): void {
     const st = ctx.clients.get(client)
     if (!st) return done(connackError(CONNACK.serverUnavailable, 'unknown connection'), false)
+    // The in-process warm-up client (warm-up.ts): accepted at once, with no principal.
+    if (st.warmUp) return done(null, true)
     // [MQTT-3.1.3-8] a zero-byte client id requires CleanSession=1; aedes accepts it otherwise.
     if (st.emptyClientId && !client.clean) return refuse(client, done, CONNACK.identifierRejected, 'empty_client_id_persistent')
     if (ctx.closing) return refuse(client, done, CONNACK.serverUnavailable, 'broker_closing')

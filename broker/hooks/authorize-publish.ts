@@ -65,11 +65,11 @@ export function makeAuthorizePublish(ctx: BrokerContext) {
     // pending (the common case: no chain, no extra promise).
     const work = st.tail === undefined ? processPublish(ctx, client, st, msg) : st.tail.then(() => processPublish(ctx, client, st, msg))
     st.tail = work
-    st.pending++
     ctx.inflight.begin()
     work.then((committed) => {
       ctx.inflight.end()
-      if (--st.pending === 0) st.tail = undefined
+      // Still the tail: nothing was queued behind it (works settle in order).
+      if (st.tail === work) st.tail = undefined
       // Not committed (client gone or broker closing): no ack; the device redelivers.
       callback(committed ? null : new Error('uplink not committed'))
     })

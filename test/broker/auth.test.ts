@@ -100,3 +100,22 @@ t.test('lab mode: anonymous client ids never collide with device ids or service 
   t.equal(await connack(tb.ports.mqtt, { clientId: 'lab-tool-9' }), 0, 'any other id is fine')
   t.match(await tb.broker.registry.metrics(), /reason="client_id_reserved"\} 4/)
 })
+
+t.test('no copy of a device secret stays with the connection once authenticated', async (t) => {
+  const tb = await startBroker(t)
+  const secret = await tb.device('dev-mem')
+  const seen: Buffer[] = []
+  const directory = tb.directory
+  const authenticate = directory.authenticate.bind(directory)
+  directory.authenticate = async (creds) => {
+    if (creds.password) seen.push(creds.password)
+    return authenticate(creds)
+  }
+  await connectDevice(t, tb, 'dev-mem', secret)
+  const client = (tb.broker.aedes as unknown as { clients: Record<string, { _parser: { settings: Record<string, unknown> } }> }).clients['dev-mem']
+  t.ok(client, 'connected')
+  t.equal(client?._parser.settings.password, undefined, "mqtt-packet's parser no longer holds the CONNECT packet's password")
+  t.equal(client?._parser.settings.protocolVersion, 4, 'it keeps what it reads later')
+  t.equal(seen.length, 1)
+  t.ok(seen[0]?.every((b) => b === 0), 'the password buffer handed to the directory is zeroed after its answer')
+})
