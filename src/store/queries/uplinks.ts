@@ -16,84 +16,129 @@ import type {
 } from '../types.ts'
 
 export function uplinkQueries(db: Db): Store['uplinks'] {
-  return { write: (batch) => db.transaction((tx) => writeBatch(tx, batch)) }
+  return { write: (batch) => writeBatch(db, batch) }
 }
 
 /**
- * One group commit. Keys are claimed in uplink_seen in (device, seq) order —
- * DESIGN: concurrent ON CONFLICT writers with overlapping keys deadlock unless
- * every batch locks its keys in the same order. Only claimed records are
- * inserted into the time-series tables, so dedup is exact whatever the device
- * time says; the hypertables' (device, seq, device_time) unique keys are a
- * second guard.
+ * One group commit. The common group (uplink records and presence events, no
+ * rejects, no command acks) is ONE statement in autocommit — a data-modifying
+ * CTE chain: claim the keys in uplink_seen in (device, seq) order, insert the
+ * claimed records of every kind, store the presence events and upsert
+ * device_state in device order. DESIGN: concurrent ON CONFLICT writers with
+ * overlapping keys deadlock unless every batch locks its keys in the same
+ * order; within the statement all claims finish before the device_state
+ * upsert starts (it aggregates the claims), so both lock sets are taken in
+ * sorted order, one after the other. Only claimed records are inserted, so
+ * dedup is exact whatever the device time says; the hypertables' (device, seq,
+ * device_time) unique keys are a second guard.
+ * A group with rejects or acks runs the same statement inside a transaction
+ * with the reject rows and the command updates. Records found already stored
+ * with ANOTHER device time (conflicts, rare) get their reject rows in a second
+ * transaction before write() resolves: nothing is acknowledged before both
+ * commit, and a retry after a failure between them finds the same conflicts.
  */
-export async function writeBatch(tx: Queryable, batch: WriteBatch): Promise<WriteResult> {
-  const records = batch.records
+export async function writeBatch(db: Db, batch: WriteBatch): Promise<WriteResult> {
+  const plan = planBatch(batch.records)
+  const rejects = batch.rejects ?? []
+  const presence = batch.presence ?? []
+  const acks = batch.records.some((r) => r.kind === 'ack')
+  let unclaimed: Unclaimed[]
+  if (rejects.length === 0 && !acks) {
+    unclaimed = plan.candidates.length + presence.length > 0 ? await db.query<Unclaimed>(...mainStatement(plan, presence)) : []
+    settleClaims(plan, unclaimed)
+    const conflicts = conflictRejects(batch.records, plan.outcomes)
+    const unknown = unclaimed.filter((u) => u.t === null)
+    if (unknown.length > 0 || conflicts.length > 0) {
+      await db.transaction(async (tx) => {
+        if (unknown.length > 0) await resolveUnknown(tx, plan, unknown)
+        await insertRejects(tx, conflictRejects(batch.records, plan.outcomes))
+      })
+    }
+  } else {
+    await db.transaction(async (tx) => {
+      unclaimed = await tx.query<Unclaimed>(...mainStatement(plan, presence))
+      settleClaims(plan, unclaimed)
+      const unknown = unclaimed.filter((u) => u.t === null)
+      if (unknown.length > 0) await resolveUnknown(tx, plan, unknown)
+      await insertAcks(tx, plan.fresh().filter((r): r is AckRecord => r.kind === 'ack'))
+      await insertRejects(tx, [...rejects, ...conflictRejects(batch.records, plan.outcomes)])
+    })
+  }
+  let duplicates = 0
+  let conflicts = 0
+  let inserted = 0
+  for (const o of plan.outcomes) {
+    if (o === 'duplicate') duplicates++
+    else if (o === 'conflict') conflicts++
+    else inserted++
+  }
+  const conflictRows = conflictRejects(batch.records, plan.outcomes).length
+  return { outcomes: plan.outcomes, inserted, duplicates, conflicts, rejects: rejects.length + conflictRows }
+}
+
+/** A candidate key the statement could not claim; t = its stored device time (ms) when visible to the statement. */
+interface Unclaimed {
+  d: string
+  s: number
+  t: number | null
+}
+
+interface Plan {
+  records: UplinkRecord[]
+  outcomes: RecordOutcome[]
+  /** Indexes of the first record of each key, in key order. */
+  candidates: number[]
+  fresh(): UplinkRecord[]
+}
+
+function planBatch(records: UplinkRecord[]): Plan {
   const outcomes: RecordOutcome[] = new Array<RecordOutcome>(records.length)
   const order = records.map((_, i) => i).sort((a, b) => compareKey(records[a] as UplinkRecord, records[b] as UplinkRecord))
-
   // Same key twice inside this batch: the first wins, the others are judged against it.
-  const firstOf = new Map<string, UplinkRecord>()
   const candidates: number[] = []
+  let prev: UplinkRecord | undefined
   for (const i of order) {
     const r = records[i] as UplinkRecord
-    const k = `${r.deviceId}\u0000${r.seq}`
-    const first = firstOf.get(k)
-    if (first) outcomes[i] = first.deviceTimeMs === r.deviceTimeMs ? 'duplicate' : 'conflict'
+    if (prev && prev.deviceId === r.deviceId && prev.seq === r.seq) outcomes[i] = prev.deviceTimeMs === r.deviceTimeMs ? 'duplicate' : 'conflict'
     else {
-      firstOf.set(k, r)
+      prev = r
       candidates.push(i)
+      outcomes[i] = 'new'
     }
   }
+  return { records, outcomes, candidates, fresh: () => candidates.filter((i) => outcomes[i] === 'new').map((i) => records[i] as UplinkRecord) }
+}
 
-  const claimed = new Set<string>()
-  if (candidates.length > 0) {
-    const c = candidates.map((i) => records[i] as UplinkRecord)
-    // One statement claims the keys and inserts the claimed check-ins (the common
-    // case: one round trip instead of two); the other kinds follow below.
-    const claimParams = [c.map((r) => r.deviceId), c.map((r) => r.seq), c.map((r) => r.deviceTimeMs), c.map((r) => r.kind), c.map((r) => r.receivedAtMs)]
-    const rows = await tx.query<{ d: string; s: number }>(
-      `WITH claimed AS (
-         INSERT INTO uplink_seen (device_id, seq, device_time, kind, received_at)
-         SELECT d, s, to_timestamp(t / 1000), k, to_timestamp(r / 1000)
-         FROM unnest($1::text[], $2::int8[], $3::float8[], $4::text[], $5::float8[]) WITH ORDINALITY AS u(d, s, t, k, r, o)
-         ORDER BY o
-         ON CONFLICT (device_id, seq) DO NOTHING
-         RETURNING device_id, seq),
-       ins AS (${CHECKIN_INSERT.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + 5}`)}
-         JOIN claimed ON claimed.device_id = u.d AND claimed.seq = u.s
-         ON CONFLICT DO NOTHING)
-       SELECT k.d, k.s FROM unnest($1::text[], $2::int8[]) AS k(d, s)
-       WHERE NOT EXISTS (SELECT 1 FROM claimed WHERE claimed.device_id = k.d AND claimed.seq = k.s)`,
-      [...claimParams, ...checkInParams(c.filter((r): r is CheckInRecord => r.kind === 'checkin'))],
-    )
-    // The statement returns the keys it could NOT claim (usually none: fewer rows to parse).
-    const taken = new Set(rows.map((row) => `${row.d}\u0000${row.s}`))
-    for (const r of c) if (!taken.has(keyOf(r))) claimed.add(keyOf(r))
-    const seen = candidates.filter((i) => !claimed.has(keyOf(records[i] as UplinkRecord)))
-    if (seen.length > 0) {
-      const prior = await tx.query<{ d: string; s: number; t: number }>(
-        `SELECT u.device_id AS d, u.seq AS s, floor(extract(epoch FROM u.device_time) * 1000)::int8 AS t
-         FROM uplink_seen u JOIN unnest($1::text[], $2::int8[]) AS k(d, s) ON u.device_id = k.d AND u.seq = k.s`,
-        [seen.map((i) => (records[i] as UplinkRecord).deviceId), seen.map((i) => (records[i] as UplinkRecord).seq)],
-      )
-      const priorTime = new Map(prior.map((p) => [`${p.d}\u0000${p.s}`, p.t]))
-      for (const i of seen) {
-        const r = records[i] as UplinkRecord
-        outcomes[i] = priorTime.get(keyOf(r)) === r.deviceTimeMs ? 'duplicate' : 'conflict'
-      }
-    }
-    for (const i of candidates) if (claimed.has(keyOf(records[i] as UplinkRecord))) outcomes[i] = 'new'
+/** Marks the unclaimed candidates duplicate or conflict (t known) — unknown ones stay for resolveUnknown. */
+function settleClaims(plan: Plan, unclaimed: Unclaimed[]): void {
+  if (unclaimed.length === 0) return
+  const byKey = new Map(unclaimed.map((u) => [`${u.d}\u0000${u.s}`, u.t]))
+  for (const i of plan.candidates) {
+    const r = plan.records[i] as UplinkRecord
+    const k = keyOf(r)
+    if (!byKey.has(k)) continue
+    const t = byKey.get(k)
+    // null: claimed by a transaction that committed after this statement's snapshot.
+    plan.outcomes[i] = t === null ? 'duplicate' : t === r.deviceTimeMs ? 'duplicate' : 'conflict'
   }
+}
 
-  const fresh = order.filter((i) => outcomes[i] === 'new').map((i) => records[i] as UplinkRecord)
-  // (check-ins: inserted with the claim above)
-  await insertTelemetry(tx, fresh.filter((r): r is TelemetryRecord => r.kind === 'telemetry'))
-  await insertStatus(tx, fresh.filter((r): r is StatusRecord => r.kind === 'status'))
-  await insertAlarms(tx, fresh.filter((r): r is AlarmRecord => r.kind === 'alarm'))
-  await insertAcks(tx, fresh.filter((r): r is AckRecord => r.kind === 'ack'))
+/** Prior device times of keys claimed by a concurrent transaction (not in the statement's snapshot). */
+async function resolveUnknown(tx: Queryable, plan: Plan, unknown: Unclaimed[]): Promise<void> {
+  const prior = await tx.query<{ d: string; s: number; t: number }>(
+    `SELECT u.device_id AS d, u.seq AS s, floor(extract(epoch FROM u.device_time) * 1000)::int8 AS t
+     FROM uplink_seen u JOIN unnest($1::text[], $2::int8[]) AS k(d, s) ON u.device_id = k.d AND u.seq = k.s`,
+    [unknown.map((u) => u.d), unknown.map((u) => u.s)],
+  )
+  const byKey = new Map<string, number | null>(prior.map((p) => [`${p.d}\u0000${p.s}`, p.t]))
+  for (const i of plan.candidates) {
+    const r = plan.records[i] as UplinkRecord
+    const t = byKey.get(keyOf(r))
+    if (t !== undefined && t !== null) plan.outcomes[i] = t === r.deviceTimeMs ? 'duplicate' : 'conflict'
+  }
+}
 
-  const rejects = [...(batch.rejects ?? []), ...conflictRejects(records, outcomes)]
+async function insertRejects(tx: Queryable, rejects: NewReject[]): Promise<void> {
   for (const j of rejects) {
     await tx.query(
       `INSERT INTO ingest_rejects (received_at, topic, device_id, payload, code, message, field)
@@ -101,16 +146,111 @@ export async function writeBatch(tx: Queryable, batch: WriteBatch): Promise<Writ
       [j.receivedAtMs, j.topic, j.deviceId, j.payload, j.code, j.message, j.field ?? null],
     )
   }
-  await insertPresence(tx, batch.presence ?? [])
-  await updateDeviceState(tx, fresh, batch.presence ?? [])
+}
 
-  let duplicates = 0
-  let conflicts = 0
-  for (const o of outcomes) {
-    if (o === 'duplicate') duplicates++
-    else if (o === 'conflict') conflicts++
+/** Builds the group's statement: claim, insert per kind present, presence, device_state; returns the unclaimed keys. */
+function mainStatement(plan: Plan, presence: PresenceEvent[]): [string, unknown[]] {
+  const params: unknown[] = []
+  const $ = (v: unknown, type: string) => {
+    params.push(v)
+    return `$${params.length}::${type}`
   }
-  return { outcomes, inserted: fresh.length, duplicates, conflicts, rejects: rejects.length }
+  const c = plan.candidates.map((i) => plan.records[i] as UplinkRecord)
+  const battery = (r: UplinkRecord) => (r.kind === 'checkin' || r.kind === 'status' ? (r.batteryPct ?? null) : null)
+  const ctes: string[] = [
+    `cand AS (SELECT * FROM unnest(${$(col(c, (r) => r.deviceId), 'text[]')}, ${$(col(c, (r) => r.seq), 'int8[]')}, ${$(col(c, (r) => r.deviceTimeMs), 'float8[]')},
+       ${$(col(c, (r) => r.kind), 'text[]')}, ${$(col(c, (r) => r.receivedAtMs), 'float8[]')}, ${$(c.map(battery), 'smallint[]')}) WITH ORDINALITY AS u(d, s, t, k, r, b, o))`,
+    `claimed AS (
+       INSERT INTO uplink_seen (device_id, seq, device_time, kind, received_at)
+       SELECT d, s, to_timestamp(t / 1000), k, to_timestamp(r / 1000) FROM cand ORDER BY o
+       ON CONFLICT (device_id, seq) DO NOTHING
+       RETURNING device_id, seq)`,
+  ]
+  const join = 'JOIN claimed ON claimed.device_id = u.d AND claimed.seq = u.s ON CONFLICT DO NOTHING'
+  const checkIns = c.filter((r): r is CheckInRecord => r.kind === 'checkin')
+  if (checkIns.length > 0) {
+    ctes.push(`ci AS (INSERT INTO check_ins (device_id, seq, device_time, received_at, grid_id, checkpoint_id, tag_id, method,
+         lat, lon, accuracy_m, badge_id, battery_pct, clock_future, clock_ancient, unknown_tag)
+       SELECT u.d, u.s, to_timestamp(u.t / 1000), to_timestamp(u.r / 1000), u.g, u.c, u.tag, u.m, u.la, u.lo, u.acc, u.b, u.bat, u.cf, u.ca, u.c IS NULL
+       FROM unnest(${$(col(checkIns, (r) => r.deviceId), 'text[]')}, ${$(col(checkIns, (r) => r.seq), 'int8[]')},
+         ${$(col(checkIns, (r) => r.deviceTimeMs), 'float8[]')}, ${$(col(checkIns, (r) => r.receivedAtMs), 'float8[]')},
+         ${$(col(checkIns, (r) => r.gridId), 'text[]')}, ${$(col(checkIns, (r) => r.checkpointId), 'text[]')},
+         ${$(col(checkIns, (r) => r.tagId), 'text[]')}, ${$(col(checkIns, (r) => r.method), 'text[]')},
+         ${$(col(checkIns, (r) => r.lat), 'float8[]')}, ${$(col(checkIns, (r) => r.lon), 'float8[]')},
+         ${$(col(checkIns, (r) => r.accuracyM), 'real[]')}, ${$(col(checkIns, (r) => r.badgeId), 'text[]')},
+         ${$(col(checkIns, (r) => r.batteryPct), 'smallint[]')}, ${$(col(checkIns, (r) => r.clockFuture), 'boolean[]')},
+         ${$(col(checkIns, (r) => r.clockAncient), 'boolean[]')}) AS u(d, s, t, r, g, c, tag, m, la, lo, acc, b, bat, cf, ca)
+       ${join})`)
+  }
+  const tel = c.filter((r): r is TelemetryRecord => r.kind === 'telemetry').flatMap((r) => r.readings.map((x, idx) => ({ r, x, idx })))
+  if (tel.length > 0) {
+    ctes.push(`tel AS (INSERT INTO telemetry (device_id, seq, idx, device_time, received_at, metric, value, unit, clock_future, clock_ancient)
+       SELECT u.d, u.s, u.i, to_timestamp(u.t / 1000), to_timestamp(u.r / 1000), u.m, u.v, u.un, u.cf, u.ca
+       FROM unnest(${$(col(tel, (f) => f.r.deviceId), 'text[]')}, ${$(col(tel, (f) => f.r.seq), 'int8[]')}, ${$(col(tel, (f) => f.idx), 'smallint[]')},
+         ${$(col(tel, (f) => f.x.deviceTimeMs), 'float8[]')}, ${$(col(tel, (f) => f.r.receivedAtMs), 'float8[]')}, ${$(col(tel, (f) => f.x.metric), 'text[]')},
+         ${$(col(tel, (f) => f.x.value), 'float8[]')}, ${$(col(tel, (f) => f.x.unit), 'text[]')}, ${$(col(tel, (f) => f.x.clockFuture), 'boolean[]')},
+         ${$(col(tel, (f) => f.x.clockAncient), 'boolean[]')}) AS u(d, s, i, t, r, m, v, un, cf, ca)
+       ${join})`)
+  }
+  const st = c.filter((r): r is StatusRecord => r.kind === 'status')
+  if (st.length > 0) {
+    ctes.push(`st AS (INSERT INTO device_status (device_id, seq, device_time, received_at, battery_pct, battery_mv, signal_dbm,
+         firmware_version, uptime_s, buffered_count, boot_count, lat, lon, clock_future, clock_ancient)
+       SELECT u.d, u.s, to_timestamp(u.t / 1000), to_timestamp(u.r / 1000), u.bp, u.mv, u.sig, u.fw, u.up, u.buf, u.boot, u.la, u.lo, u.cf, u.ca
+       FROM unnest(${$(col(st, (r) => r.deviceId), 'text[]')}, ${$(col(st, (r) => r.seq), 'int8[]')}, ${$(col(st, (r) => r.deviceTimeMs), 'float8[]')},
+         ${$(col(st, (r) => r.receivedAtMs), 'float8[]')}, ${$(col(st, (r) => r.batteryPct), 'smallint[]')}, ${$(col(st, (r) => r.batteryMv), 'real[]')},
+         ${$(col(st, (r) => r.signalDbm), 'smallint[]')}, ${$(col(st, (r) => r.firmwareVersion), 'text[]')}, ${$(col(st, (r) => r.uptimeS), 'int8[]')},
+         ${$(col(st, (r) => r.bufferedCount), 'int4[]')}, ${$(col(st, (r) => r.bootCount), 'int4[]')}, ${$(col(st, (r) => r.lat), 'float8[]')},
+         ${$(col(st, (r) => r.lon), 'float8[]')}, ${$(col(st, (r) => r.clockFuture), 'boolean[]')}, ${$(col(st, (r) => r.clockAncient), 'boolean[]')})
+         AS u(d, s, t, r, bp, mv, sig, fw, up, buf, boot, la, lo, cf, ca)
+       ${join})`)
+  }
+  const al = c.filter((r): r is AlarmRecord => r.kind === 'alarm')
+  if (al.length > 0) {
+    ctes.push(`al AS (INSERT INTO alarms (device_id, seq, device_time, received_at, kind, lat, lon, badge_id, detail, clock_future, clock_ancient)
+       SELECT u.d, u.s, to_timestamp(u.t / 1000), to_timestamp(u.r / 1000), u.k, u.la, u.lo, u.b, u.de, u.cf, u.ca
+       FROM unnest(${$(col(al, (r) => r.deviceId), 'text[]')}, ${$(col(al, (r) => r.seq), 'int8[]')}, ${$(col(al, (r) => r.deviceTimeMs), 'float8[]')},
+         ${$(col(al, (r) => r.receivedAtMs), 'float8[]')}, ${$(col(al, (r) => r.alarmKind), 'text[]')}, ${$(col(al, (r) => r.lat), 'float8[]')},
+         ${$(col(al, (r) => r.lon), 'float8[]')}, ${$(col(al, (r) => r.badgeId), 'text[]')}, ${$(col(al, (r) => r.detail), 'text[]')},
+         ${$(col(al, (r) => r.clockFuture), 'boolean[]')}, ${$(col(al, (r) => r.clockAncient), 'boolean[]')}) AS u(d, s, t, r, k, la, lo, b, de, cf, ca)
+       ${join})`)
+  }
+  // Presence: every event is stored; device_state takes each device's latest.
+  let pres = 'SELECT NULL::text AS d, NULL::boolean AS o, NULL::float8 AS pa WHERE false'
+  if (presence.length > 0) {
+    ctes.push(`pr AS (INSERT INTO device_presence (device_id, received_at, online, reason)
+       SELECT d, to_timestamp(r / 1000), o, re FROM unnest(${$(col(presence, (p) => p.deviceId), 'text[]')}, ${$(col(presence, (p) => p.receivedAtMs), 'float8[]')},
+         ${$(col(presence, (p) => p.online), 'boolean[]')}, ${$(col(presence, (p) => p.reason), 'text[]')}) AS u(d, r, o, re))`)
+    const latest = new Map<string, PresenceEvent>()
+    for (const e of presence) {
+      const p = latest.get(e.deviceId)
+      if (!p || e.receivedAtMs >= p.receivedAtMs) latest.set(e.deviceId, e)
+    }
+    const ps = [...latest.values()]
+    pres = `SELECT * FROM unnest(${$(col(ps, (p) => p.deviceId), 'text[]')}, ${$(col(ps, (p) => p.online), 'boolean[]')}, ${$(col(ps, (p) => p.receivedAtMs), 'float8[]')}) AS p(d, o, pa)`
+  }
+  // Latest-state upsert, one row per device, in device order (lock order), from the claimed records only.
+  ctes.push(`ds AS (INSERT INTO device_state AS s (device_id, online, presence_at, last_seen_at, last_seq, battery_pct, status_at)
+     SELECT coalesce(f.d, p.d), p.o, to_timestamp(p.pa / 1000), to_timestamp(f.sa / 1000), f.ls, f.b, to_timestamp(f.st / 1000)
+     FROM (SELECT u.d, max(u.r) AS sa, max(u.s) AS ls,
+             (array_agg(u.b ORDER BY u.t DESC, u.s DESC) FILTER (WHERE u.b IS NOT NULL))[1] AS b,
+             max(u.t) FILTER (WHERE u.b IS NOT NULL) AS st
+           FROM cand u JOIN claimed ON claimed.device_id = u.d AND claimed.seq = u.s GROUP BY u.d) f
+     FULL JOIN (${pres}) p ON p.d = f.d
+     ORDER BY 1
+     ON CONFLICT (device_id) DO UPDATE SET
+       online       = CASE WHEN excluded.presence_at >= s.presence_at OR s.presence_at IS NULL THEN COALESCE(excluded.online, s.online) ELSE s.online END,
+       presence_at  = GREATEST(s.presence_at, excluded.presence_at),
+       last_seen_at = GREATEST(s.last_seen_at, excluded.last_seen_at),
+       last_seq     = GREATEST(s.last_seq, excluded.last_seq),
+       battery_pct  = CASE WHEN excluded.status_at >= s.status_at OR s.status_at IS NULL THEN COALESCE(excluded.battery_pct, s.battery_pct) ELSE s.battery_pct END,
+       status_at    = GREATEST(s.status_at, excluded.status_at))`)
+  // Returns only the keys it could NOT claim (usually none: fewer rows to parse), with
+  // the stored device time when the statement's snapshot sees it.
+  const sql = `WITH ${ctes.join(',\n')}
+    SELECT u.d, u.s, (SELECT floor(extract(epoch FROM p.device_time) * 1000)::int8 FROM uplink_seen p WHERE p.device_id = u.d AND p.seq = u.s) AS t
+    FROM cand u WHERE NOT EXISTS (SELECT 1 FROM claimed WHERE claimed.device_id = u.d AND claimed.seq = u.s)`
+  return [sql, params]
 }
 
 function compareKey(a: UplinkRecord, b: UplinkRecord): number {
@@ -137,112 +277,6 @@ function conflictRejects(records: UplinkRecord[], outcomes: RecordOutcome[]): Ne
 }
 
 const col = <T, V>(rows: T[], f: (r: T) => V | undefined): Array<V | null> => rows.map((r) => f(r) ?? null)
-
-// The check-in columns; the caller appends the join/ON CONFLICT (claimed keys only).
-const CHECKIN_INSERT = `INSERT INTO check_ins (device_id, seq, device_time, received_at, grid_id, checkpoint_id, tag_id, method,
-       lat, lon, accuracy_m, badge_id, battery_pct, clock_future, clock_ancient, unknown_tag)
-     SELECT u.d, u.s, to_timestamp(u.t / 1000), to_timestamp(u.r / 1000), u.g, u.c, u.tag, u.m, u.la, u.lo, u.acc, u.b, u.bat, u.cf, u.ca, u.c IS NULL
-     FROM unnest($1::text[], $2::int8[], $3::float8[], $4::float8[], $5::text[], $6::text[], $7::text[], $8::text[],
-       $9::float8[], $10::float8[], $11::real[], $12::text[], $13::smallint[], $14::boolean[], $15::boolean[])
-       AS u(d, s, t, r, g, c, tag, m, la, lo, acc, b, bat, cf, ca)`
-
-function checkInParams(rs: CheckInRecord[]): unknown[] {
-  return [
-    col(rs, (r) => r.deviceId),
-    col(rs, (r) => r.seq),
-    col(rs, (r) => r.deviceTimeMs),
-    col(rs, (r) => r.receivedAtMs),
-    col(rs, (r) => r.gridId),
-    col(rs, (r) => r.checkpointId),
-    col(rs, (r) => r.tagId),
-    col(rs, (r) => r.method),
-    col(rs, (r) => r.lat),
-    col(rs, (r) => r.lon),
-    col(rs, (r) => r.accuracyM),
-    col(rs, (r) => r.badgeId),
-    col(rs, (r) => r.batteryPct),
-    col(rs, (r) => r.clockFuture),
-    col(rs, (r) => r.clockAncient),
-  ]
-}
-
-async function insertTelemetry(tx: Queryable, rs: TelemetryRecord[]): Promise<void> {
-  const flat = rs.flatMap((r) => r.readings.map((x, idx) => ({ r, x, idx })))
-  if (flat.length === 0) return
-  await tx.query(
-    `INSERT INTO telemetry (device_id, seq, idx, device_time, received_at, metric, value, unit, clock_future, clock_ancient)
-     SELECT d, s, i, to_timestamp(t / 1000), to_timestamp(r / 1000), m, v, un, cf, ca
-     FROM unnest($1::text[], $2::int8[], $3::smallint[], $4::float8[], $5::float8[], $6::text[], $7::float8[], $8::text[],
-       $9::boolean[], $10::boolean[]) AS u(d, s, i, t, r, m, v, un, cf, ca)
-     ON CONFLICT DO NOTHING`,
-    [
-      col(flat, (f) => f.r.deviceId),
-      col(flat, (f) => f.r.seq),
-      col(flat, (f) => f.idx),
-      col(flat, (f) => f.x.deviceTimeMs),
-      col(flat, (f) => f.r.receivedAtMs),
-      col(flat, (f) => f.x.metric),
-      col(flat, (f) => f.x.value),
-      col(flat, (f) => f.x.unit),
-      col(flat, (f) => f.x.clockFuture),
-      col(flat, (f) => f.x.clockAncient),
-    ],
-  )
-}
-
-async function insertStatus(tx: Queryable, rs: StatusRecord[]): Promise<void> {
-  if (rs.length === 0) return
-  await tx.query(
-    `INSERT INTO device_status (device_id, seq, device_time, received_at, battery_pct, battery_mv, signal_dbm,
-       firmware_version, uptime_s, buffered_count, boot_count, lat, lon, clock_future, clock_ancient)
-     SELECT d, s, to_timestamp(t / 1000), to_timestamp(r / 1000), bp, mv, sig, fw, up, buf, boot, la, lo, cf, ca
-     FROM unnest($1::text[], $2::int8[], $3::float8[], $4::float8[], $5::smallint[], $6::real[], $7::smallint[], $8::text[],
-       $9::int8[], $10::int4[], $11::int4[], $12::float8[], $13::float8[], $14::boolean[], $15::boolean[])
-       AS u(d, s, t, r, bp, mv, sig, fw, up, buf, boot, la, lo, cf, ca)
-     ON CONFLICT DO NOTHING`,
-    [
-      col(rs, (r) => r.deviceId),
-      col(rs, (r) => r.seq),
-      col(rs, (r) => r.deviceTimeMs),
-      col(rs, (r) => r.receivedAtMs),
-      col(rs, (r) => r.batteryPct),
-      col(rs, (r) => r.batteryMv),
-      col(rs, (r) => r.signalDbm),
-      col(rs, (r) => r.firmwareVersion),
-      col(rs, (r) => r.uptimeS),
-      col(rs, (r) => r.bufferedCount),
-      col(rs, (r) => r.bootCount),
-      col(rs, (r) => r.lat),
-      col(rs, (r) => r.lon),
-      col(rs, (r) => r.clockFuture),
-      col(rs, (r) => r.clockAncient),
-    ],
-  )
-}
-
-async function insertAlarms(tx: Queryable, rs: AlarmRecord[]): Promise<void> {
-  if (rs.length === 0) return
-  await tx.query(
-    `INSERT INTO alarms (device_id, seq, device_time, received_at, kind, lat, lon, badge_id, detail, clock_future, clock_ancient)
-     SELECT d, s, to_timestamp(t / 1000), to_timestamp(r / 1000), k, la, lo, b, de, cf, ca
-     FROM unnest($1::text[], $2::int8[], $3::float8[], $4::float8[], $5::text[], $6::float8[], $7::float8[], $8::text[],
-       $9::text[], $10::boolean[], $11::boolean[]) AS u(d, s, t, r, k, la, lo, b, de, cf, ca)
-     ON CONFLICT DO NOTHING`,
-    [
-      col(rs, (r) => r.deviceId),
-      col(rs, (r) => r.seq),
-      col(rs, (r) => r.deviceTimeMs),
-      col(rs, (r) => r.receivedAtMs),
-      col(rs, (r) => r.alarmKind),
-      col(rs, (r) => r.lat),
-      col(rs, (r) => r.lon),
-      col(rs, (r) => r.badgeId),
-      col(rs, (r) => r.detail),
-      col(rs, (r) => r.clockFuture),
-      col(rs, (r) => r.clockAncient),
-    ],
-  )
-}
 
 /** Stores each ack, closes its command, and turns time-sync acks into clock estimates. */
 async function insertAcks(tx: Queryable, rs: AckRecord[]): Promise<void> {
@@ -290,75 +324,4 @@ async function insertAcks(tx: Queryable, rs: AckRecord[]): Promise<void> {
 function serverTimeOf(body: Record<string, unknown>): number | undefined {
   const sync = body['timeSync'] as { serverTimeMs?: unknown } | undefined
   return typeof sync?.serverTimeMs === 'number' ? sync.serverTimeMs : undefined
-}
-
-async function insertPresence(tx: Queryable, ps: PresenceEvent[]): Promise<void> {
-  if (ps.length === 0) return
-  await tx.query(
-    `INSERT INTO device_presence (device_id, received_at, online, reason)
-     SELECT d, to_timestamp(r / 1000), o, re FROM unnest($1::text[], $2::float8[], $3::boolean[], $4::text[]) AS u(d, r, o, re)`,
-    [col(ps, (p) => p.deviceId), col(ps, (p) => p.receivedAtMs), col(ps, (p) => p.online), col(ps, (p) => p.reason)],
-  )
-}
-
-interface StatePatch {
-  seenAt: number | null
-  lastSeq: number | null
-  battery: number | null
-  statusAt: number | null
-  online: boolean | null
-  presenceAt: number | null
-}
-
-/** Latest-state upsert, one row per device, in device order (lock order). */
-async function updateDeviceState(tx: Queryable, fresh: UplinkRecord[], presence: PresenceEvent[]): Promise<void> {
-  const patch = new Map<string, StatePatch>()
-  const get = (id: string) => {
-    let p = patch.get(id)
-    if (!p) patch.set(id, (p = { seenAt: null, lastSeq: null, battery: null, statusAt: null, online: null, presenceAt: null }))
-    return p
-  }
-  for (const r of fresh) {
-    const p = get(r.deviceId)
-    p.seenAt = Math.max(p.seenAt ?? 0, r.receivedAtMs)
-    p.lastSeq = Math.max(p.lastSeq ?? 0, r.seq)
-    const battery = r.kind === 'status' || r.kind === 'checkin' ? r.batteryPct : undefined
-    if (battery !== undefined && (p.statusAt === null || r.deviceTimeMs >= p.statusAt)) {
-      p.battery = battery
-      p.statusAt = r.deviceTimeMs
-    }
-  }
-  for (const e of presence) {
-    const p = get(e.deviceId)
-    if (p.presenceAt === null || e.receivedAtMs >= p.presenceAt) {
-      p.online = e.online
-      p.presenceAt = e.receivedAtMs
-    }
-  }
-  if (patch.size === 0) return
-  const ids = [...patch.keys()].sort()
-  const ps = ids.map((id) => patch.get(id) as StatePatch)
-  await tx.query(
-    `INSERT INTO device_state AS s (device_id, online, presence_at, last_seen_at, last_seq, battery_pct, status_at)
-     SELECT d, o, to_timestamp(pa / 1000), to_timestamp(sa / 1000), ls, b, to_timestamp(st / 1000)
-     FROM unnest($1::text[], $2::boolean[], $3::float8[], $4::float8[], $5::int8[], $6::smallint[], $7::float8[])
-       WITH ORDINALITY AS u(d, o, pa, sa, ls, b, st, n)
-     ORDER BY n
-     ON CONFLICT (device_id) DO UPDATE SET
-       online       = CASE WHEN excluded.presence_at >= s.presence_at OR s.presence_at IS NULL THEN COALESCE(excluded.online, s.online) ELSE s.online END,
-       presence_at  = GREATEST(s.presence_at, excluded.presence_at),
-       last_seen_at = GREATEST(s.last_seen_at, excluded.last_seen_at),
-       last_seq     = GREATEST(s.last_seq, excluded.last_seq),
-       battery_pct  = CASE WHEN excluded.status_at >= s.status_at OR s.status_at IS NULL THEN COALESCE(excluded.battery_pct, s.battery_pct) ELSE s.battery_pct END,
-       status_at    = GREATEST(s.status_at, excluded.status_at)`,
-    [
-      ids,
-      col(ps, (p) => p.online),
-      col(ps, (p) => p.presenceAt),
-      col(ps, (p) => p.seenAt),
-      col(ps, (p) => p.lastSeq),
-      col(ps, (p) => p.battery),
-      col(ps, (p) => p.statusAt),
-    ],
-  )
 }
