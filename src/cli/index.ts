@@ -10,6 +10,7 @@ import { registerMigrate } from './commands/migrate.ts'
 import { registerReport } from './commands/report.ts'
 import { registerCases } from './commands/cases.ts'
 import { registerPlan } from './commands/plan.ts'
+import { registerRules } from './commands/rules.ts'
 import { registerCheckpoint, registerGrid } from './commands/grid.ts'
 
 /** Builds the `gridpatrol` program; each command module adds itself. */
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerReport(program)
   registerCases(program)
   registerPlan(program)
+  registerRules(program)
   registerGrid(program)
   registerCheckpoint(program)
   return program

@@ -1,0 +1,55 @@
+// `gridpatrol rules config show|set calendar|categories` on an embedded store:
+// bad documents refused naming the field, and the stored calendar and
+// categories are what the runner files the next cases with.
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { fileURLToPath } from 'node:url'
+import { addWorkingHours, calendarSchema } from '../../src/rules/calendar.ts'
+import { DEFAULT_CATEGORIES } from '../../src/rules/cases/categories.ts'
+
+const run = promisify(execFile)
+const bin = fileURLToPath(new URL('../../bin/gridpatrol.js', import.meta.url))
+
+t.test('rules config show/set, then cases filed with them', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'gp-cli-rules-config-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const env: NodeJS.ProcessEnv = { ...process.env, GRIDPATROL_DATA_DIR: join(dir, 'data'), GRIDPATROL_LOG_LEVEL: 'silent' }
+  delete env['DATABASE_URL']
+  const gp = (...args: string[]) => run(process.execPath, [bin, ...args], { env })
+  const fails = (...args: string[]) => gp(...args).then(() => undefined, (e: { code: number; stderr: string }) => e)
+  const file = async (name: string, doc: unknown) => {
+    const p = join(dir, name)
+    await writeFile(p, typeof doc === 'string' ? doc : JSON.stringify(doc))
+    return p
+  }
+
+  const shown = await gp('rules', 'config', 'show', 'categories')
+  t.match(shown.stderr, /categories: not set, these are the defaults/)
+  t.strictSame(Object.keys(JSON.parse(shown.stdout) as object).sort(), Object.keys(DEFAULT_CATEGORIES).sort())
+
+  const bad = await fails('rules', 'config', 'set', 'calendar', '--file', await file('bad.json', { hours: [{ start: '18:00', end: '09:00' }], workdays: ['funday'] }))
+  t.equal(bad?.code, 1, 'a bad calendar is refused')
+  t.match(bad?.stderr, /GP_RULES_CONFIG: .*bad\.json: invalid calendar:\n {2}workdays\.0: .*\n {2}hours\.0\.end: start must be before end/)
+  t.match((await fails('rules', 'config', 'set', 'calendar', '--file', await file('broken.json', '{"hours": [')))?.stderr, /broken\.json is not JSON/)
+  const { alarm: _alarm, ...noAlarm } = DEFAULT_CATEGORIES
+  t.match((await fails('rules', 'config', 'set', 'categories', '--file', await file('cats-bad.json', noAlarm)))?.stderr, /alarm: missing: the rules raise "alarm" cases/)
+
+  const calendar = { workdays: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], hours: [{ start: '08:00', end: '20:00' }], holidays: ['2030-01-01'] }
+  t.match((await gp('rules', 'config', 'set', 'calendar', '--file', await file('cal.json', calendar))).stdout, /calendar stored \(calendar in Asia\/Shanghai\)/)
+  const categories = { ...DEFAULT_CATEGORIES, patrol_miss: { department: 'street-office', deadlines: { accept: 3, dispatch: 2, handle: 24, verify: 8, close: 2 } } }
+  t.match((await gp('rules', 'config', 'set', 'categories', '--file', await file('cats.json', categories))).stdout, /categories stored \(6 categories\)/)
+  t.strictSame(JSON.parse((await gp('rules', 'config', 'show', 'calendar')).stdout), calendarSchema.parse(calendar), 'show returns what was stored')
+
+  // A coverage report of a past day raises patrol_miss cases: filed with the stored table and calendar.
+  await gp('grid', 'add', 'CFG', '--level', 'district')
+  await gp('plan', 'set', '--grid', 'CFG', '--file', await file('plan.json', { checkpoints: [{ id: 'CFG-A' }], windows: { kind: 'every', every: '24h' } }))
+  await gp('report', 'coverage', '--grid', 'CFG', '--date', '2024-06-01')
+  const [c] = JSON.parse((await gp('cases', 'list', '--rule', 'patrol_miss', '--json')).stdout) as Array<{ department: string; openedAtMs: number; stageDueAtMs: number }>
+  if (!c) return t.fail('a patrol_miss case was raised')
+  t.equal(c.department, 'street-office', 'department from the stored categories')
+  t.equal(c.stageDueAtMs, addWorkingHours(calendarSchema.parse(calendar), c.openedAtMs, 3), 'accept deadline: 3 working hours on the stored calendar')
+})
