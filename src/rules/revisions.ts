@@ -113,8 +113,8 @@ export function diffProposals(
  */
 export function materialDigest(r: CoverageResult): string {
   const material = [
-    r.cells.map((c) => [c.windowKey, c.checkpointId, c.status, c.visits, c.evidence]).sort((a, b) => cmpKey(a, b)),
-    r.gaps.map((g) => [g.from, g.checkpointId, gapMaterial(g)]).sort((a, b) => cmpKey(a, b)),
+    sortByKey(r.cells.map((c) => [c.windowKey, c.checkpointId, c.status, c.visits, c.evidence])),
+    sortByKey(r.gaps.map((g) => [g.from, g.checkpointId, gapMaterial(g)])),
     [...new Set(r.signals.map((s) => `${s.kind}\u0000${s.deviceId}\u0000${s.checkinIds.join(',')}`))].sort(),
     [...r.devices.map((d) => `device:${d.deviceId}\u0000${JSON.stringify(d)}`), ...r.patrollers.map((p) => `patroller:${p.badge}\u0000${JSON.stringify(p)}`)].sort(),
     r.summary.coveragePct,
@@ -122,10 +122,11 @@ export function materialDigest(r: CoverageResult): string {
   return createHash('sha256').update(JSON.stringify(material)).digest('base64url')
 }
 
-function cmpKey(a: unknown[], b: unknown[]): number {
-  const x = JSON.stringify(a.slice(0, 2))
-  const y = JSON.stringify(b.slice(0, 2))
-  return x < y ? -1 : x > y ? 1 : 0
+/** Sorted by the JSON text of each entry's first two fields (each key serialised once, stable). */
+function sortByKey(entries: unknown[][]): unknown[][] {
+  const keyed = entries.map((e) => ({ k: JSON.stringify(e.slice(0, 2)), e }))
+  keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0))
+  return keyed.map((x) => x.e)
 }
 
 function gapMaterial(g: GapResult): string {

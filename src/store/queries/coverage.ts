@@ -56,7 +56,8 @@ async function aggregatesMany(db: Db, qs: readonly CoverageQuery[]): Promise<Cov
          SELECT DISTINCT ON (device_id) offset_ms FROM clock_offsets ORDER BY device_id, measured_at DESC) o`,
     )
     await loadParams(tx, live, off?.m ?? 0)
-    await tx.exec(SCANS_SQL)
+    const bounds = live.map((x) => scanBounds(x.q, off?.m ?? 0))
+    await tx.exec(scansSql(Math.min(...bounds.map((b) => b.lo)), Math.max(...bounds.map((b) => b.hi))))
     const [cells, periods, prev, devices, patrollers, pairs, groups] = [
       await tx.query<CellRow>(CELLS_SQL),
       await tx.query<PeriodRow>(PERIODS_SQL),
@@ -66,7 +67,7 @@ async function aggregatesMany(db: Db, qs: readonly CoverageQuery[]): Promise<Cov
       await tx.query<PairRow>(PAIRS_SQL),
       await tx.query<GroupRow>(GROUPS_SQL),
     ]
-    await tx.exec('DROP TABLE gp_cov_q, gp_cov_t, gp_cov_pos, gp_cov_w, gp_cov_p, gp_cov_scans, gp_cov_visits')
+    await tx.exec('DROP VIEW gp_cov_visits; DROP TABLE gp_cov_q, gp_cov_t, gp_cov_pos, gp_cov_w, gp_cov_p, gp_cov_scans')
     const out = qs.map(() => ({
       cells: [] as CellAggregate[],
       periods: [] as PeriodAggregate[],
@@ -192,20 +193,27 @@ async function loadParams(tx: Queryable, live: ReadonlyArray<{ q: CoverageQuery;
  * its device is assigned to the grid; one row may serve two grids. Device time is
  * bounded per query (scanBounds) so TimescaleDB prunes chunks.
  */
-const SCANS_SQL = `
+// The bounds as constants (not parameters): the planner sees how much of the table the range holds.
+const ts = (ms: number) => `'${new Date(ms).toISOString()}'::timestamptz`
+const scansSql = (lo: number, hi: number) => `
 CREATE TEMP TABLE gp_cov_scans ON COMMIT DROP AS
-WITH b AS (SELECT to_timestamp(min(lo)::float8 / 1000) AS lo, to_timestamp(max(hi)::float8 / 1000) AS hi FROM gp_cov_q),
-off AS (SELECT DISTINCT ON (device_id) device_id, round(offset_ms)::int8 AS offset_ms FROM clock_offsets ORDER BY device_id, measured_at DESC),
--- Each branch reads the time range directly and keeps only this batch's rows
--- (a batch no longer materialises every row of the day).
+WITH off AS (SELECT DISTINCT ON (device_id) device_id, round(offset_ms)::int8 AS offset_ms FROM clock_offsets ORDER BY device_id, measured_at DESC),
+-- A batch's rows, found through the indexes (by checkpoint, by raw tag when the
+-- ingest left the checkpoint unresolved, by device grid): a batch reads its own
+-- rows, not the whole day. coalesce(checkpoint_id, tag_id) = tag, split so each
+-- part can use an index.
 raw AS (
   SELECT t.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, t.cp
-  FROM check_ins c CROSS JOIN b JOIN gp_cov_t t ON t.tag = coalesce(c.checkpoint_id, c.tag_id)
-  WHERE c.device_time >= b.lo AND c.device_time < b.hi
+  FROM gp_cov_t t JOIN check_ins c ON c.checkpoint_id = t.tag
+  WHERE c.device_time >= ${ts(lo)} AND c.device_time < ${ts(hi)}
+  UNION ALL
+  SELECT t.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, t.cp
+  FROM gp_cov_t t JOIN check_ins c ON c.checkpoint_id IS NULL AND c.tag_id = t.tag
+  WHERE c.device_time >= ${ts(lo)} AND c.device_time < ${ts(hi)}
   UNION ALL
   SELECT q.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, NULL::text
-  FROM check_ins c CROSS JOIN b JOIN gp_cov_q q ON q.grid_id = c.grid_id
-  WHERE c.device_time >= b.lo AND c.device_time < b.hi
+  FROM gp_cov_q q JOIN check_ins c ON c.grid_id = q.grid_id
+  WHERE c.device_time >= ${ts(lo)} AND c.device_time < ${ts(hi)}
     AND NOT EXISTS (SELECT 1 FROM gp_cov_t t WHERE t.qi = q.qi AND t.tag = coalesce(c.checkpoint_id, c.tag_id))
 ),
 timed AS (
@@ -213,27 +221,26 @@ timed AS (
          (date_part('epoch', r.device_time) * 1000)::int8 - coalesce(o.offset_ms, 0) AS at,
          (date_part('epoch', r.received_at) * 1000)::int8 AS rcv,
          (date_part('epoch', r.device_time) * 1000)::int8 AS dt,
-         q.span_start, q.span_end, q.credit_foreign, q.max_ahead, q.max_delay, q.lo, q.hi,
+         q.span_start, q.span_end, q.credit_foreign, q.max_ahead, q.max_delay, q.lo, q.hi, q.rescan,
          r.grid_id IS NOT NULL AND r.grid_id <> q.grid_id AS foreign_dev
   FROM raw r JOIN gp_cov_q q ON q.qi = r.qi LEFT JOIN off o ON o.device_id = r.device_id
 ),
 judged AS (
   SELECT *, (at - rcv <= max_ahead AND rcv - at <= max_delay) AS plausible FROM timed WHERE dt >= lo AND dt < hi
 )
-SELECT qi, id, device_id, badge, device_grid, tag_id, cp, at, rcv, plausible, foreign_dev,
-       (CASE WHEN plausible THEN at ELSE rcv END) >= span_start AND (CASE WHEN plausible THEN at ELSE rcv END) < span_end AS in_scope,
-       plausible AND cp IS NOT NULL AND (credit_foreign OR NOT foreign_dev) AS credited,
-       plausible AND at >= span_start AND at < span_end AS in_span
-FROM judged;
+SELECT qi, id, device_id, badge, device_grid, tag_id, cp, at, rcv, plausible, foreign_dev, in_scope, credited, in_span,
+       -- a visit: a credited scan in the span not closer than rescanMs to the previous one of its checkpoint
+       credited AND in_span AND coalesce(at - lag(at) OVER (PARTITION BY qi, cp, credited AND in_span ORDER BY at, id COLLATE "C") >= rescan, true) AS visit
+FROM (
+  SELECT *,
+         (CASE WHEN plausible THEN at ELSE rcv END) >= span_start AND (CASE WHEN plausible THEN at ELSE rcv END) < span_end AS in_scope,
+         plausible AND cp IS NOT NULL AND (credit_foreign OR NOT foreign_dev) AS credited,
+         plausible AND at >= span_start AND at < span_end AS in_span
+  FROM judged
+) s;
 ANALYZE gp_cov_scans;
 -- Visits: credited scans chained by rescanMs to the previous credited scan of their checkpoint.
-CREATE TEMP TABLE gp_cov_visits ON COMMIT DROP AS
-SELECT x.qi, x.id, x.device_id, x.badge, x.cp, x.at FROM (
-  SELECT s.*, s.at - lag(s.at) OVER (PARTITION BY s.qi, s.cp ORDER BY s.at, s.id COLLATE "C") AS since
-  FROM gp_cov_scans s WHERE s.credited AND s.in_span
-) x JOIN gp_cov_q q ON q.qi = x.qi
-WHERE x.since IS NULL OR x.since >= q.rescan;
-ANALYZE gp_cov_visits;
+CREATE TEMP VIEW gp_cov_visits AS SELECT qi, id, device_id, badge, cp, at FROM gp_cov_scans WHERE visit;
 `
 
 /** One row per cited visit (the first k of the cell), with the cell's visit count. */
