@@ -3,7 +3,7 @@
 // DESIGN: ack after commit. aedes 1.2.0 writes the QoS 1 PUBACK right after this
 // hook calls back and before `published` runs (lib/handlers/publish.js), so the
 // commit is awaited here. Packets of one socket read are dispatched concurrently by
-// aedes; `st.tail` serialises them so commits and acks keep arrival order, and
+// aedes; their commits run concurrently and `st.tail` keeps the acks in arrival order, and
 // aedes reads no more from the socket until the batch is done: per-device backpressure.
 import type { Client, PublishPacket } from 'aedes'
 import { parseTopic } from '../../firmware-protocol/index.ts'
@@ -61,9 +61,11 @@ export function makeAuthorizePublish(ctx: BrokerContext) {
       receivedAt: new Date(),
       clientId: client.id,
     }
-    // Queued behind this client's earlier publishes, or started at once when none is
-    // pending (the common case: no chain, no extra promise).
-    const work = st.tail === undefined ? processPublish(ctx, client, st, msg) : st.tail.then(() => processPublish(ctx, client, st, msg))
+    // The commit starts at once, so a device's publishes of one socket read share the
+    // ingest's group commits; its ack waits behind the earlier publishes' acks
+    // (arrival order, MQTT-4.6.0-2). No chain when none is pending (the common case).
+    const mine = processPublish(ctx, client, st, msg)
+    const work = st.tail === undefined ? mine : st.tail.then(() => mine)
     st.tail = work
     ctx.inflight.begin()
     work.then((committed) => {
