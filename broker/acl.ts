@@ -65,6 +65,19 @@ export function filterCovers(pattern: string, filter: string): boolean {
 const hasWildcard = (s: string) => s.includes('+') || s.includes('#')
 const inDeviceNamespace = (s: string) => s.split('/', 1)[0] === TOPIC_ROOT
 
+/**
+ * Devices publish to the same few topics all day: the parse of an allowed device topic
+ * is kept (topic → decision, shared and read-only; at most 50,000 topics, then
+ * started afresh) instead of splitting and validating the topic on every publish.
+ * Ownership is still checked against the principal on every call.
+ */
+const deviceTopics = new Map<string, Readonly<PublishDecision & { allow: true }>>()
+function remember(topic: string, decision: PublishDecision & { allow: true }): PublishDecision {
+  if (deviceTopics.size >= 50_000) deviceTopics.clear()
+  deviceTopics.set(topic, decision)
+  return decision
+}
+
 /** May `principal` publish to `topic`? Devices: only their own uplink and presence topics. */
 export function authorizePublishTopic(principal: Principal, topic: string): PublishDecision {
   if (topic.length === 0) return deny('empty topic')
@@ -72,11 +85,13 @@ export function authorizePublishTopic(principal: Principal, topic: string): Publ
   if (topic.startsWith('$')) return deny('$-topics are reserved')
   switch (principal.kind) {
     case 'device': {
+      const known = deviceTopics.get(topic)
+      if (known) return (known.uplink?.deviceId ?? known.presence) === principal.deviceId ? known : deny('topic names another device')
       const parsed = parseTopic(topic)
       if (!parsed.ok) return deny(parsed.reason)
       if (parsed.deviceId !== principal.deviceId) return deny('topic names another device')
-      if (parsed.direction === 'up') return { allow: true, uplink: { deviceId: parsed.deviceId, kind: parsed.kind } }
-      if (parsed.direction === 'presence') return { allow: true, presence: parsed.deviceId }
+      if (parsed.direction === 'up') return remember(topic, { allow: true, uplink: { deviceId: parsed.deviceId, kind: parsed.kind } })
+      if (parsed.direction === 'presence') return remember(topic, { allow: true, presence: parsed.deviceId })
       return deny('devices may not publish to downlink topics')
     }
     case 'service':

@@ -30,7 +30,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxQueued: 1000,
   keepaliveMax: 1200,
   flapLimit: 10,
-  routingHighWater: 10_000,
+  routingHighWater: 100_000,
 }
 
 const LISTENERS = ['mqtt', 'mqtts', 'ws'] as const

@@ -34,7 +34,13 @@ if (mode === 'bare') {
     directory,
     // The sink resolves at once: this measures the broker, not a database.
     sink: { commit: async () => {} },
-    limits: { publishRate: 1e9, publishBurst: 1e9, flapLimit: 1e9 },
+    // BENCH_BROKER_HIGH_WATER overrides the routing high-water mark (experiments only).
+    limits: {
+      publishRate: 1e9,
+      publishBurst: 1e9,
+      flapLimit: 1e9,
+      ...(process.env.BENCH_BROKER_HIGH_WATER ? { routingHighWater: Number(process.env.BENCH_BROKER_HIGH_WATER) } : {}),
+    },
   })
   port = (await broker.listen()).mqtt
 }

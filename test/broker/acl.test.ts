@@ -8,6 +8,11 @@ const svc: Principal = { kind: 'service', name: 'mon', rights: { publish: ['gp/v
 t.test('ACL (pure): deny by default', async (t) => {
   t.match(authorizePublishTopic(dev, 'gp/v1/d1/up/checkin'), { allow: true, uplink: { deviceId: 'd1', kind: 'checkin' } })
   t.match(authorizePublishTopic(dev, 'gp/v1/d1/presence'), { allow: true, presence: 'd1' })
+  // A decision remembered for d1's topics is never handed to another device.
+  const d2: Principal = { kind: 'device', deviceId: 'd2' }
+  t.equal(authorizePublishTopic(d2, 'gp/v1/d1/up/checkin').allow, false, "d1's remembered uplink topic, published by d2")
+  t.equal(authorizePublishTopic(d2, 'gp/v1/d1/presence').allow, false, "d1's remembered presence topic, published by d2")
+  t.match(authorizePublishTopic(dev, 'gp/v1/d1/up/checkin'), { allow: true, uplink: { deviceId: 'd1', kind: 'checkin' } }, 'and d1 again')
   for (const topic of ['gp/v1/d2/up/checkin', 'gp/v1/d1/down/cmd', 'gp/v1/d1/up/nope', 'gp/v1/+/up/checkin', 'gp/v1/d1/up/#', '$SYS/x', 'other', 'gp/v2/d1/up/checkin', '']) {
     t.equal(authorizePublishTopic(dev, topic).allow, false, `device may not publish ${topic}`)
   }

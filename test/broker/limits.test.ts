@@ -2,7 +2,7 @@
 import { connect as tcpConnect } from 'node:net'
 import t from 'tap'
 import { connack, connectPacket, remainingLength } from './connack.ts'
-import { closed, connectDevice, publish, startBroker } from './helpers.ts'
+import { closed, connectDevice, delay, publish, startBroker } from './helpers.ts'
 
 const rawClosed = (port: number, bytes: Buffer[]) =>
   new Promise<boolean>((resolve) => {
@@ -108,4 +108,29 @@ t.test('flap tracker: one id over the limit is slowed; 50,000 distinct ids are n
   let slowed = 0
   for (let i = 0; i < 50_000; i++) if (g.attempt(`device-${i}`, 5_000 + i) > 0) slowed++
   t.equal(slowed, 0, 'well-behaved clients sharing counter slots are never slowed')
+})
+
+t.test('publishers are held before their PUBACK while the routing backlog is over its mark', async (t) => {
+  const { RoutingGate } = await import('../../broker/routing-guard.ts')
+  let backlog = 5
+  const gate = new RoutingGate(() => backlog, () => 3, () => false)
+  t.equal(gate.open, false)
+  let released = false
+  const waiting = gate.wait().then(() => (released = true))
+  await delay(20)
+  t.equal(released, false, 'held while the backlog is over the mark')
+  backlog = 3
+  await waiting
+  t.equal(released, true, 'released once it is back at the mark')
+
+  // End to end: a mark below any backlog holds every publish; no PUBACK, nothing committed.
+  const tb = await startBroker(t, { limits: { routingHighWater: -1 } })
+  const s = await tb.device('dev-held')
+  const d = await connectDevice(t, tb, 'dev-held', s)
+  let acked = false
+  d.publish('gp/v1/dev-held/up/status', 'x', { qos: 1 }, () => (acked = true))
+  await delay(300)
+  t.equal(acked, false, 'no PUBACK while held')
+  t.equal(tb.sink.committed.length, 0, 'not committed either')
+  t.match(await tb.broker.registry.metrics(), /gridpatrol_broker_routing_holds_total [1-9]/)
 })
