@@ -115,6 +115,19 @@ export interface CaseFilter {
   limit?: number
 }
 
+/** A filed case with what the closure metrics need (rules/cases/metrics.ts). */
+export interface CaseClosureRow {
+  id: number
+  dedupKey: string
+  gridId: string
+  /** The grid's street (the grid itself when it is a street; null for a district). */
+  streetId: string | null
+  department: string | null
+  closureDueAtMs: number
+  /** State-changing audit entries (the report first), oldest first. */
+  events: Array<{ to: CaseStateName; atMs: number }>
+}
+
 export interface RulesRepositories {
   plans: {
     /** Appends the next version of the grid's plan. */
@@ -169,6 +182,8 @@ export interface RulesRepositories {
     /** Uncleared cases of a rule (device rules: offline, battery, alarm, threshold). */
     openOfRule(rule: string): Promise<CaseRow[]>
     events(caseId: number): Promise<CaseEventRow[]>
+    /** Cases first accepted (filed, 立案) in [fromMs, toMs), with their state changes: the closure metrics' input. */
+    closureRows(f: { acceptedFromMs: number; acceptedToMs: number }): Promise<CaseClosureRow[]>
     /**
      * One transaction: locks the case, calls `decide` with it and its audit
      * trail (throw to refuse; null = nothing to do), applies the state change

@@ -1,13 +1,23 @@
 import { Command, Option } from 'commander'
 import { pino } from 'pino'
+import { effectiveRulesConfig } from '../../rules/cases/config.ts'
+import { overdueFlags, type MetricsGroup } from '../../rules/cases/metrics.ts'
+import { caseStats } from '../../rules/cases/stats.ts'
 import { CASE_STATES, ROLES, type CaseState, type Role } from '../../rules/cases/workflow.ts'
 import { RulesError } from '../../rules/errors.ts'
 import { createRunner } from '../../rules/runner.ts'
+import { addDays, localToInstant } from '../../rules/tz.ts'
 import type { CaseRow } from '../../store/types.ts'
 import { printTable, withStore } from '../with-store.ts'
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
-const summary = (c: CaseRow) => ({
+/** RFC 4180 field: quoted when it holds a comma, quote or line break. */
+const csvField = (v: unknown) => {
+  const s = v === null || v === undefined ? '' : String(v)
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s
+}
+const overdue = (c: CaseRow, now: number) => overdueFlags(c, now).join('+') || null
+const summary = (c: CaseRow, now: number) => ({
   id: c.id,
   state: c.state,
   priority: c.priority,
@@ -17,6 +27,8 @@ const summary = (c: CaseRow) => ({
   window: c.windowKey,
   department: c.department,
   stageDue: iso(c.stageDueAtMs),
+  closureDue: iso(c.closureDueAtMs),
+  overdue: overdue(c, now),
   title: c.title,
 })
 
@@ -31,16 +43,42 @@ export function registerCases(program: Command): void {
     .option('--overdue', 'only cases past their stage deadline now')
     .option('--json', 'JSON output')
     .action(async (o: { grid?: string; state?: CaseState[]; rule?: string; overdue?: boolean; json?: boolean }) => {
+      const now = Date.now()
       const rows = await withStore((store) =>
         store.cases.list({
           ...(o.grid ? { gridId: o.grid } : {}),
           ...(o.state ? { states: o.state } : {}),
           ...(o.rule ? { rule: o.rule } : {}),
-          ...(o.overdue ? { overdueAtMs: Date.now() } : {}),
+          ...(o.overdue ? { overdueAtMs: now } : {}),
         }),
       )
-      if (o.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n')
-      else printTable(rows.map(summary), false)
+      // overdue: "stage" past the deadline of the stage it waits in, "closure" past its closure deadline.
+      if (o.json) process.stdout.write(JSON.stringify(rows.map((c) => ({ ...c, overdue: overdueFlags(c, now) })), null, 2) + '\n')
+      else printTable(rows.map((c) => summary(c, now)), false)
+    })
+  cases
+    .command('stats')
+    .description('Closure rate (结案率) and on-time closure rate (按期结案率) of the cases filed in a period, per grid, street or department')
+    .addOption(new Option('--by <group>', 'group by').choices(['grid', 'street', 'department']).default('grid'))
+    .option('--from <YYYY-MM-DD>', 'first filing date (local, in the work calendar time zone); default: all')
+    .option('--to <YYYY-MM-DD>', 'last filing date, inclusive; default: today')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
+    .action(async (o: { by: MetricsGroup; from?: string; to?: string; format: 'table' | 'json' | 'csv' }) => {
+      for (const [flag, v] of [['--from', o.from], ['--to', o.to]] as const) if (v !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(v)) throw new Error(`${flag} must be YYYY-MM-DD, got "${v}"`)
+      const asOf = Date.now()
+      const rows = await withStore(async (store) => {
+        const { timeZone } = effectiveRulesConfig('calendar', await store.rulesConfig.get('calendar'))
+        const from = o.from ? localToInstant(timeZone, o.from, 0) : 0
+        const to = o.to ? localToInstant(timeZone, addDays(o.to, 1), 0) : asOf + 1
+        if (to <= from) throw new Error(`--to ${o.to} is before --from ${o.from}`)
+        return caseStats(store, { by: o.by, from, to, asOf })
+      })
+      const out = rows.map((r) => ({ [o.by]: r.group, due: r.due, closed: r.closed, closedOnTime: r.closedOnTime, overdueOpen: r.overdueOpen, closureRate: r.closureRate, onTimeClosureRate: r.onTimeClosureRate }))
+      if (o.format === 'json') process.stdout.write(JSON.stringify(out, null, 2) + '\n')
+      else if (o.format === 'csv') {
+        const head = [o.by, 'due', 'closed', 'closed_on_time', 'overdue_open', 'closure_rate_pct', 'on_time_closure_rate_pct']
+        process.stdout.write([head.join(','), ...out.map((r) => Object.values(r).map(csvField).join(','))].join('\r\n') + '\r\n')
+      } else printTable(out, false)
     })
   cases
     .command('show')
@@ -61,7 +99,7 @@ export function registerCases(program: Command): void {
       process.stdout.write(
         `case ${c.id}  ${c.state}  ${c.priority}\n${c.title}\n` +
           `rule ${c.rule}  grid ${c.gridId}  subject ${c.subject ?? '-'}  window ${c.windowKey ?? '-'}\n` +
-          `category ${c.category}  department ${c.department ?? '-'}  stage due ${iso(c.stageDueAtMs) ?? '-'}  closure due ${iso(c.closureDueAtMs)}\n` +
+          `category ${c.category}  department ${c.department ?? '-'}  stage due ${iso(c.stageDueAtMs) ?? '-'}  closure due ${iso(c.closureDueAtMs)}  overdue ${overdue(c, Date.now()) ?? 'no'}\n` +
           `evidence ${c.evidence.join(' ') || '-'}\ndetail ${JSON.stringify(c.detail)}\n${c.clearedAtMs ? `condition cleared ${iso(c.clearedAtMs)}\n` : ''}\naudit trail\n`,
       )
       printTable(out.events.map((e) => ({ at: iso(e.atMs), from: e.from, to: e.to, rule: e.rule, actor: e.actor, role: e.role, note: e.note })), false)

@@ -87,3 +87,15 @@ export function closureMetrics(cases: readonly CaseFacts[], opts: { by: MetricsG
       onTimeClosureRate: pct(g.onTime, g.due),
     }))
 }
+
+/**
+ * Overdue flags of one case at `now`: 'stage' when it waits past its stage
+ * deadline, 'closure' when it is not closed (nor rejected) past its closure
+ * deadline; both, one or none.
+ */
+export function overdueFlags(c: { readonly state: CaseState; readonly stageDueAtMs: number | null; readonly closureDueAtMs: number }, now: Instant): Array<'stage' | 'closure'> {
+  const out: Array<'stage' | 'closure'> = []
+  if (c.stageDueAtMs !== null && now > c.stageDueAtMs) out.push('stage')
+  if (c.state !== 'closed' && c.state !== 'rejected' && now > c.closureDueAtMs) out.push('closure')
+  return out
+}

@@ -1,5 +1,5 @@
 import type { Db, Queryable } from '../db.ts'
-import type { CaseEventRow, CaseRow, NewCase, NewCaseEvent, RulesRepositories } from '../rules-types.ts'
+import type { CaseClosureRow, CaseEventRow, CaseRow, NewCase, NewCaseEvent, RulesRepositories } from '../rules-types.ts'
 
 const ms = (col: string) => `(extract(epoch FROM ${col}) * 1000)::int8`
 const CASE_COLS = `id, dedup_key AS "dedupKey", rule, grid_id AS "gridId", subject, window_key AS "windowKey",
@@ -55,6 +55,23 @@ export function caseQueries(db: Db): RulesRepositories['cases'] {
     },
     async events(caseId) {
       return db.query<CaseEventRow>(`SELECT ${EVENT_COLS} FROM case_events WHERE case_id = $1 ORDER BY id`, [caseId])
+    },
+    async closureRows(f) {
+      // Filing = the first 'accepted' entry; a case reopened and re-accepted keeps its first filing.
+      return db.query<CaseClosureRow>(
+        `WITH filed AS (
+           SELECT case_id, min(at) AS at FROM case_events WHERE to_state = 'accepted' AND from_state IS DISTINCT FROM to_state GROUP BY case_id
+         )
+         SELECT c.id, c.dedup_key AS "dedupKey", c.grid_id AS "gridId",
+                CASE g.level WHEN 'street' THEN g.id WHEN 'community' THEN g.parent_id END AS "streetId",
+                c.department, ${ms('c.closure_due_at')} AS "closureDueAtMs",
+                (SELECT json_agg(json_build_object('to', e.to_state, 'atMs', ${ms('e.at')}) ORDER BY e.id)
+                   FROM case_events e WHERE e.case_id = c.id AND e.from_state IS DISTINCT FROM e.to_state) AS events
+         FROM cases c JOIN filed ON filed.case_id = c.id LEFT JOIN grids g ON g.id = c.grid_id
+         WHERE filed.at >= ${ts(1)} AND filed.at < ${ts(2)}
+         ORDER BY c.id`,
+        [f.acceptedFromMs, f.acceptedToMs],
+      )
     },
     transition: (caseId, decide) =>
       db.transaction(async (tx) => {
