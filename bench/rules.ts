@@ -1,12 +1,16 @@
 // npm run bench:rules [-- --grids 1000,10000 --driver embedded,server]
 // Evaluates one local day for N grids × 20 checkpoints × 12 two-hour windows
 // (≈ 240 check-ins per grid, 3 % of (checkpoint, window) pairs missed) per
-// driver: the SQL stage A alone, the full first evaluation (verdicts, gaps,
-// evidence, revision 1 stored, cases raised) and an idempotent re-run. The
+// driver: the SQL stage A alone (passes of 500 grid-days, one at a time), the
+// full first evaluation (verdicts, gaps, evidence, revision 1 stored, cases
+// raised) and an idempotent re-run, with the machine's load average. The
 // comparison printed in the same run: a bare per-checkpoint visit-count and
 // longest-gap query over the same day (what the issue quotes as reference).
 // The server driver runs when DATABASE_URL is set (a throwaway database).
+import { readFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
+import pg from 'pg'
 import { pino } from 'pino'
 import { createRunner } from '../src/rules/runner.ts'
 import { coverageQuery } from '../src/rules/coverage/query.ts'
@@ -45,12 +49,52 @@ function prng(seed: number) {
 const teardowns: Array<() => unknown> = []
 
 /** A fresh store per run: a temp data dir, or a throwaway database on the DATABASE_URL server. */
+let serverUrl: string | undefined
+
+/** utime + stime of a process in ms (USER_HZ = 100); 0 when it is gone. */
+function procCpuMs(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100
+  } catch {
+    return 0
+  }
+}
+
+/**
+ * CPU time so far, per pid: this process (embedded: Node and PGlite) and, on the
+ * server driver, the bench database's backends (when the server runs on this
+ * machine). CPU time is what the shared machine's load distorts least.
+ */
+async function cpuNow(): Promise<Map<number, number>> {
+  const m = new Map([[process.pid, (process.cpuUsage().user + process.cpuUsage().system) / 1000]])
+  if (serverUrl) {
+    const c = new pg.Client({ connectionString: serverUrl })
+    await c.connect()
+    const { rows } = await c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')
+    await c.end()
+    for (const r of rows) m.set(r.pid, procCpuMs(r.pid))
+  }
+  return m
+}
+/** CPU seconds between two snapshots: Node's and the server's (backends that closed in between are not counted). */
+function cpuSince(a: Map<number, number>, b: Map<number, number>): string {
+  let node = 0
+  let db = 0
+  for (const [pid, ms] of b) {
+    if (pid === process.pid) node += ms - (a.get(pid) ?? 0)
+    else db += ms - (a.get(pid) ?? 0)
+  }
+  return serverUrl ? `cpu ${secs(node + db)} s (node ${secs(node)} + server ${secs(db)})` : `cpu ${secs(node)} s`
+}
+
 async function open(driver: Driver): Promise<Store | undefined> {
   if (driver === 'server') {
     const db = await makeTestDatabase('gp_bench')
     if (!db) return undefined
     const store = await openStore({ dataDir: '/nonexistent', databaseUrl: db.url }, log)
-    teardowns.push(() => store.close(), () => db.drop())
+    serverUrl = db.url
+    teardowns.push(() => store.close(), () => db.drop(), () => (serverUrl = undefined))
     await store.migrate()
     return store
   }
@@ -104,25 +148,32 @@ for (const driver of driversWanted) {
     const bare = await barePass(store, dayStart)
     const bareMs = performance.now() - b0
 
+    const c0 = await cpuNow()
     const a0 = performance.now()
-    for (let i = 0; i < queries.length; i += 2000) await store.coverage.aggregatesMany(queries.slice(i, i + 2000))
+    // one pass at a time, in the runner's pass size (runner.ts batchGrids)
+    for (let i = 0; i < queries.length; i += 500) await store.coverage.aggregatesMany(queries.slice(i, i + 500))
     const stageAMs = performance.now() - a0
+    const c1 = await cpuNow()
 
     const runner = createRunner({ store, log, now: () => dayStart + 86_400_000 + 3_600_000 })
     const items = [...plans.keys()].map((gridId) => ({ gridId, localDate: DATE }))
     const f0 = performance.now()
+    const loadBefore = loadavg()[0] ?? 0
     const first = await runner.evaluateDays(items)
     const fullMs = performance.now() - f0
+    const c2 = await cpuNow()
     const r0 = performance.now()
     const again = await runner.evaluateDays(items)
     const rerunMs = performance.now() - r0
+    const c3 = await cpuNow()
     const cases = first.reduce((n, o) => n + o.casesOpened, 0)
     console.log(
       `${driver.padEnd(8)} grids ${String(grids).padStart(6)}  check-ins ${checkins}  (load ${secs(loadMs)} s)\n` +
         `  bare count+gap query      ${secs(bareMs)} s  (${bare} rows)\n` +
-        `  stage A (SQL aggregate)   ${secs(stageAMs)} s  ${Math.round(checkins / (stageAMs / 1000))} check-ins/s\n` +
-        `  full first evaluation     ${secs(fullMs)} s  ${Math.round(checkins / (fullMs / 1000))} check-ins/s  (${first.filter((o) => o.status === 'revised').length} reports, ${cases} cases)\n` +
-        `  idempotent re-run         ${secs(rerunMs)} s  (${again.filter((o) => o.status === 'unchanged').length} unchanged)`,
+        `  stage A (SQL aggregate)   ${secs(stageAMs)} s  ${Math.round(checkins / (stageAMs / 1000))} check-ins/s  ${cpuSince(c0, c1)}\n` +
+        `  full first evaluation     ${secs(fullMs)} s  ${Math.round(checkins / (fullMs / 1000))} check-ins/s  (${first.filter((o) => o.status === 'revised').length} reports, ${cases} cases)  ${cpuSince(c1, c2)}\n` +
+        `  idempotent re-run         ${secs(rerunMs)} s  (${again.filter((o) => o.status === 'unchanged').length} unchanged)  ${cpuSince(c2, c3)}\n` +
+        `  machine load (1-min avg)  ${loadBefore.toFixed(2)} before the full evaluation, ${(loadavg()[0] ?? 0).toFixed(2)} after the re-run (2 cores, shared)`,
     )
     for (const fn of teardowns.splice(0)) await fn()
   }
