@@ -58,7 +58,7 @@ export class Batcher {
       const p: Pending = { ...item, rows: size(item), resolve, reject }
       this.queue.push(p)
       this.queuedRows += p.rows
-      this.pump()
+      this.schedulePump()
     })
   }
 
@@ -71,6 +71,22 @@ export class Batcher {
 
   get depth(): { queuedRows: number; inflight: number } {
     return { queuedRows: this.queuedRows, inflight: this.inflight }
+  }
+
+  private pumpScheduled = false
+  /**
+   * Groups form after the current I/O poll: every publish read from the sockets
+   * in this turn of the event loop joins the same group. (The embedded driver
+   * runs on this thread and nothing is read while it commits: starting a commit
+   * at the first message would send groups of one.)
+   */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return
+    this.pumpScheduled = true
+    setImmediate(() => {
+      this.pumpScheduled = false
+      this.pump()
+    })
   }
 
   private pump(): void {
@@ -87,7 +103,7 @@ export class Batcher {
         this.inflight--
         this.queuedRows -= rows
         while (this.roomWaiters.length > 0 && this.queuedRows < this.opts.maxQueuedRows) this.roomWaiters.shift()?.()
-        if (this.queue.length > 0) this.pump()
+        if (this.queue.length > 0) this.schedulePump()
         else if (this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w()
       })
     }
