@@ -90,7 +90,8 @@ export function createBroker(opts: BrokerOptions): Broker {
     concurrency,
     ...(backends.persistence ? { persistence: backends.persistence } : {}),
     ...(backends.mq ? { mq: backends.mq } : {}),
-    keepaliveLimit: limits.keepaliveMax,
+    // Keep-alive bounds are checked in preConnect (hooks/authenticate.ts): aedes' own
+    // keepaliveLimit answers with CONNACK 6, reserved in MQTT 3.1.1.
     maxClientsIdLength: 64,
     // Our own bound (outgoing-queue.ts) replaces the drain wait; keep aedes' as a backstop.
     drainTimeout: 60_000,

@@ -1,6 +1,6 @@
 // CONNECT: flapping delay, client-id rules, then the directory. Secrets never logged.
 import type { Client, ConnectPacket } from 'aedes'
-import { CONNACK, connackError } from '../errors.ts'
+import { BrokerError, CONNACK, connackError } from '../errors.ts'
 import { principalLabel, remoteOf, sleep, type BrokerContext } from '../context.ts'
 import { guardDeliveries } from '../outgoing-queue.ts'
 import { secondsSince } from '../metrics.ts'
@@ -14,6 +14,15 @@ export function makePreConnect(ctx: BrokerContext) {
   return function preConnect(client: Client, packet: ConnectPacket, callback: (err: Error | null, ok: boolean) => void): void {
     const st = ctx.clients.get(client)
     if (st) st.emptyClientId = !packet.clientId
+    // Keep-alive bounds (1..keepaliveMax). MQTT 3.1.1 has no CONNACK code for this
+    // (aedes' keepaliveLimit answers 6, a reserved code): the connection is closed
+    // without a CONNACK instead [MQTT-3.2.2-6].
+    const ka = packet.keepalive
+    if (st && !st.warmUp && (!ka || ka > ctx.limits.keepaliveMax)) {
+      ctx.metrics.refusals.inc({ stage: 'connect', reason: 'keepalive_out_of_bounds' })
+      ctx.log.warn({ clientId: packet.clientId, keepalive: ka, max: ctx.limits.keepaliveMax }, 'connection refused: keep-alive outside 1..max (closed without CONNACK)')
+      return callback(new BrokerError('GP_BROKER_PROTOCOL', `keep-alive ${ka} outside 1..${ctx.limits.keepaliveMax}`), false)
+    }
     callback(null, true)
   }
 }

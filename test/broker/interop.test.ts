@@ -159,6 +159,13 @@ t.test('keep-alive: a silent client is disconnected after 1.5 × keep-alive, and
   t.same(got.map((m) => m.payload), ['keepalive expiry'], 'the will is published')
 })
 
+t.test('keep-alive 0 (the suite uses it for one client) is outside our bounds: closed without CONNACK', async (t) => {
+  const { tb } = await lab(t)
+  // Our policy: keep-alive 1..GRIDPATROL_MQTT_KEEPALIVE_MAX. MQTT 3.1.1 has no return
+  // code for it, so no CONNACK [MQTT-3.2.2-6] (aedes alone answers 6, a reserved code).
+  await t.rejects(connack(tb.ports.mqtt, { clientId: 'myclientid2', keepalive: 0 }), /closed without CONNACK/)
+})
+
 t.test('redelivery on reconnect of unacknowledged QoS 1 and QoS 2 messages', async (t) => {
   const { url, raw } = await lab(t)
   const r = await raw()
