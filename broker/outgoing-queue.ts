@@ -32,6 +32,8 @@ type ParseLength = (this: Parser) => boolean
  */
 const contexts = new WeakMap<object, BrokerContext>()
 const wrapped = new WeakSet<object>()
+let lastBroker: object | undefined
+let lastCtx: BrokerContext | undefined
 
 export function makePacketSizeGuard(ctx: BrokerContext) {
   contexts.set(ctx.aedes, ctx)
@@ -46,7 +48,17 @@ export function makePacketSizeGuard(ctx: BrokerContext) {
 function guardedParseLength(inner: ParseLength): ParseLength {
   return function guardedParseLength(this: Parser): boolean {
     const ok = inner.call(this)
-    const ctx = this.client && contexts.get((this.client as unknown as { broker: object }).broker)
+    const client = this.client
+    if (!client) return ok
+    // One WeakMap lookup per packet otherwise; a process nearly always has one broker.
+    const broker = (client as unknown as { broker: object }).broker
+    let ctx = lastCtx
+    if (lastBroker !== broker) {
+      ctx = contexts.get(broker)
+      if (!ctx) return ok
+      lastBroker = broker
+      lastCtx = ctx
+    }
     if (!ctx) return ok
     // [MQTT-3.1.0-2] a second CONNECT is a protocol violation: close at once. aedes
     // checks this only once the packet is dispatched, and a second CONNECT that arrives

@@ -28,7 +28,7 @@ t.test('devices connect with their own credentials; everyone else gets the right
   t.equal(await connack(tb.ports.mqtt, { clientId: 'other-id', username: 'dev-good', password: good }), 2, 'client id must be the device id → 2')
   // [MQTT-3.1.3-8] empty client id needs a clean session; aedes alone accepts it.
   t.equal(await connack(tb.ports.mqtt, { clientId: '', clean: false, username: 'dev-good', password: good }), 2, 'empty client id + persistent session → 2')
-  t.equal(await connack(tb.ports.mqtt, { clientId: 'x', keepalive: 0, username: 'dev-good', password: good }), 6, 'keep-alive 0 is outside the bounds')
+  await t.rejects(connack(tb.ports.mqtt, { clientId: 'x', keepalive: 0, username: 'dev-good', password: good }), /closed without CONNACK/, 'keep-alive 0 is outside the bounds: no CONNACK [MQTT-3.2.2-6]')
 
   // The good device was served all along.
   await publish(ok, 'gp/v1/dev-good/up/status', 'still here')
