@@ -44,12 +44,34 @@ export function createIngest(deps: IngestDeps): Ingest {
     lookupTtlMs: 30_000,
     unknownTtlMs: 5_000,
     lookupMaxEntries: 100_000,
+    retentionDays: deps.store.uplinks.retentionDays,
+    pruneEveryMs: 3_600_000,
     ...deps.options,
   }
   const metrics = createMetrics(deps.registry)
   const batcher = new Batcher(deps.store, opts, metrics, log)
   const stageDeps = { lookups: new Lookups(deps.store, { ttlMs: opts.lookupTtlMs, missingTtlMs: opts.unknownTtlMs, maxEntries: opts.lookupMaxEntries }, now), recent: new RecentKeys() }
   const pendingPresence = new Set<Promise<unknown>>()
+
+  // Dedup keys older than the retention are pruned (the time-series rows go with
+  // TimescaleDB's retention; uplink_seen is a plain table and would grow forever).
+  let pruning: Promise<unknown> = Promise.resolve()
+  const prune = () => {
+    pruning = pruning.then(async () => {
+      try {
+        const n = await deps.store.uplinks.pruneSeen(now() - opts.retentionDays * 86_400_000)
+        if (n > 0) log.info({ pruned: n, retentionDays: opts.retentionDays }, 'expired dedup keys pruned')
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'dedup keys not pruned (retried at the next interval)')
+      }
+    })
+  }
+  let pruneTimer: NodeJS.Timeout | undefined
+  if (opts.retentionDays > 0) {
+    prune()
+    pruneTimer = setInterval(prune, opts.pruneEveryMs)
+    pruneTimer.unref()
+  }
 
   async function ingest(msg: IngestMessage): Promise<CommitResult> {
     const w: Work = { msg, receivedAtMs: msg.receivedAt.getTime(), envelopes: [], records: [], knownDuplicates: 0 }
@@ -80,6 +102,8 @@ export function createIngest(deps: IngestDeps): Ingest {
       pendingPresence.add(p)
     },
     async close() {
+      clearInterval(pruneTimer)
+      await pruning
       await Promise.allSettled([...pendingPresence])
       await batcher.close()
     },

@@ -40,6 +40,13 @@ export interface IngestOptions {
   unknownTtlMs: number
   /** Entries per lookup cache (devices, tags); the oldest are dropped past it. Default 100 000. */
   lookupMaxEntries: number
+  /**
+   * Days the dedup keys (uplink_seen) are kept, by receipt time — the storage
+   * retention setting (GRIDPATROL_RETENTION_DAYS, which the store carries). 0 = forever.
+   */
+  retentionDays: number
+  /** How often the expired dedup keys are pruned (first run at start). Default 1 h. */
+  pruneEveryMs: number
 }
 
 export interface IngestDeps {

@@ -29,7 +29,9 @@ if (mode === 'bare') {
   // The check-ins' 50 tags are registered checkpoints (unknown ones would be negatively cached for 5 s).
   await store.grids.create({ id: 'bench-grid', level: 'district', name: 'bench' })
   for (let k = 0; k < 50; k++) await store.checkpoints.create({ id: `bench-cp-${k}`, gridId: 'bench-grid', tagId: `T${k}`, name: `cp ${k}` })
-  const ingest = createIngest({ store, log })
+  // GRIDPATROL_BENCH_WRITERS: transactions in flight at once (default: the ingest's, 4 server / 1 embedded).
+  const writers = Number(process.env.GRIDPATROL_BENCH_WRITERS) || undefined
+  const ingest = createIngest({ store, log, options: writers ? { writers } : {} })
   if (mode === 'external') {
     await connectExternal(ingest, { url: mqttUrl, clientId: `gp-bench-${prefix.replace(/\W/g, '')}`, topicPrefix: prefix, log, maxInFlight: Number(maxInFlight) })
     out({ ready: true })

@@ -63,7 +63,7 @@ function buildStore(db: Db, flavour: Flavour, storage: NonNullable<StoreConfig['
     grids: gridQueries(db),
     checkpoints: checkpointQueries(db),
     devices: deviceQueries(db),
-    uplinks: uplinkQueries(db),
+    uplinks: uplinkQueries(db, storage.retentionDays),
     checkIns: checkInQueries(db),
     telemetry: telemetryQueries(db),
     devicesState: deviceStateQueries(db),

@@ -345,6 +345,15 @@ export interface Store {
      * device state. Safe to call concurrently: keys are locked in sorted order.
      */
     write(batch: WriteBatch): Promise<WriteResult>
+    /**
+     * Forgets the dedup keys (uplink_seen) received before `beforeMs`; returns how
+     * many. A re-send older than that is claimed again, and the time-series
+     * tables' (device, seq, device_time) unique keys keep it from a second row
+     * while the original row is retained.
+     */
+    pruneSeen(beforeMs: number): Promise<number>
+    /** The storage retention setting in days (0 = forever): the ingest prunes the dedup keys with it. */
+    readonly retentionDays: number
   }
   checkIns: {
     list(q: CheckInQuery): Promise<CheckInRow[]>

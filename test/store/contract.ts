@@ -103,6 +103,20 @@ export function storeContract(t: Test, getStore: () => Store): void {
     t.same([...(rej[0]?.payload ?? [])], [1, 2, 3])
   })
 
+  t.test('pruneSeen forgets old dedup keys; a re-send after it still makes no second row', async (t) => {
+    const store = getStore()
+    const dev = uid('dev')
+    // Receipt times in 2001–2002, before any other test's: pruning them touches nothing else.
+    const OLD = Date.UTC(2001, 0, 1)
+    const at = (seq: number, receivedAtMs: number) => ({ ...checkIn(dev, seq, OLD + seq * 1000), receivedAtMs })
+    await store.uplinks.write({ records: [at(1, OLD), at(2, OLD + 1000), at(3, OLD + 400 * 86_400_000)] })
+    t.equal(await store.uplinks.pruneSeen(OLD + 200 * 86_400_000), 2, 'the two keys received before the cutoff')
+    t.equal(await store.uplinks.pruneSeen(OLD + 200 * 86_400_000), 0, 'idempotent')
+    const again = await store.uplinks.write({ records: [at(1, Date.now()), at(3, Date.now())] })
+    t.same(again.outcomes, ['new', 'duplicate'], 'a pruned key is claimed again, a kept one is still a duplicate')
+    t.equal(await store.checkIns.count({ deviceId: dev }), 3, 'the re-sent check-in is not stored twice')
+  })
+
   t.test('rows keep both clocks, seq and flags; unknown tags are kept and flagged', async (t) => {
     const store = getStore()
     const g = uid('D')

@@ -15,8 +15,25 @@ import type {
   WriteResult,
 } from '../types.ts'
 
-export function uplinkQueries(db: Db): Store['uplinks'] {
-  return { write: (batch) => writeBatch(db, batch) }
+export function uplinkQueries(db: Db, retentionDays = 0): Store['uplinks'] {
+  return {
+    retentionDays,
+    write: (batch) => writeBatch(db, batch),
+    async pruneSeen(beforeMs) {
+      // In slices of 10,000 (received_at is indexed): short statements, no long lock on the ingest's path.
+      let total = 0
+      for (;;) {
+        const [row] = await db.query<{ n: number }>(
+          `WITH d AS (DELETE FROM uplink_seen WHERE ctid = ANY (ARRAY(
+             SELECT ctid FROM uplink_seen WHERE received_at < to_timestamp($1::float8 / 1000) LIMIT 10000)) RETURNING 1)
+           SELECT count(*)::int8 AS n FROM d`,
+          [beforeMs],
+        )
+        total += row?.n ?? 0
+        if ((row?.n ?? 0) < 10_000) return total
+      }
+    },
+  }
 }
 
 /**
