@@ -10,17 +10,26 @@ import { createStoreDirectory } from './devices/directory.ts'
 import type { Logger } from './logger.ts'
 import { createRulesEngine } from './rules/scheduler.ts'
 import { openStore } from './store/index.ts'
+import type { Store } from './store/types.ts'
 
 export interface Running {
   /** Bound ports (useful with port 0). */
   readonly ports: { mqtt: number; mqtts?: number; ws?: number; http: number }
   readonly broker: Broker
+  /** The open store (tests read what the running system wrote through it). */
+  readonly store: Store
   close(): Promise<void>
 }
 
 export interface StartOptions {
   /** Rules scheduler on (default); tests of other parts may turn it off. */
   rules?: boolean
+  /**
+   * The server clock: receipt times stamped on uplinks and presence, the ingest's,
+   * the commands' (time sync) and the rules' now (default: the wall clock). Tests
+   * run simulated days on it.
+   */
+  now?: () => number
 }
 
 export async function start(config: Config, log: Logger, opts: StartOptions = {}): Promise<Running> {
@@ -43,12 +52,14 @@ export async function start(config: Config, log: Logger, opts: StartOptions = {}
     const migrated = await store.migrate()
     if (migrated.applied.length) log.info({ applied: migrated.applied }, 'migrations applied')
 
-    const ingest = createIngest({ store, log, registry })
+    const ingest = createIngest({ store, log, registry, ...(opts.now ? { now: opts.now } : {}) })
     closers.push(['ingest', () => ingest.close()])
+    const clock = opts.now
+    const sink = clock ? { commit: (m: Parameters<typeof ingest.commit>[0]) => ingest.commit({ ...m, receivedAt: new Date(clock()) }) } : ingest
 
     const broker = createBroker({
       directory: createStoreDirectory(store),
-      sink: ingest,
+      sink,
       host: config.host,
       port: config.mqtt.port,
       tlsPort: config.mqtt.tlsPort,
@@ -62,15 +73,15 @@ export async function start(config: Config, log: Logger, opts: StartOptions = {}
       registry,
     })
     // Presence (connect, disconnect, will, keep-alive timeout) stored as device status.
-    broker.on('presence', (ev) => ingest.presence(ev))
+    broker.on('presence', (ev) => ingest.presence(clock ? { ...ev, at: new Date(clock()) } : ev))
     const mqttPorts = await broker.listen()
     closers.push(['broker', () => broker.close()])
 
-    const commands = createCommandService({ store, broker, log })
+    const commands = createCommandService({ store, broker, log, ...(clock ? { now: clock } : {}) })
     closers.push(['commands', () => commands.close()])
 
     if (opts.rules !== false) {
-      const rules = createRulesEngine({ store, log })
+      const rules = createRulesEngine({ store, log, ...(clock ? { now: clock } : {}) })
       await rules.start()
       closers.push(['rules', () => rules.stop()])
     }
@@ -85,7 +96,7 @@ export async function start(config: Config, log: Logger, opts: StartOptions = {}
 
     const ports = { ...mqttPorts, http }
     log.info({ ports, database: store.capabilities, cluster: broker.mode }, 'gridpatrol started')
-    return { ports, broker, close: closeAll }
+    return { ports, broker, store, close: closeAll }
   } catch (err) {
     await closeAll()
     throw err
