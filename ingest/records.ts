@@ -2,6 +2,7 @@
 // the switch in toRecord: the protocol's types in, the store's rows out.
 import type { Alarm, CheckIn, CommandAck, Status, Telemetry, Uplink } from '../firmware-protocol/index.ts'
 import type { UplinkRecord, UplinkSource } from '../src/store/types.ts'
+import { checkDeviceClock } from '../firmware-protocol/index.ts'
 import { clockFlags } from './stages/validate.ts'
 
 export interface RecordContext {
@@ -16,6 +17,8 @@ export interface RecordContext {
 type Base = Pick<UplinkRecord, 'deviceId' | 'seq' | 'deviceTimeMs' | 'receivedAtMs' | 'clockFuture' | 'clockAncient' | 'source'>
 
 export function toRecord(u: Exclude<Uplink, { kind: 'batch' }> | Uplink, ctx: RecordContext): UplinkRecord {
+  // The hot path (most uplinks are check-ins): one object literal, no spreads.
+  if (u.kind === 'checkin') return checkIn(u, u.checkin, ctx)
   const base: Base = {
     deviceId: ctx.deviceId,
     seq: u.seq,
@@ -25,8 +28,6 @@ export function toRecord(u: Exclude<Uplink, { kind: 'batch' }> | Uplink, ctx: Re
     source: ctx.source,
   }
   switch (u.kind) {
-    case 'checkin':
-      return checkIn(base, u.checkin, ctx)
     case 'telemetry':
       return telemetry(base, u.telemetry, ctx)
     case 'status':
@@ -41,18 +42,27 @@ export function toRecord(u: Exclude<Uplink, { kind: 'batch' }> | Uplink, ctx: Re
   }
 }
 
-function checkIn(base: Base, c: CheckIn, ctx: RecordContext): UplinkRecord {
-  const checkpointId = ctx.checkpoints.get(c.tagId) ?? null
+function checkIn(u: Uplink, c: CheckIn, ctx: RecordContext): UplinkRecord {
+  const fix = c.fix
+  const flags = checkDeviceClock(u.deviceTimeMs, ctx.receivedAtMs)
   return {
-    ...base,
     kind: 'checkin',
+    deviceId: ctx.deviceId,
+    seq: u.seq,
+    deviceTimeMs: u.deviceTimeMs,
+    receivedAtMs: ctx.receivedAtMs,
+    clockFuture: flags === 'future',
+    clockAncient: flags === 'ancient',
+    source: ctx.source,
     tagId: c.tagId,
     method: c.method,
-    checkpointId,
+    checkpointId: ctx.checkpoints.get(c.tagId) ?? null,
     gridId: ctx.gridId,
-    ...(c.fix ? { lat: c.fix.lat, lon: c.fix.lon, ...(c.fix.accuracyM !== undefined ? { accuracyM: c.fix.accuracyM } : {}) } : {}),
-    ...(c.badgeId ? { badgeId: c.badgeId } : {}),
-    ...(c.batteryPct !== undefined ? { batteryPct: c.batteryPct } : {}),
+    lat: fix?.lat,
+    lon: fix?.lon,
+    accuracyM: fix?.accuracyM,
+    badgeId: c.badgeId || undefined,
+    batteryPct: c.batteryPct,
   }
 }
 

@@ -184,10 +184,8 @@ export async function identify(w: Work, lookups: Lookups): Promise<void> {
   const [device, checkpoints] = await Promise.all([lookups.device(w.msg.deviceId), tags.length > 0 ? lookups.checkpoints(tags) : new Map<string, string>()])
   if (!device) return rejectWith(w, 'GP_INGEST_UNKNOWN_DEVICE', `device "${w.msg.deviceId}" is not registered`, undefined)
   if (device.disabled) return rejectWith(w, 'GP_INGEST_DISABLED_DEVICE', `device "${w.msg.deviceId}" is disabled`, undefined)
-  const source = { topic: w.msg.topic, payload: w.msg.payload }
-  w.records = w.envelopes.map(
-    (e): UplinkRecord => toRecord(e, { deviceId: w.msg.deviceId, receivedAtMs: w.receivedAtMs, gridId: device.gridId, checkpoints, source }),
-  )
+  const ctx = { deviceId: w.msg.deviceId, receivedAtMs: w.receivedAtMs, gridId: device.gridId, checkpoints, source: { topic: w.msg.topic, payload: w.msg.payload } }
+  w.records = w.envelopes.map((e): UplinkRecord => toRecord(e, ctx))
   // GPS check-ins without a registered tag: the geofence of the device's grid that
   // holds the fix (PROTOCOL.md §3.2); none found → kept, flagged unknown, as a tag would be.
   const gps = w.records.filter((r) => r.kind === 'checkin' && r.checkpointId === null && r.method === 'gps' && r.lat !== undefined && r.lon !== undefined)
