@@ -284,5 +284,19 @@ const o = results.ours
 const b = results.bare
 const m = results.mosquitto
 if (o && b) console.log(`ours/bare aedes: QoS1 ×${f(o.q1! / b.q1!, 2)}, QoS0 ×${f(o.q0! / b.q0!, 2)}, RSS/conn ×${f(o.rssKB! / b.rssKB!, 2)}, heap/conn ×${f(o.heapKB! / b.heapKB!, 2)}`)
+// Broker CPU per message (µs): robust to other load on the machine, unlike msg/s when the
+// broker does not get its whole core. "CPU-normalised" = the throughput ratio if both were
+// CPU-bound: bare's µs per message / ours.
+const usPerMsg = (cpu: number | null | undefined, rate: number | null | undefined) => (cpu && rate ? (cpu * 10_000) / rate : undefined)
+for (const [name, r] of Object.entries(results)) {
+  const q1 = usPerMsg(r.q1cpu, r.q1)
+  const q0 = usPerMsg(r.q0cpu, r.q0)
+  if (q1 !== undefined || q0 !== undefined) console.log(`${name}: broker CPU per message QoS1 ${f(q1, 2)} µs, QoS0 ${f(q0, 2)} µs (broker CPU ${f(r.q1cpu)} % / ${f(r.q0cpu)} %)`)
+}
+if (o && b) {
+  const n1 = (usPerMsg(b.q1cpu, b.q1) ?? NaN) / (usPerMsg(o.q1cpu, o.q1) ?? NaN)
+  const n0 = (usPerMsg(b.q0cpu, b.q0) ?? NaN) / (usPerMsg(o.q0cpu, o.q0) ?? NaN)
+  console.log(`ours/bare aedes, CPU-normalised: QoS1 ×${f(n1, 2)}, QoS0 ×${f(n0, 2)}`)
+}
 if (o && m) console.log(`ours/mosquitto:  QoS1 ×${f(o.q1! / m.q1!, 2)}, QoS0 ×${f(o.q0! / m.q0!, 2)}, RSS/conn ×${f(o.rssKB! / m.rssKB!, 2)}`)
 process.exit(0)
