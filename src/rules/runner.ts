@@ -74,6 +74,7 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
   const { store, log } = deps
   const now = deps.now ?? Date.now
   const config = runnerConfigSchema.parse(deps.config ?? {})
+  const baseConfig = config
 
   const context = async (): Promise<CaseContext> => ({
     store,
@@ -246,6 +247,9 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
 
   async function runDeviceRules() {
     const ctx = await context()
+    // Stored settings (`gridpatrol rules config set device-rules`) replace the given ones section by section.
+    const stored = await store.rulesConfig.get('device-rules')
+    const config = stored ? runnerConfigSchema.parse({ ...deps.config, ...(stored as object) }) : baseConfig
     const at = now()
     const from = at - config.deviceLookbackHours * HOUR
     const total = { opened: 0, updated: 0, resolved: 0 }

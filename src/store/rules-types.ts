@@ -195,8 +195,9 @@ export interface RulesRepositories {
     ): Promise<{ case: CaseRow; event: CaseEventRow | null } | undefined>
   }
   rulesConfig: {
-    get(key: 'calendar' | 'categories'): Promise<unknown>
-    set(key: 'calendar' | 'categories', value: unknown): Promise<void>
+    /** calendar, categories: rules/cases/config.ts; device-rules: the offline, battery, alarm and threshold rules' configuration. */
+    get(key: 'calendar' | 'categories' | 'device-rules'): Promise<unknown>
+    set(key: 'calendar' | 'categories' | 'device-rules', value: unknown): Promise<void>
   }
   watermark: {
     /** Latest server receipt time of any accepted uplink (ms), null before the first. */

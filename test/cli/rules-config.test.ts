@@ -1,4 +1,4 @@
-// `gridpatrol rules config show|set calendar|categories` on an embedded store:
+// `gridpatrol rules config show|set calendar|categories|device-rules` on an embedded store:
 // bad documents refused naming the field, and the stored calendar and
 // categories are what the runner files the next cases with.
 import t from 'tap'
@@ -43,6 +43,8 @@ t.test('rules config show/set, then cases filed with them', async (t) => {
   const categories = { ...DEFAULT_CATEGORIES, patrol_miss: { department: 'street-office', deadlines: { accept: 3, dispatch: 2, handle: 24, verify: 8, close: 2 } } }
   t.match((await gp('rules', 'config', 'set', 'categories', '--file', await file('cats.json', categories))).stdout, /categories stored \(6 categories\)/)
   t.strictSame(JSON.parse((await gp('rules', 'config', 'show', 'calendar')).stdout), calendarSchema.parse(calendar), 'show returns what was stored')
+  t.match((await fails('rules', 'config', 'set', 'device-rules', '--file', await file('dev-bad.json', { thresholds: [{ metric: 'water_level', above: 2, forMinutes: -1 }] })))?.stderr, /thresholds\.0\.forMinutes/)
+  t.match((await gp('rules', 'config', 'set', 'device-rules', '--file', await file('dev.json', { offline: { offlineMinutes: 45 }, thresholds: [{ metric: 'water_level', above: 2 }] }))).stdout, /device-rules stored \(offline after 45 min, 1 sensor thresholds\)/)
 
   // A coverage report of a past day raises patrol_miss cases: filed with the stored table and calendar.
   await gp('grid', 'add', 'CFG', '--level', 'district')

@@ -42,3 +42,12 @@ t.test('unset keys are the defaults the runner uses', async (t) => {
   t.strictSame(Object.keys(effectiveRulesConfig('categories', undefined)).sort(), Object.keys(DEFAULT_CATEGORIES).sort())
   t.equal(effectiveRulesConfig('calendar', null).workdays.length, 5)
 })
+
+t.test('device-rules documents: sections default, thresholds validated', async (t) => {
+  const d = parseRulesConfig('device-rules', { offline: { offlineMinutes: 45 }, thresholds: [{ metric: 'water_level', above: 2 }] })
+  t.equal(d.offline.offlineMinutes, 45)
+  t.equal(d.battery.lowPercent, 20, 'unset sections default')
+  t.strictSame(d.thresholds.map((x) => [x.metric, x.above, x.forMinutes]), [['water_level', 2, 10]])
+  t.strictSame(issues(() => parseRulesConfig('device-rules', { thresholds: [{ metric: 'tilt' }], battery: { lowPercent: 30, recoverPercent: 25 } })).sort(), ['battery.recoverPercent', 'thresholds.0.above'])
+  t.strictSame(effectiveRulesConfig('device-rules', undefined).thresholds, [], 'no thresholds by default')
+})

@@ -4,7 +4,10 @@ import { effectiveRulesConfig, parseRulesConfig, RULES_CONFIG_KEYS, RulesConfigE
 import { withStore } from '../with-store.ts'
 
 const keyArgument = () =>
-  new Argument('<key>', 'calendar (working days, hours, holidays, make-up workdays) or categories (category → department, priority, stage deadlines)').choices([
+  new Argument(
+    '<key>',
+    'calendar (working days, hours, holidays, make-up workdays), categories (category → department, priority, stage deadlines) or device-rules (offline minutes, battery levels, alarm kinds, sensor thresholds)',
+  ).choices([
     ...RULES_CONFIG_KEYS,
   ])
 
@@ -24,8 +27,8 @@ async function readJson(file: string): Promise<unknown> {
 }
 
 export function registerRules(program: Command): void {
-  const rules = program.command('rules').description('Rules configuration: the work calendar and the case categories')
-  const config = rules.command('config').description('Show or set the work calendar and the case categories the rules engine reads on every pass')
+  const rules = program.command('rules').description('Rules configuration: the work calendar, the case categories and the device rules')
+  const config = rules.command('config').description('Show or set the work calendar, the case categories and the device rules, read by the rules engine on every pass')
   config
     .command('show')
     .description('Print the configuration in force as JSON (the defaults when never set); edit it and give it back to `set`')
@@ -37,7 +40,7 @@ export function registerRules(program: Command): void {
     })
   config
     .command('set')
-    .description('Validate a JSON file and store it (replaces the whole document; applies to cases raised or moved from now on)')
+    .description('Validate a JSON file and store it (replaces the whole document; applies from the rules engine\'s next pass)')
     .addArgument(keyArgument())
     .requiredOption('--file <file.json>', 'the document (start from `gridpatrol rules config show <key>`)')
     .action(async (key: RulesConfigKey, o: { file: string }) => {
@@ -50,7 +53,12 @@ export function registerRules(program: Command): void {
         throw err
       }
       await withStore((store) => store.rulesConfig.set(key, value))
-      const what = key === 'categories' ? `${Object.keys(value).length} categories` : `calendar in ${(value as { timeZone: string }).timeZone}`
+      const what =
+        key === 'categories'
+          ? `${Object.keys(value).length} categories`
+          : key === 'calendar'
+            ? `calendar in ${(value as { timeZone: string }).timeZone}`
+            : `offline after ${(value as { offline: { offlineMinutes: number } }).offline.offlineMinutes} min, ${(value as { thresholds: unknown[] }).thresholds.length} sensor thresholds`
       process.stdout.write(`${key} stored (${what})\n`)
     })
 }

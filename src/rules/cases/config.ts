@@ -1,20 +1,38 @@
 import { z, ZodError } from 'zod'
+import { alarmConfigSchema } from '../alarm.ts'
+import { batteryConfigSchema } from '../battery.ts'
 import { calendarSchema, type WorkCalendar } from '../calendar.ts'
 import { RulesError } from '../errors.ts'
+import { offlineConfigSchema } from '../offline.ts'
+import { thresholdConfigSchema } from '../threshold.ts'
 import { categoriesSchema, DEFAULT_CATEGORIES, type CategoryTable } from './categories.ts'
 
 /**
- * The rules' stored configuration (store.rulesConfig): the work calendar case
- * deadlines are counted on, and the case categories (department, priority,
- * stage deadlines). Unset keys mean the defaults; the runner reads both on
- * every pass, so a change applies to cases raised or moved from then on.
+ * The device rules' settings: when a device counts as offline, the battery
+ * levels, the alarm kinds that raise urgent cases, and the sensor thresholds
+ * (none by default: which metric of which sensor matters is the city's call).
  */
-export const RULES_CONFIG_KEYS = ['calendar', 'categories'] as const
+export const deviceRulesSchema = z.object({
+  offline: offlineConfigSchema,
+  battery: batteryConfigSchema,
+  alarm: alarmConfigSchema,
+  thresholds: z.array(thresholdConfigSchema).default([]).describe('Sensor threshold rules, one per metric'),
+})
+export type DeviceRulesConfig = z.output<typeof deviceRulesSchema>
+
+/**
+ * The rules' stored configuration (store.rulesConfig): the work calendar case
+ * deadlines are counted on, the case categories (department, priority, stage
+ * deadlines) and the device rules' settings. Unset keys mean the defaults; the
+ * runner reads them on every pass, so a change applies from the next pass.
+ */
+export const RULES_CONFIG_KEYS = ['calendar', 'categories', 'device-rules'] as const
 export type RulesConfigKey = (typeof RULES_CONFIG_KEYS)[number]
 
 export interface RulesConfigValues {
   calendar: WorkCalendar
   categories: CategoryTable
+  'device-rules': DeviceRulesConfig
 }
 
 /** A configuration document that does not validate; `issues` name each field. */
@@ -32,7 +50,7 @@ export function isRulesConfigKey(key: string): key is RulesConfigKey {
   return (RULES_CONFIG_KEYS as readonly string[]).includes(key)
 }
 
-const schemas = { calendar: calendarSchema, categories: categoriesSchema } as const
+const schemas = { calendar: calendarSchema, categories: categoriesSchema, 'device-rules': deviceRulesSchema } as const
 const schemaOf = <K extends RulesConfigKey>(key: K) => schemas[key] as unknown as z.ZodType<RulesConfigValues[K]>
 
 /**
@@ -59,6 +77,6 @@ export function parseRulesConfig<K extends RulesConfigKey>(key: K, raw: unknown)
 
 /** What the runner uses for `key`: the stored document, or the defaults when unset. */
 export function effectiveRulesConfig<K extends RulesConfigKey>(key: K, stored: unknown): RulesConfigValues[K] {
-  if (stored === undefined || stored === null) return schemaOf(key).parse(key === 'calendar' ? {} : undefined)
+  if (stored === undefined || stored === null) return schemaOf(key).parse(key === 'categories' ? undefined : {})
   return parseRulesConfig(key, stored)
 }

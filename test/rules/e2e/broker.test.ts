@@ -25,6 +25,7 @@ import { prepareScenario } from '../../../simulators/scenario-runner.ts'
 import type { PublishOptions, Transport, TransportHandlers } from '../../../simulators/transport.ts'
 import { loadConfig } from '../../../src/config/index.ts'
 import { start } from '../../../src/main.ts'
+import { parseRulesConfig } from '../../../src/rules/cases/config.ts'
 import { createRulesEngine, type Timers } from '../../../src/rules/scheduler.ts'
 import type { Store } from '../../../src/store/types.ts'
 import { makeTestDatabase } from '../../helpers/db.ts'
@@ -179,14 +180,10 @@ for (const driver of drivers()) {
       clock.set(until)
     }
 
+    // The device rules' settings as `gridpatrol rules config set device-rules` stores them.
+    await store.rulesConfig.set('device-rules', parseRulesConfig('device-rules', { offline: { offlineMinutes: 30 }, thresholds: [{ metric: 'water_level', above: 2, forMinutes: 10 }] }))
     const timers: Timers = { setTimeout: () => undefined, clearTimeout: () => undefined }
-    const engine = createRulesEngine({
-      store,
-      log,
-      now: () => clock.now(),
-      timers,
-      config: { runner: { offline: { offlineMinutes: 30 }, thresholds: [{ metric: 'water_level', above: 2, forMinutes: 10 }] } },
-    })
+    const engine = createRulesEngine({ store, log, now: () => clock.now(), timers })
     const open = async (rule: string) => (await store.cases.list({ rule })).filter((c) => c.clearedAtMs === null)
 
     // 11:40 — battery at 12 % since 11:00, water level 2.5 m held 11:00–11:30, the 10:00 SOS.
