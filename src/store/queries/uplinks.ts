@@ -47,7 +47,7 @@ export function uplinkQueries(db: Db, retentionDays = 0): Store['uplinks'] {
  * upsert starts (it aggregates the claims), so both lock sets are taken in
  * sorted order, one after the other. Only claimed records are inserted, so
  * dedup is exact whatever the device time says; the hypertables' (device, seq,
- * device_time) unique keys are a second guard.
+ * device_time) unique keys are a second guard (see claimAndInsert).
  * A group with rejects or acks runs the same statement inside a transaction
  * with the reject rows and the command updates. Records found already stored
  * with ANOTHER device time (conflicts, rare) get their reject rows in a second
@@ -61,7 +61,7 @@ export async function writeBatch(db: Db, batch: WriteBatch): Promise<WriteResult
   const acks = batch.records.some((r) => r.kind === 'ack')
   let unclaimed: Unclaimed[]
   if (rejects.length === 0 && !acks) {
-    unclaimed = plan.candidates.length + presence.length > 0 ? await db.query<Unclaimed>(...mainStatement(plan, presence)) : []
+    unclaimed = plan.candidates.length + presence.length > 0 ? await claimAndInsert(db, plan, presence) : []
     settleClaims(plan, unclaimed)
     const conflicts = conflictRejects(batch.records, plan.outcomes)
     const unknown = unclaimed.filter((u) => u.t === null)
@@ -73,7 +73,7 @@ export async function writeBatch(db: Db, batch: WriteBatch): Promise<WriteResult
     }
   } else {
     await db.transaction(async (tx) => {
-      unclaimed = await tx.query<Unclaimed>(...mainStatement(plan, presence))
+      unclaimed = await tx.query<Unclaimed>(...mainStatement(plan, presence, true))
       settleClaims(plan, unclaimed)
       const unknown = unclaimed.filter((u) => u.t === null)
       if (unknown.length > 0) await resolveUnknown(tx, plan, unknown)
@@ -91,6 +91,22 @@ export async function writeBatch(db: Db, batch: WriteBatch): Promise<WriteResult
   }
   const conflictRows = conflictRejects(batch.records, plan.outcomes).length
   return { outcomes: plan.outcomes, inserted, duplicates, conflicts, rejects: rejects.length + conflictRows }
+}
+
+/**
+ * The common group's statement, in autocommit. The claimed records are inserted
+ * without ON CONFLICT (speculative insertion made the insert ≈ 1.6× slower,
+ * bench in BENCHMARKS.md): a claimed key has no row yet — unless its dedup key
+ * was pruned (retention) and an old re-send arrives; that statement fails whole
+ * with unique_violation and is run again with ON CONFLICT DO NOTHING.
+ */
+async function claimAndInsert(db: Db, plan: Plan, presence: PresenceEvent[]): Promise<Unclaimed[]> {
+  try {
+    return await db.query<Unclaimed>(...mainStatement(plan, presence, false))
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== '23505') throw err
+    return db.query<Unclaimed>(...mainStatement(plan, presence, true))
+  }
 }
 
 /** A candidate key the statement could not claim; t = its stored device time (ms) when visible to the statement. */
@@ -166,7 +182,7 @@ async function insertRejects(tx: Queryable, rejects: NewReject[]): Promise<void>
 }
 
 /** Builds the group's statement: claim, insert per kind present, presence, device_state; returns the unclaimed keys. */
-function mainStatement(plan: Plan, presence: PresenceEvent[]): [string, unknown[]] {
+function mainStatement(plan: Plan, presence: PresenceEvent[], onConflict: boolean): [string, unknown[]] {
   const params: unknown[] = []
   const $ = (v: unknown, type: string) => {
     params.push(v)
@@ -183,7 +199,7 @@ function mainStatement(plan: Plan, presence: PresenceEvent[]): [string, unknown[
        ON CONFLICT (device_id, seq) DO NOTHING
        RETURNING device_id, seq)`,
   ]
-  const join = 'JOIN claimed ON claimed.device_id = u.d AND claimed.seq = u.s ON CONFLICT DO NOTHING'
+  const join = `JOIN claimed ON claimed.device_id = u.d AND claimed.seq = u.s${onConflict ? ' ON CONFLICT DO NOTHING' : ''}`
   const checkIns = c.filter((r): r is CheckInRecord => r.kind === 'checkin')
   if (checkIns.length > 0) {
     ctes.push(`ci AS (INSERT INTO check_ins (device_id, seq, device_time, received_at, grid_id, checkpoint_id, tag_id, method,
