@@ -74,30 +74,52 @@ class SteppedClock implements Clock {
   }
 }
 
-/** The mqtt.js transport, counting publishes not yet acknowledged and remembering where the link should be. */
+/**
+ * The mqtt.js transport, counting publishes not yet acknowledged and remembering
+ * where the link should be. After a connect the server sends a time sync when
+ * the device's last clock estimate is older than six hours (src/commands
+ * dispatcher's default): `expectsSync` says whether one is due, and the clock is
+ * held until it has arrived (its ack is then an ordinary tracked publish) or for
+ * at most 5 s: the server may publish it before the device's SUBSCRIBE is in
+ * place, and then it never comes (a sync that comes late is judged expired by
+ * the device after 60 simulated seconds).
+ */
 class Tracked implements Transport {
   inFlight = 0
   reachable = true
   started = false
-  constructor(readonly inner: MqttTransport) {}
+  private checking = false
+  private awaitingSyncUntil = 0
+  private commandsSinceOnline = 0
+  constructor(
+    readonly inner: MqttTransport,
+    private readonly expectsSync: () => Promise<boolean>,
+  ) {}
   get online(): boolean {
     return this.inner.online
   }
-  /** After a connect the server may send a time sync: hold the clock until it came (or 1.5 s passed). */
-  private awaitCommandUntil = 0
   get settled(): boolean {
-    return this.inFlight === 0 && (!this.started || this.inner.online === this.reachable) && Date.now() >= this.awaitCommandUntil
+    return this.inFlight === 0 && (!this.started || this.inner.online === this.reachable) && !this.checking && Date.now() >= this.awaitingSyncUntil
   }
   start(h: TransportHandlers): void {
     this.started = true
     this.inner.start({
       onOnline: () => {
-        this.awaitCommandUntil = Date.now() + 1500
+        this.commandsSinceOnline = 0
+        this.checking = true
+        this.expectsSync().then(
+          (due) => {
+            if (due && this.commandsSinceOnline === 0) this.awaitingSyncUntil = Date.now() + 5000
+            this.checking = false
+          },
+          () => (this.checking = false),
+        )
         h.onOnline()
       },
       onOffline: (reason) => h.onOffline(reason),
       onCommand: (p) => {
-        this.awaitCommandUntil = 0
+        this.commandsSinceOnline++
+        this.awaitingSyncUntil = 0
         h.onCommand(p)
       },
     })
@@ -157,7 +179,11 @@ for (const driver of drivers()) {
     const sc = prepareScenario(s, {
       clock,
       transportFor: (deviceId, secret) => {
-        const tr = new Tracked(new MqttTransport({ url, deviceId, secret, reconnectMs: 20 }))
+        const expectsSync = async () => {
+          const last = await store.clock.latest(deviceId)
+          return !last || clock.now() - last.measuredAt.getTime() > 6 * HOUR
+        }
+        const tr = new Tracked(new MqttTransport({ url, deviceId, secret, reconnectMs: 20 }), expectsSync)
         transports.push(tr)
         return tr
       },
