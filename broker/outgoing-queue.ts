@@ -13,6 +13,7 @@
 //   nothing is ever acked to a publisher and then dropped silently;
 // - publishers are held before their PUBACK while the routing backlog is over its
 //   high-water mark (authorize-publish.ts).
+import { createRequire } from 'node:module'
 import type { Client } from 'aedes'
 import { BrokerError } from './errors.ts'
 import { internalsOf, type ClientInternals } from './internals.ts'
@@ -84,9 +85,29 @@ function guardedParseLength(inner: ParseLength): ParseLength {
 }
 
 export function guardPacketSize(client: Client, guard: (parser: Parser) => void): void {
+  const parser = internalsOf(client)._parser as Parser & { _list?: { length: number } }
   // Checked on the fixed header, before the body is buffered.
-  guard(internalsOf(client)._parser as Parser)
+  guard(parser)
+  // mqtt-packet buffers a connection's unparsed bytes in a `bl` BufferListStream — a full
+  // readable-stream Duplex per connection — of which it uses only the BufferList methods
+  // (append, consume, slice, readUInt*, toString, length). The plain BufferList (the
+  // same methods, the same module) replaces it before any byte arrives: ~1 KB less per
+  // idle connection (heap snapshot diff). After a parse error mqtt-packet makes a new
+  // stream, and the connection is closed anyway.
+  if (BufferList && parser._list && parser._list.length === 0) parser._list = new BufferList()
 }
+
+/** bl's BufferList, resolved as mqtt-packet resolves it (aedes → mqtt-packet → bl). */
+const BufferList: (new () => { length: number }) | undefined = (() => {
+  try {
+    const fromAedes = createRequire(createRequire(import.meta.url).resolve('aedes'))
+    const fromPacket = createRequire(fromAedes.resolve('mqtt-packet'))
+    const bl = fromPacket('bl') as { BufferList?: new () => { length: number } }
+    return typeof bl.BufferList === 'function' ? bl.BufferList : undefined
+  } catch {
+    return undefined
+  }
+})()
 
 /**
  * The bounded outgoing queue. Installed lazily — when the client is first granted a
