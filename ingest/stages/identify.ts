@@ -59,6 +59,12 @@ class BatchedCache<V> {
     return out
   }
 
+  /** The fresh cache entry of k (entry.value undefined = known missing), or undefined on a miss. No query. */
+  peek(k: string): Entry<V> | undefined {
+    const hit = this.cache.get(k)
+    return hit && this.now() - hit.at < (hit.value === undefined ? this.opts.missingTtlMs : this.opts.ttlMs) ? hit : undefined
+  }
+
   /** Forgets cached entries (all when no keys are given): the next message asks the store. */
   invalidate(keys?: Iterable<string>): void {
     if (!keys) this.cache.clear()
@@ -152,6 +158,22 @@ export class Lookups {
     return (await this.devices.getMany([id])).get(id)
   }
 
+  /** The device from the cache alone: `{ value }` on a hit (value undefined = known missing), undefined on a miss. */
+  deviceCached(id: string): { value: { gridId: string | null; disabled: boolean } | undefined } | undefined {
+    return this.devices.peek(id)
+  }
+
+  /** tag → checkpoint from the cache alone, or undefined when any tag is not cached. */
+  checkpointsCached(tagIds: string[]): Map<string, string> | undefined {
+    const out = new Map<string, string>()
+    for (const t of tagIds) {
+      const hit = this.tags.peek(t)
+      if (!hit) return undefined
+      if (hit.value !== undefined) out.set(t, hit.value)
+    }
+    return out
+  }
+
   /** tag → checkpoint for the registered tags; an unregistered tag is remembered as such for missingTtlMs. */
   async checkpoints(tagIds: string[]): Promise<Map<string, string>> {
     const out = new Map<string, string>()
@@ -178,10 +200,22 @@ export class Lookups {
  * Device → assigned grid, tag → checkpoint. An unknown tag is kept with
  * checkpoint NULL (flagged unknown_tag), never dropped.
  */
-export async function identify(w: Work, lookups: Lookups): Promise<void> {
+export function identify(w: Work, lookups: Lookups): void | Promise<void> {
   const tags = w.envelopes.flatMap((e: Uplink) => (e.kind === 'checkin' && e.checkin.tagId !== '' ? [e.checkin.tagId] : []))
+  // Everything cached (the common case): no promise, no microtask.
+  const device = lookups.deviceCached(w.msg.deviceId)
+  const checkpoints = device && lookups.checkpointsCached(tags)
+  if (device && checkpoints) return resolved(w, lookups, device.value, checkpoints)
+  return identifyAsync(w, lookups, tags)
+}
+
+async function identifyAsync(w: Work, lookups: Lookups, tags: string[]): Promise<void> {
   // Both lookups at once (each joins the current turn's batched query).
   const [device, checkpoints] = await Promise.all([lookups.device(w.msg.deviceId), tags.length > 0 ? lookups.checkpoints(tags) : new Map<string, string>()])
+  return resolved(w, lookups, device, checkpoints)
+}
+
+function resolved(w: Work, lookups: Lookups, device: { gridId: string | null; disabled: boolean } | undefined, checkpoints: Map<string, string>): void | Promise<void> {
   if (!device) return rejectWith(w, 'GP_INGEST_UNKNOWN_DEVICE', `device "${w.msg.deviceId}" is not registered`, undefined)
   if (device.disabled) return rejectWith(w, 'GP_INGEST_DISABLED_DEVICE', `device "${w.msg.deviceId}" is disabled`, undefined)
   const ctx = { deviceId: w.msg.deviceId, receivedAtMs: w.receivedAtMs, gridId: device.gridId, checkpoints, source: { topic: w.msg.topic, payload: w.msg.payload } }
@@ -190,7 +224,8 @@ export async function identify(w: Work, lookups: Lookups): Promise<void> {
   // holds the fix (PROTOCOL.md §3.2); none found → kept, flagged unknown, as a tag would be.
   const gps = w.records.filter((r) => r.kind === 'checkin' && r.checkpointId === null && r.method === 'gps' && r.lat !== undefined && r.lon !== undefined)
   if (gps.length > 0 && device.gridId !== null) {
-    const fences = await lookups.geofences(device.gridId)
-    for (const r of gps) if (r.kind === 'checkin') r.checkpointId = matchGeofence(fences, { lat: r.lat!, lon: r.lon!, accuracyM: r.accuracyM })
+    return lookups.geofences(device.gridId).then((fences) => {
+      for (const r of gps) if (r.kind === 'checkin') r.checkpointId = matchGeofence(fences, { lat: r.lat!, lon: r.lon!, accuracyM: r.accuracyM })
+    })
   }
 }
