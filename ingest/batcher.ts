@@ -91,13 +91,11 @@ export class Batcher {
 
   private pump(): void {
     while (this.inflight < this.opts.writers && this.queue.length > 0) {
-      const group: Pending[] = []
+      // One splice per group (shift() per message moves the whole queue each time).
+      let n = 0
       let rows = 0
-      while (this.queue.length > 0 && (group.length === 0 || rows + (this.queue[0] as Pending).rows <= this.opts.maxBatchRows)) {
-        const p = this.queue.shift() as Pending
-        rows += p.rows
-        group.push(p)
-      }
+      while (n < this.queue.length && (n === 0 || rows + (this.queue[n] as Pending).rows <= this.opts.maxBatchRows)) rows += (this.queue[n++] as Pending).rows
+      const group = this.queue.splice(0, n)
       this.inflight++
       void this.commit(group).finally(() => {
         this.inflight--
