@@ -133,23 +133,34 @@ interface Measure {
   rows: number
   serverCpu: number
   clientCpu: number
+  /** CPU % of the bench database's PostgreSQL backends (server driver), NaN otherwise. */
+  dbCpu: number
 }
 
+/** PIDs of the backends connected to database `db` (the ingest's pool). */
+async function backends(db: string): Promise<number[]> {
+  return admin(async (c) => (await c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [db])).rows.map((r) => r.pid))
+}
+const sumCpu = (pids: number[]) => pids.reduce((a, p) => a + (cpuMs(p) || 0), 0)
+
 /** Closed loops (window unacked per device) during warm-up + SECONDS; `count()` gives rows so far. */
-async function measure(pid: number | undefined, count: () => number, loops: () => () => Promise<void>): Promise<Measure> {
+async function measure(pid: number | undefined, count: () => number, loops: () => () => Promise<void>, db?: string): Promise<Measure> {
   const stopLoad = loops()
   await sleep(WARMUP * 1000)
+  const pids = db ? await backends(db) : []
   const r0 = count()
   const t0 = Date.now()
   const s0 = pid ? cpuMs(pid) : NaN
   const c0 = cpuMs('self')
+  const d0 = sumCpu(pids)
   await sleep(SECONDS * 1000)
   const ms = Date.now() - t0
   const rows = ((count() - r0) / ms) * 1000
   const serverCpu = pid ? ((cpuMs(pid) - s0) / ms) * 100 : NaN
   const clientCpu = ((cpuMs('self') - c0) / ms) * 100
+  const dbCpu = db ? ((sumCpu(pids) - d0) / ms) * 100 : NaN
   await stopLoad()
-  return { rows, serverCpu, clientCpu }
+  return { rows, serverCpu, clientCpu, dbCpu }
 }
 
 /** Devices publishing check-ins (batch = 0) or batches of `batch` check-ins, `window` unacked each. */
@@ -179,7 +190,11 @@ function publishLoops(devs: MqttClient[], topicOf: (i: number, kind: 'checkin' |
 const results: Array<[string, string]> = []
 const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : 'n/a')
 const report = (name: string, m: Measure, extra = '') => {
-  const line = `${f(m.rows)} rows/s  (server ${f(m.serverCpu)} % CPU, clients ${f(m.clientCpu)} %)${extra}`
+  // CPU per row (µs): load-independent where wall-clock rows/s are not (shared 2-core machine).
+  const perRow = (cpu: number) => f((cpu * 10_000) / m.rows, 1)
+  const parts = [Number.isFinite(m.serverCpu) ? `process ${perRow(m.serverCpu)}` : '', Number.isFinite(m.dbCpu) ? `database ${perRow(m.dbCpu)}` : ''].filter(Boolean)
+  const cpu = parts.length > 0 ? `; CPU µs/row: ${parts.join(' + ')}` : ''
+  const line = `${f(m.rows)} rows/s  (server ${f(m.serverCpu)} % CPU, clients ${f(m.clientCpu)} %${Number.isFinite(m.dbCpu) ? `, database ${f(m.dbCpu)} %` : ''}${cpu})${extra}`
   results.push([name, line])
   console.log(`${name.padEnd(46)} ${line}`)
 }
@@ -214,10 +229,11 @@ async function ours(driver: 'pg' | 'pglite'): Promise<void> {
     const devs = await connectMany(url, DEVICES, (i) => ({ clientId: `bench-${i}`, username: `bench-${i}`, password: 'bench' }))
     let acked = 0
     const topic = (i: number, k: 'checkin' | 'batch') => uplinkTopic(`bench-${i}`, k)
-    const single = await measure(c.proc.pid, () => acked, publishLoops(devs, topic, 8, 0, (n) => (acked += n)))
+    const db = dir ? undefined : new URL(target).pathname.slice(1)
+    const single = await measure(c.proc.pid, () => acked, publishLoops(devs, topic, 8, 0, (n) => (acked += n)), db)
     fig[`${driver}Single`] = single.rows
     report(`ours → ${driver}, single (PUBACK after commit)`, single)
-    const batches = await measure(c.proc.pid, () => acked, publishLoops(devs, topic, 1, 100, (n) => (acked += n)))
+    const batches = await measure(c.proc.pid, () => acked, publishLoops(devs, topic, 1, 100, (n) => (acked += n)), db)
     fig[`${driver}Batch`] = batches.rows
     report(`ours → ${driver}, batches of 100 (dedup on)`, batches)
     await endAll(devs)
@@ -260,7 +276,7 @@ async function copyCeiling(url: string, conns: number): Promise<Measure> {
       running = false
       await Promise.all(loops)
     }
-  })
+  }, new URL(url).pathname.slice(1))
   await Promise.all(clients.map((c) => c.end()))
   return m
 }
