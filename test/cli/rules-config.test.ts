@@ -10,6 +10,9 @@ import { promisify } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { addWorkingHours, calendarSchema } from '../../src/rules/calendar.ts'
 import { DEFAULT_CATEGORIES } from '../../src/rules/cases/categories.ts'
+import { parsePlan } from '../../src/rules/plans/schema.ts'
+import { createRunner } from '../../src/rules/runner.ts'
+import { openEmbeddedStore, silentLog } from '../helpers/store.ts'
 
 const run = promisify(execFile)
 const bin = fileURLToPath(new URL('../../bin/gridpatrol.js', import.meta.url))
@@ -42,16 +45,20 @@ t.test('rules config show/set, then cases filed with them', async (t) => {
   t.match((await gp('rules', 'config', 'set', 'calendar', '--file', await file('cal.json', calendar))).stdout, /calendar stored \(calendar in Asia\/Shanghai\)/)
   const categories = { ...DEFAULT_CATEGORIES, patrol_miss: { department: 'street-office', deadlines: { accept: 3, dispatch: 2, handle: 24, verify: 8, close: 2 } } }
   t.match((await gp('rules', 'config', 'set', 'categories', '--file', await file('cats.json', categories))).stdout, /categories stored \(6 categories\)/)
-  t.strictSame(JSON.parse((await gp('rules', 'config', 'show', 'calendar')).stdout), calendarSchema.parse(calendar), 'show returns what was stored')
   t.match((await fails('rules', 'config', 'set', 'device-rules', '--file', await file('dev-bad.json', { thresholds: [{ metric: 'water_level', above: 2, forMinutes: -1 }] })))?.stderr, /thresholds\.0\.forMinutes/)
   t.match((await gp('rules', 'config', 'set', 'device-rules', '--file', await file('dev.json', { offline: { offlineMinutes: 45 }, thresholds: [{ metric: 'water_level', above: 2 }] }))).stdout, /device-rules stored \(offline after 45 min, 1 sensor thresholds\)/)
 
-  // A coverage report of a past day raises patrol_miss cases: filed with the stored table and calendar.
-  await gp('grid', 'add', 'CFG', '--level', 'district')
-  await gp('plan', 'set', '--grid', 'CFG', '--file', await file('plan.json', { checkpoints: [{ id: 'CFG-A' }], windows: { kind: 'every', every: '24h' } }))
-  await gp('report', 'coverage', '--grid', 'CFG', '--date', '2024-06-01')
-  const [c] = JSON.parse((await gp('cases', 'list', '--rule', 'patrol_miss', '--json')).stdout) as Array<{ department: string; openedAtMs: number; stageDueAtMs: number }>
+  // The commands have exited: open the same embedded store here. A coverage report of a
+  // past day raises patrol_miss cases, filed with the stored table and calendar.
+  const store = await openEmbeddedStore(t, { dataDir: env['GRIDPATROL_DATA_DIR']! })
+  t.strictSame(await store.rulesConfig.get('calendar'), calendarSchema.parse(calendar), 'the calendar stored with its defaults filled in')
+  t.equal(((await store.rulesConfig.get('device-rules')) as { offline: { offlineMinutes: number } }).offline.offlineMinutes, 45)
+  await store.grids.create({ id: 'CFG', level: 'district', name: 'CFG' })
+  await store.plans.put({ gridId: 'CFG', effectiveFrom: null, plan: parsePlan({ gridId: 'CFG', checkpoints: [{ id: 'CFG-A' }], windows: { kind: 'every', every: '24h' } }) })
+  const now = Date.parse('2024-06-08T01:00:00Z') // a Saturday, 09:00 in Shanghai: a working day only on the stored calendar
+  await createRunner({ store, log: silentLog, now: () => now }).evaluateDay('CFG', '2024-06-01')
+  const [c] = await store.cases.list({ rule: 'patrol_miss' })
   if (!c) return t.fail('a patrol_miss case was raised')
   t.equal(c.department, 'street-office', 'department from the stored categories')
-  t.equal(c.stageDueAtMs, addWorkingHours(calendarSchema.parse(calendar), c.openedAtMs, 3), 'accept deadline: 3 working hours on the stored calendar')
+  t.equal(c.stageDueAtMs, addWorkingHours(calendarSchema.parse(calendar), now, 3), 'accept deadline: 3 working hours on the stored calendar')
 })
