@@ -21,7 +21,7 @@ import { compactRetainedPresence } from './retained-presence.ts'
 import { warmUpClientShape } from './warm-up.ts'
 import { RoutingGate, guardRouting } from './routing-guard.ts'
 import { aedesInternals } from './internals.ts'
-import type { DeviceDirectory, PresenceEvent, UplinkSink } from './types.ts'
+import type { DeviceDirectory, DownlinkReadyEvent, PresenceEvent, UplinkSink } from './types.ts'
 
 export type * from './types.ts'
 export type { Limits } from './context.ts'
@@ -68,7 +68,9 @@ export interface Broker {
   /** Publishes a command (QoS 1) to the device's command topic; queued for a persistent session. */
   publishCommand(deviceId: string, payload: Buffer): Promise<void>
   on(event: 'presence', listener: (ev: PresenceEvent) => void): this
+  on(event: 'downlink-ready', listener: (ev: DownlinkReadyEvent) => void): this
   off(event: 'presence', listener: (ev: PresenceEvent) => void): this
+  off(event: 'downlink-ready', listener: (ev: DownlinkReadyEvent) => void): this
   readonly id: string
   readonly registry: Registry
   readonly mode: 'memory' | 'redis'
@@ -193,12 +195,12 @@ export function createBroker(opts: BrokerOptions): Broker {
         aedes.publish({ cmd: 'publish', topic: commandTopic(deviceId), payload, qos: 1, retain: false, dup: false }, (err?: Error | null) => (err ? reject(err) : resolve()))
       })
     },
-    on(event, listener) {
-      events.on(event, listener)
+    on(event: 'presence' | 'downlink-ready', listener: ((ev: PresenceEvent) => void) | ((ev: DownlinkReadyEvent) => void)) {
+      events.on(event, listener as (ev: unknown) => void)
       return broker
     },
-    off(event, listener) {
-      events.off(event, listener)
+    off(event: 'presence' | 'downlink-ready', listener: ((ev: PresenceEvent) => void) | ((ev: DownlinkReadyEvent) => void)) {
+      events.off(event, listener as (ev: unknown) => void)
       return broker
     },
   }

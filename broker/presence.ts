@@ -2,10 +2,10 @@
 // events with a reason, and the retained presence topic kept current.
 import type { EventEmitter } from 'node:events'
 import type { Client } from 'aedes'
-import { PRESENCE_OFFLINE, PRESENCE_ONLINE, presenceTopic } from '../firmware-protocol/index.ts'
+import { PRESENCE_OFFLINE, PRESENCE_ONLINE, commandTopic, presenceTopic } from '../firmware-protocol/index.ts'
 import { internalsOf } from './internals.ts'
 import type { BrokerContext } from './context.ts'
-import type { PresenceEvent, PresenceReason } from './types.ts'
+import type { DownlinkReadyEvent, PresenceEvent, PresenceReason } from './types.ts'
 
 const ONLINE = Buffer.from(PRESENCE_ONLINE)
 const OFFLINE = Buffer.from(PRESENCE_OFFLINE)
@@ -34,6 +34,18 @@ export function trackPresence(ctx: BrokerContext, events: EventEmitter): void {
     st.hadWill = Boolean(internalsOf(client).will)
     if (st.principal?.kind === 'device') publishRetained(st.principal.deviceId, PRESENCE_ONLINE)
     emit(client, true, 'connect')
+  })
+  // A command published before the device's subscription exists is lost for a
+  // clean session: 'downlink-ready' says when it is in place (a SUBSCRIBE granted,
+  // or a persistent session's subscription restored at connect — aedes emits
+  // 'subscribe' for both).
+  aedes.on('subscribe', (subs, client) => {
+    const st = ctx.clients.get(client)
+    if (st?.principal?.kind !== 'device') return
+    const topic = commandTopic(st.principal.deviceId)
+    if (!subs.some((s) => s.topic === topic && (s.qos as number) !== 128)) return
+    const ev: DownlinkReadyEvent = { deviceId: st.principal.deviceId, clientId: client.id }
+    events.emit('downlink-ready', ev)
   })
   aedes.on('keepaliveTimeout', (client) => {
     const st = ctx.clients.get(client)

@@ -78,6 +78,12 @@ export type PresenceReason =
   | 'broker_shutdown'
 
 /** Online/offline of one device on this broker node. */
+/** The device's command-topic subscription is in place: commands published now reach it. */
+export interface DownlinkReadyEvent {
+  deviceId: string
+  clientId: string
+}
+
 export interface PresenceEvent {
   deviceId: string
   clientId: string

@@ -3,7 +3,7 @@
 // acknowledgement closes them — the store closes a command when its ack is written).
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
-import type { Broker, PresenceEvent } from '../../broker/index.ts'
+import type { Broker, DownlinkReadyEvent, PresenceEvent } from '../../broker/index.ts'
 import { encodeCommand, type Command, type CommandBody } from '../../firmware-protocol/index.ts'
 import type { CommandRow, Store } from '../store/types.ts'
 
@@ -14,7 +14,7 @@ export interface CommandServiceOptions {
   now?: () => number
   /** Default time-to-live of a queued command. */
   defaultTtlMs?: number
-  /** A device gets a time sync on connect when its last estimate is older than this. */
+  /** A device gets a time sync once its command subscription is in place, when its last estimate is older than this. */
   timeSyncEveryMs?: number
   /** How often queued commands for online devices are delivered and old ones expired. */
   pollMs?: number
@@ -23,7 +23,7 @@ export interface CommandServiceOptions {
 export interface CommandService {
   /** Queues a command; delivered at once when the device is online on this node. */
   send(deviceId: string, body: CommandBody, opts?: { ttlMs?: number | null }): Promise<CommandRow>
-  /** Delivers everything pending for a device (called on connect). */
+  /** Delivers everything pending for a device (called when its command subscription is in place). */
   flush(deviceId: string): Promise<number>
   close(): Promise<void>
 }
@@ -33,7 +33,9 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
   const defaultTtl = o.defaultTtlMs ?? 24 * 3_600_000
   const syncEvery = o.timeSyncEveryMs ?? 6 * 3_600_000
   const log = o.log.child({ component: 'commands' })
-  const online = new Set<string>()
+  // Devices whose command subscription is in place → the client id that holds it
+  // (a takeover's late offline event for the old client must not remove the new one).
+  const online = new Map<string, string>()
   const busy = new Map<string, Promise<number>>()
 
   async function deliver(rows: CommandRow[]): Promise<number> {
@@ -90,21 +92,24 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
     await flush(deviceId)
   }
 
+  // Delivery starts when the device's command subscription exists, not at CONNECT:
+  // a clean-session device subscribes after its CONNACK, and a command published
+  // in between would be dropped by the broker yet marked sent (a time sync lost).
   const onPresence = (ev: PresenceEvent) => {
-    if (!ev.online) {
-      online.delete(ev.deviceId)
-      return
-    }
-    online.add(ev.deviceId)
+    if (!ev.online && online.get(ev.deviceId) === ev.clientId) online.delete(ev.deviceId)
+  }
+  const onReady = (ev: DownlinkReadyEvent) => {
+    online.set(ev.deviceId, ev.clientId)
     onConnect(ev.deviceId).catch((err: unknown) => log.warn({ err, deviceId: ev.deviceId }, 'command delivery on connect failed'))
   }
   o.broker.on('presence', onPresence)
+  o.broker.on('downlink-ready', onReady)
 
   const timer = setInterval(() => {
     void (async () => {
       const expired = await o.store.commands.expire(now())
       if (expired) log.info({ expired }, 'commands expired unacknowledged')
-      for (const id of online) await flush(id, true)
+      for (const id of [...online.keys()]) await flush(id, true)
     })().catch((err: unknown) => log.warn({ err }, 'command poll failed'))
   }, o.pollMs ?? 5_000)
   timer.unref()
@@ -115,6 +120,7 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
     async close() {
       clearInterval(timer)
       o.broker.off('presence', onPresence)
+      o.broker.off('downlink-ready', onReady)
       await Promise.allSettled([...busy.values()])
     },
   }
