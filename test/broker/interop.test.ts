@@ -233,7 +233,7 @@ t.test('unsubscribe stops deliveries', async (t) => {
 })
 
 const run = (cmd: string, args: string[]) =>
-  new Promise<string>((resolve, reject) => execFile(cmd, args, { timeout: 5000 }, (err, out) => (err ? reject(err) : resolve(out))))
+  new Promise<string>((resolve, reject) => execFile(cmd, args, { timeout: 20_000 }, (err, out) => (err ? reject(err) : resolve(out))))
 
 t.test("Debian's mosquitto_pub/mosquitto_sub: QoS 2 round trip and a retained message", async (t) => {
   const { url, tb } = await lab(t)
@@ -241,12 +241,22 @@ t.test("Debian's mosquitto_pub/mosquitto_sub: QoS 2 round trip and a retained me
   const a = await connect(t, url, { clientId: 'retainer' })
   await pub(a, topics[2], 'kept', 1, true)
   t.equal((await run('mosquitto_sub', ['-h', '127.0.0.1', '-p', port, '-V', 'mqttv311', '-t', topics[2], '-q', '1', '-C', '1', '-v'])).trim(), 'Topic/C kept', 'retained message to a new subscriber')
-  const subProc = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', port, '-V', 'mqttv311', '-t', wildtopics[6], '-q', '2', '-C', '1', '-v'])
+  // Publish only once the broker has granted mosquitto_sub's subscription (a fixed
+  // wait lost the race on a loaded machine).
+  const subscribed = new Promise<void>((resolve) => {
+    const on = (_subs: unknown, client: { id: string }) => {
+      if (client.id !== 'interop-mosquitto-sub') return
+      tb.broker.aedes.off('subscribe', on)
+      resolve()
+    }
+    tb.broker.aedes.on('subscribe', on)
+  })
+  const subProc = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', port, '-V', 'mqttv311', '-i', 'interop-mosquitto-sub', '-t', wildtopics[6], '-q', '2', '-C', '1', '-v'])
   t.teardown(() => subProc.kill())
   let out = ''
   subProc.stdout.on('data', (d: Buffer) => (out += d.toString()))
   const done = new Promise<void>((r) => subProc.once('exit', () => r()))
-  await delay(300)
+  await subscribed
   await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, '-V', 'mqttv311', '-t', topics[3], '-m', 'from mosquitto_pub', '-q', '2'])
   await done
   t.equal(out.trim(), 'TopicA/C from mosquitto_pub')
