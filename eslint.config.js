@@ -15,7 +15,7 @@ const restrict = (files, patterns, ignores = []) => ({
 })
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'data/**', 'firmware-protocol/generated/**', '.tap/**', 'coverage/**'] },
+  { ignores: ['node_modules/**', 'data/**', 'firmware-protocol/generated/**', '.tap/**', 'coverage/**', 'tmp/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {
