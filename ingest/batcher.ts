@@ -49,13 +49,14 @@ export class Batcher {
     private log: Logger,
   ) {}
 
-  async submit(item: BatchItem): Promise<RecordOutcome[]> {
-    while (this.queuedRows >= this.opts.maxQueuedRows && !this.closing) {
-      await new Promise<void>((r) => this.roomWaiters.push(r))
+  submit(item: BatchItem): Promise<RecordOutcome[]> {
+    // Not async: with room in the queue (the common case) the only promise is the one returned.
+    if (this.queuedRows >= this.opts.maxQueuedRows && !this.closing) {
+      return new Promise<void>((r) => this.roomWaiters.push(r)).then(() => this.submit(item))
     }
-    if (this.closing) throw new IngestError('GP_INGEST_CLOSED', 'the ingest is closing')
+    if (this.closing) return Promise.reject(new IngestError('GP_INGEST_CLOSED', 'the ingest is closing'))
     return new Promise<RecordOutcome[]>((resolve, reject) => {
-      const p: Pending = { ...item, rows: size(item), resolve, reject }
+      const p: Pending = { records: item.records, rejects: item.rejects, presence: item.presence, rows: size(item), resolve, reject }
       this.queue.push(p)
       this.queuedRows += p.rows
       this.schedulePump()
@@ -166,18 +167,27 @@ export class Batcher {
     this.metrics.commitSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9)
     this.metrics.batchRows.observe(batch.records.length)
     let at = 0
+    const counts = new Map<string, number>()
+    let dups = 0
+    let conflicts = 0
     for (const p of group) {
       const outcomes = result.outcomes.slice(at, at + p.records.length)
       at += p.records.length
-      p.records.forEach((r, i) => {
+      for (let i = 0; i < outcomes.length; i++) {
         const o = outcomes[i]
-        if (o === 'new') this.metrics.rows.inc({ kind: r.kind })
-        else if (o === 'duplicate') this.metrics.dedupHits.inc()
-        else this.metrics.conflicts.inc()
-      })
+        if (o === 'new') {
+          const kind = (p.records[i] as UplinkRecord).kind
+          counts.set(kind, (counts.get(kind) ?? 0) + 1)
+        } else if (o === 'duplicate') dups++
+        else conflicts++
+      }
       for (const j of p.rejects) this.metrics.rejects.inc({ code: j.code })
       p.resolve(outcomes)
     }
+    // Counters once per group, not per row.
+    for (const [kind, n] of counts) this.metrics.rows.inc({ kind }, n)
+    if (dups > 0) this.metrics.dedupHits.inc(dups)
+    if (conflicts > 0) this.metrics.conflicts.inc(conflicts)
     if (result.conflicts > 0) this.metrics.rejects.inc({ code: 'GP_INGEST_SEQ_CONFLICT' }, result.conflicts)
   }
 }

@@ -5,7 +5,7 @@
 import type { RecordOutcome } from '../src/store/types.ts'
 import { Batcher } from './batcher.ts'
 import { createMetrics, type IngestMetrics } from './metrics.ts'
-import { runPipeline } from './pipeline.ts'
+import { runStages } from './pipeline.ts'
 import { RecentKeys } from './stages/dedup.ts'
 import { Lookups } from './stages/identify.ts'
 import type { IngestDeps, IngestMessage, IngestOptions, IngestPresence, Work } from './types.ts'
@@ -73,26 +73,41 @@ export function createIngest(deps: IngestDeps): Ingest {
     pruneTimer.unref()
   }
 
-  async function ingest(msg: IngestMessage): Promise<CommitResult> {
+  const NONE: never[] = []
+  const noop = () => {}
+
+  // Promise-chained, not async: on the hot path (stages synchronous, room in the
+  // batcher) a message makes the batcher's promise and one .then — no more.
+  function ingest(msg: IngestMessage): Promise<CommitResult> {
     const w: Work = { msg, receivedAtMs: msg.receivedAt.getTime(), envelopes: [], records: [], knownDuplicates: 0 }
-    await runPipeline(w, stageDeps)
+    try {
+      const pending = runStages(w, stageDeps)
+      return pending ? pending.then(() => submitWork(w)) : submitWork(w)
+    } catch (err) {
+      // As before (async): a stage's throw is a rejection, never a synchronous throw.
+      return Promise.reject(err as Error)
+    }
+  }
+
+  function submitWork(w: Work): Promise<CommitResult> {
     if (w.reject) {
-      await batcher.submit({ records: [], rejects: [w.reject], presence: [] })
-      return { outcomes: [], rejected: w.reject.code }
+      const code = w.reject.code
+      return batcher.submit({ records: NONE, rejects: [w.reject], presence: NONE }).then(() => ({ outcomes: [], rejected: code }))
     }
     metrics.dedupHits.inc(w.knownDuplicates)
-    if (w.records.length === 0) return { outcomes: [] } // every record known committed: ack again
+    if (w.records.length === 0) return Promise.resolve({ outcomes: [] }) // every record known committed: ack again
     const records = w.records
-    const outcomes = await batcher.submit({ records, rejects: [], presence: [] })
-    stageDeps.recent.remember(records.filter((_, i) => outcomes[i] !== 'conflict'))
-    return { outcomes }
+    return batcher.submit({ records, rejects: NONE, presence: NONE }).then((outcomes) => {
+      stageDeps.recent.remember(outcomes.includes('conflict') ? records.filter((_, i) => outcomes[i] !== 'conflict') : records)
+      return { outcomes }
+    })
   }
 
   return {
     metrics,
     ingest,
-    async commit(msg) {
-      await ingest(msg)
+    commit(msg) {
+      return ingest(msg).then(noop)
     },
     presence(ev) {
       const p = batcher

@@ -117,6 +117,17 @@ export function storeContract(t: Test, getStore: () => Store): void {
     t.equal(await store.checkIns.count({ deviceId: dev }), 3, 'the re-sent check-in is not stored twice')
   })
 
+  t.test('text columns round-trip characters that array literals quote or escape', async (t) => {
+    // The pg driver passes the group's columns as pre-built array literals.
+    const store = getStore()
+    const dev = uid('dev "q\\ ,{}')
+    const tags = ['a"b', 'c\\d', '\\"', 'NULL', '', ' x ', '{1,2}', 'a,b', '工号']
+    await store.uplinks.write({ records: tags.map((tagId, i) => checkIn(dev, i + 1, T0 + i, { tagId, badgeId: tagId, lat: -0.5, lon: 1e-7 })) })
+    const rows = await store.checkIns.list({ from: new Date(0), to: new Date(T0 * 2), deviceId: dev })
+    t.same(rows.map((r) => [r.seq, r.tagId, r.badgeId]), tags.map((tag, i) => [i + 1, tag, tag]))
+    t.same(rows.map((r) => [r.lat, r.lon]), tags.map(() => [-0.5, 1e-7]))
+  })
+
   t.test('rows keep both clocks, seq and flags; unknown tags are kept and flagged', async (t) => {
     const store = getStore()
     const g = uid('D')

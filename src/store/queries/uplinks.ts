@@ -73,7 +73,7 @@ export async function writeBatch(db: Db, batch: WriteBatch): Promise<WriteResult
     }
   } else {
     await db.transaction(async (tx) => {
-      unclaimed = await tx.query<Unclaimed>(...mainStatement(plan, presence, true))
+      unclaimed = await tx.query<Unclaimed>(...mainStatement(plan, presence, true, db.driver === 'pg'))
       settleClaims(plan, unclaimed)
       const unknown = unclaimed.filter((u) => u.t === null)
       if (unknown.length > 0) await resolveUnknown(tx, plan, unknown)
@@ -102,10 +102,10 @@ export async function writeBatch(db: Db, batch: WriteBatch): Promise<WriteResult
  */
 async function claimAndInsert(db: Db, plan: Plan, presence: PresenceEvent[]): Promise<Unclaimed[]> {
   try {
-    return await db.query<Unclaimed>(...mainStatement(plan, presence, false))
+    return await db.query<Unclaimed>(...mainStatement(plan, presence, false, db.driver === 'pg'))
   } catch (err) {
     if ((err as { code?: unknown }).code !== '23505') throw err
-    return db.query<Unclaimed>(...mainStatement(plan, presence, true))
+    return db.query<Unclaimed>(...mainStatement(plan, presence, true, db.driver === 'pg'))
   }
 }
 
@@ -182,17 +182,20 @@ async function insertRejects(tx: Queryable, rejects: NewReject[]): Promise<void>
 }
 
 /** Builds the group's statement: claim, insert per kind present, presence, device_state; returns the unclaimed keys. */
-function mainStatement(plan: Plan, presence: PresenceEvent[], onConflict: boolean): [string, unknown[]] {
+function mainStatement(plan: Plan, presence: PresenceEvent[], onConflict: boolean, literals: boolean): [string, unknown[]] {
   const params: unknown[] = []
   const $ = (v: unknown, type: string) => {
     params.push(v)
     return `$${params.length}::${type}`
   }
+  // Array columns: the pg driver gets each as one pre-built array literal (pg's own
+  // conversion escapes every element with two regex replaces); PGlite gets JS arrays.
+  const arr = <T, V>(rows: T[], f: (r: T) => V | undefined): unknown => (literals ? arrayLiteral(rows, f) : col(rows, f))
   const c = plan.candidates.map((i) => plan.records[i] as UplinkRecord)
   const battery = (r: UplinkRecord) => (r.kind === 'checkin' || r.kind === 'status' ? (r.batteryPct ?? null) : null)
   const ctes: string[] = [
-    `cand AS (SELECT * FROM unnest(${$(col(c, (r) => r.deviceId), 'text[]')}, ${$(col(c, (r) => r.seq), 'int8[]')}, ${$(col(c, (r) => r.deviceTimeMs), 'float8[]')},
-       ${$(col(c, (r) => r.kind), 'text[]')}, ${$(col(c, (r) => r.receivedAtMs), 'float8[]')}, ${$(c.map(battery), 'smallint[]')}) WITH ORDINALITY AS u(d, s, t, k, r, b, o))`,
+    `cand AS (SELECT * FROM unnest(${$(arr(c, (r) => r.deviceId), 'text[]')}, ${$(arr(c, (r) => r.seq), 'int8[]')}, ${$(arr(c, (r) => r.deviceTimeMs), 'float8[]')},
+       ${$(arr(c, (r) => r.kind), 'text[]')}, ${$(arr(c, (r) => r.receivedAtMs), 'float8[]')}, ${$(arr(c, battery), 'smallint[]')}) WITH ORDINALITY AS u(d, s, t, k, r, b, o))`,
     `claimed AS (
        INSERT INTO uplink_seen (device_id, seq, device_time, kind, received_at)
        SELECT d, s, to_timestamp(t / 1000), k, to_timestamp(r / 1000) FROM cand ORDER BY o
@@ -205,24 +208,24 @@ function mainStatement(plan: Plan, presence: PresenceEvent[], onConflict: boolea
     ctes.push(`ci AS (INSERT INTO check_ins (device_id, seq, device_time, received_at, grid_id, checkpoint_id, tag_id, method,
          lat, lon, accuracy_m, badge_id, battery_pct, clock_future, clock_ancient, unknown_tag)
        SELECT u.d, u.s, to_timestamp(u.t / 1000), to_timestamp(u.r / 1000), u.g, u.c, u.tag, u.m, u.la, u.lo, u.acc, u.b, u.bat, u.cf, u.ca, u.c IS NULL
-       FROM unnest(${$(col(checkIns, (r) => r.deviceId), 'text[]')}, ${$(col(checkIns, (r) => r.seq), 'int8[]')},
-         ${$(col(checkIns, (r) => r.deviceTimeMs), 'float8[]')}, ${$(col(checkIns, (r) => r.receivedAtMs), 'float8[]')},
-         ${$(col(checkIns, (r) => r.gridId), 'text[]')}, ${$(col(checkIns, (r) => r.checkpointId), 'text[]')},
-         ${$(col(checkIns, (r) => r.tagId), 'text[]')}, ${$(col(checkIns, (r) => r.method), 'text[]')},
-         ${$(col(checkIns, (r) => r.lat), 'float8[]')}, ${$(col(checkIns, (r) => r.lon), 'float8[]')},
-         ${$(col(checkIns, (r) => r.accuracyM), 'real[]')}, ${$(col(checkIns, (r) => r.badgeId), 'text[]')},
-         ${$(col(checkIns, (r) => r.batteryPct), 'smallint[]')}, ${$(col(checkIns, (r) => r.clockFuture), 'boolean[]')},
-         ${$(col(checkIns, (r) => r.clockAncient), 'boolean[]')}) AS u(d, s, t, r, g, c, tag, m, la, lo, acc, b, bat, cf, ca)
+       FROM unnest(${$(arr(checkIns, (r) => r.deviceId), 'text[]')}, ${$(arr(checkIns, (r) => r.seq), 'int8[]')},
+         ${$(arr(checkIns, (r) => r.deviceTimeMs), 'float8[]')}, ${$(arr(checkIns, (r) => r.receivedAtMs), 'float8[]')},
+         ${$(arr(checkIns, (r) => r.gridId), 'text[]')}, ${$(arr(checkIns, (r) => r.checkpointId), 'text[]')},
+         ${$(arr(checkIns, (r) => r.tagId), 'text[]')}, ${$(arr(checkIns, (r) => r.method), 'text[]')},
+         ${$(arr(checkIns, (r) => r.lat), 'float8[]')}, ${$(arr(checkIns, (r) => r.lon), 'float8[]')},
+         ${$(arr(checkIns, (r) => r.accuracyM), 'real[]')}, ${$(arr(checkIns, (r) => r.badgeId), 'text[]')},
+         ${$(arr(checkIns, (r) => r.batteryPct), 'smallint[]')}, ${$(arr(checkIns, (r) => r.clockFuture), 'boolean[]')},
+         ${$(arr(checkIns, (r) => r.clockAncient), 'boolean[]')}) AS u(d, s, t, r, g, c, tag, m, la, lo, acc, b, bat, cf, ca)
        ${join})`)
   }
   const tel = c.filter((r): r is TelemetryRecord => r.kind === 'telemetry').flatMap((r) => r.readings.map((x, idx) => ({ r, x, idx })))
   if (tel.length > 0) {
     ctes.push(`tel AS (INSERT INTO telemetry (device_id, seq, idx, device_time, received_at, metric, value, unit, clock_future, clock_ancient)
        SELECT u.d, u.s, u.i, to_timestamp(u.t / 1000), to_timestamp(u.r / 1000), u.m, u.v, u.un, u.cf, u.ca
-       FROM unnest(${$(col(tel, (f) => f.r.deviceId), 'text[]')}, ${$(col(tel, (f) => f.r.seq), 'int8[]')}, ${$(col(tel, (f) => f.idx), 'smallint[]')},
-         ${$(col(tel, (f) => f.x.deviceTimeMs), 'float8[]')}, ${$(col(tel, (f) => f.r.receivedAtMs), 'float8[]')}, ${$(col(tel, (f) => f.x.metric), 'text[]')},
-         ${$(col(tel, (f) => f.x.value), 'float8[]')}, ${$(col(tel, (f) => f.x.unit), 'text[]')}, ${$(col(tel, (f) => f.x.clockFuture), 'boolean[]')},
-         ${$(col(tel, (f) => f.x.clockAncient), 'boolean[]')}) AS u(d, s, i, t, r, m, v, un, cf, ca)
+       FROM unnest(${$(arr(tel, (f) => f.r.deviceId), 'text[]')}, ${$(arr(tel, (f) => f.r.seq), 'int8[]')}, ${$(arr(tel, (f) => f.idx), 'smallint[]')},
+         ${$(arr(tel, (f) => f.x.deviceTimeMs), 'float8[]')}, ${$(arr(tel, (f) => f.r.receivedAtMs), 'float8[]')}, ${$(arr(tel, (f) => f.x.metric), 'text[]')},
+         ${$(arr(tel, (f) => f.x.value), 'float8[]')}, ${$(arr(tel, (f) => f.x.unit), 'text[]')}, ${$(arr(tel, (f) => f.x.clockFuture), 'boolean[]')},
+         ${$(arr(tel, (f) => f.x.clockAncient), 'boolean[]')}) AS u(d, s, i, t, r, m, v, un, cf, ca)
        ${join})`)
   }
   const st = c.filter((r): r is StatusRecord => r.kind === 'status')
@@ -230,11 +233,11 @@ function mainStatement(plan: Plan, presence: PresenceEvent[], onConflict: boolea
     ctes.push(`st AS (INSERT INTO device_status (device_id, seq, device_time, received_at, battery_pct, battery_mv, signal_dbm,
          firmware_version, uptime_s, buffered_count, boot_count, lat, lon, clock_future, clock_ancient)
        SELECT u.d, u.s, to_timestamp(u.t / 1000), to_timestamp(u.r / 1000), u.bp, u.mv, u.sig, u.fw, u.up, u.buf, u.boot, u.la, u.lo, u.cf, u.ca
-       FROM unnest(${$(col(st, (r) => r.deviceId), 'text[]')}, ${$(col(st, (r) => r.seq), 'int8[]')}, ${$(col(st, (r) => r.deviceTimeMs), 'float8[]')},
-         ${$(col(st, (r) => r.receivedAtMs), 'float8[]')}, ${$(col(st, (r) => r.batteryPct), 'smallint[]')}, ${$(col(st, (r) => r.batteryMv), 'real[]')},
-         ${$(col(st, (r) => r.signalDbm), 'smallint[]')}, ${$(col(st, (r) => r.firmwareVersion), 'text[]')}, ${$(col(st, (r) => r.uptimeS), 'int8[]')},
-         ${$(col(st, (r) => r.bufferedCount), 'int4[]')}, ${$(col(st, (r) => r.bootCount), 'int4[]')}, ${$(col(st, (r) => r.lat), 'float8[]')},
-         ${$(col(st, (r) => r.lon), 'float8[]')}, ${$(col(st, (r) => r.clockFuture), 'boolean[]')}, ${$(col(st, (r) => r.clockAncient), 'boolean[]')})
+       FROM unnest(${$(arr(st, (r) => r.deviceId), 'text[]')}, ${$(arr(st, (r) => r.seq), 'int8[]')}, ${$(arr(st, (r) => r.deviceTimeMs), 'float8[]')},
+         ${$(arr(st, (r) => r.receivedAtMs), 'float8[]')}, ${$(arr(st, (r) => r.batteryPct), 'smallint[]')}, ${$(arr(st, (r) => r.batteryMv), 'real[]')},
+         ${$(arr(st, (r) => r.signalDbm), 'smallint[]')}, ${$(arr(st, (r) => r.firmwareVersion), 'text[]')}, ${$(arr(st, (r) => r.uptimeS), 'int8[]')},
+         ${$(arr(st, (r) => r.bufferedCount), 'int4[]')}, ${$(arr(st, (r) => r.bootCount), 'int4[]')}, ${$(arr(st, (r) => r.lat), 'float8[]')},
+         ${$(arr(st, (r) => r.lon), 'float8[]')}, ${$(arr(st, (r) => r.clockFuture), 'boolean[]')}, ${$(arr(st, (r) => r.clockAncient), 'boolean[]')})
          AS u(d, s, t, r, bp, mv, sig, fw, up, buf, boot, la, lo, cf, ca)
        ${join})`)
   }
@@ -242,25 +245,25 @@ function mainStatement(plan: Plan, presence: PresenceEvent[], onConflict: boolea
   if (al.length > 0) {
     ctes.push(`al AS (INSERT INTO alarms (device_id, seq, device_time, received_at, kind, lat, lon, badge_id, detail, clock_future, clock_ancient)
        SELECT u.d, u.s, to_timestamp(u.t / 1000), to_timestamp(u.r / 1000), u.k, u.la, u.lo, u.b, u.de, u.cf, u.ca
-       FROM unnest(${$(col(al, (r) => r.deviceId), 'text[]')}, ${$(col(al, (r) => r.seq), 'int8[]')}, ${$(col(al, (r) => r.deviceTimeMs), 'float8[]')},
-         ${$(col(al, (r) => r.receivedAtMs), 'float8[]')}, ${$(col(al, (r) => r.alarmKind), 'text[]')}, ${$(col(al, (r) => r.lat), 'float8[]')},
-         ${$(col(al, (r) => r.lon), 'float8[]')}, ${$(col(al, (r) => r.badgeId), 'text[]')}, ${$(col(al, (r) => r.detail), 'text[]')},
-         ${$(col(al, (r) => r.clockFuture), 'boolean[]')}, ${$(col(al, (r) => r.clockAncient), 'boolean[]')}) AS u(d, s, t, r, k, la, lo, b, de, cf, ca)
+       FROM unnest(${$(arr(al, (r) => r.deviceId), 'text[]')}, ${$(arr(al, (r) => r.seq), 'int8[]')}, ${$(arr(al, (r) => r.deviceTimeMs), 'float8[]')},
+         ${$(arr(al, (r) => r.receivedAtMs), 'float8[]')}, ${$(arr(al, (r) => r.alarmKind), 'text[]')}, ${$(arr(al, (r) => r.lat), 'float8[]')},
+         ${$(arr(al, (r) => r.lon), 'float8[]')}, ${$(arr(al, (r) => r.badgeId), 'text[]')}, ${$(arr(al, (r) => r.detail), 'text[]')},
+         ${$(arr(al, (r) => r.clockFuture), 'boolean[]')}, ${$(arr(al, (r) => r.clockAncient), 'boolean[]')}) AS u(d, s, t, r, k, la, lo, b, de, cf, ca)
        ${join})`)
   }
   // Presence: every event is stored; device_state takes each device's latest.
   let pres = 'SELECT NULL::text AS d, NULL::boolean AS o, NULL::float8 AS pa WHERE false'
   if (presence.length > 0) {
     ctes.push(`pr AS (INSERT INTO device_presence (device_id, received_at, online, reason)
-       SELECT d, to_timestamp(r / 1000), o, re FROM unnest(${$(col(presence, (p) => p.deviceId), 'text[]')}, ${$(col(presence, (p) => p.receivedAtMs), 'float8[]')},
-         ${$(col(presence, (p) => p.online), 'boolean[]')}, ${$(col(presence, (p) => p.reason), 'text[]')}) AS u(d, r, o, re))`)
+       SELECT d, to_timestamp(r / 1000), o, re FROM unnest(${$(arr(presence, (p) => p.deviceId), 'text[]')}, ${$(arr(presence, (p) => p.receivedAtMs), 'float8[]')},
+         ${$(arr(presence, (p) => p.online), 'boolean[]')}, ${$(arr(presence, (p) => p.reason), 'text[]')}) AS u(d, r, o, re))`)
     const latest = new Map<string, PresenceEvent>()
     for (const e of presence) {
       const p = latest.get(e.deviceId)
       if (!p || e.receivedAtMs >= p.receivedAtMs) latest.set(e.deviceId, e)
     }
     const ps = [...latest.values()]
-    pres = `SELECT * FROM unnest(${$(col(ps, (p) => p.deviceId), 'text[]')}, ${$(col(ps, (p) => p.online), 'boolean[]')}, ${$(col(ps, (p) => p.receivedAtMs), 'float8[]')}) AS p(d, o, pa)`
+    pres = `SELECT * FROM unnest(${$(arr(ps, (p) => p.deviceId), 'text[]')}, ${$(arr(ps, (p) => p.online), 'boolean[]')}, ${$(arr(ps, (p) => p.receivedAtMs), 'float8[]')}) AS p(d, o, pa)`
   }
   // Latest-state upsert, one row per device, in device order (lock order), from the claimed records only.
   ctes.push(`ds AS (INSERT INTO device_state AS s (device_id, online, presence_at, last_seen_at, last_seq, battery_pct, status_at)
@@ -310,6 +313,24 @@ function conflictRejects(records: UplinkRecord[], outcomes: RecordOutcome[]): Ne
 }
 
 const col = <T, V>(rows: T[], f: (r: T) => V | undefined): Array<V | null> => rows.map((r) => f(r) ?? null)
+
+/**
+ * A PostgreSQL array literal of strings, numbers, booleans and nulls — what pg's
+ * arrayString builds, but numbers and booleans unquoted and a string escaped only
+ * when it holds a backslash or a double quote.
+ */
+export function arrayLiteral<T, V>(rows: T[], f: (r: T) => V | undefined): string {
+  let out = '{'
+  for (let i = 0; i < rows.length; i++) {
+    if (i > 0) out += ','
+    const v = f(rows[i] as T) as unknown
+    if (v === null || v === undefined) out += 'NULL'
+    else if (typeof v === 'string') out += v.indexOf('\\') < 0 && v.indexOf('"') < 0 ? `"${v}"` : `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`
+    else if (typeof v === 'number' || typeof v === 'boolean') out += String(v)
+    else throw new TypeError(`arrayLiteral: unsupported element type ${typeof v}`)
+  }
+  return out + '}'
+}
 
 /** Stores each ack, closes its command, and turns time-sync acks into clock estimates. */
 async function insertAcks(tx: Queryable, rs: AckRecord[]): Promise<void> {
