@@ -36,8 +36,10 @@ if (!url) {
 }
 const gridCounts = arg('grids', '1000').split(',').map(Number)
 const connCounts = arg('connections', '1,2').split(',').map(Number)
+/** --explain r_exc: print EXPLAIN ANALYZE of the step creating that table (once more, before it is timed). */
+const explain = arg('explain', '')
 const variant = arg('cells', 'misses')
-if (variant !== 'all' && variant !== 'misses') throw new Error(`--cells: expected 'all' or 'misses', got '${variant}'`)
+if (variant !== 'all' && variant !== 'misses' && variant !== 'fused') throw new Error(`--cells: expected 'all', 'misses' or 'fused', got '${variant}'`)
 for (const n of [...gridCounts, ...connCounts]) {
   if (!Number.isInteger(n) || n < 1) throw new Error(`--grids / --connections: expected positive integers, got ${n}`)
 }
@@ -145,10 +147,43 @@ const CELLS_MISSES = `CREATE TEMP TABLE r_cells AS
        WHERE c.checkpoint_id = r.checkpoint_id AND c.device_time >= greatest(r.ws, $1) AND c.device_time < least(r.we, $2) AND c.received_at <= $3)
      WHERE r.visits > 0`
 
+/** Steps 2 + 3 in one scan and one sort of the day's rows (--cells fused). */
+const FUSED = `CREATE TEMP TABLE r_exc AS
+     WITH s AS (
+       SELECT x.checkpoint_id, p.grid_id, x.at, x.id, p.max_gap_ms, lag(x.at) OVER w AS prev_at, lag(x.id) OVER w AS prev_id
+       FROM (SELECT checkpoint_id, device_time AS at, device_id || ':' || seq AS id FROM check_ins
+             WHERE device_time >= $1 AND device_time < $2 AND received_at <= $3 AND checkpoint_id IN (SELECT checkpoint_id FROM p_cp)
+             UNION ALL SELECT checkpoint_id, $1, NULL FROM p_cp
+             UNION ALL SELECT checkpoint_id, $2, NULL FROM p_cp) x
+       JOIN p_cp p USING (checkpoint_id)
+       WINDOW w AS (PARTITION BY x.checkpoint_id COLLATE "C" ORDER BY x.at)),
+     -- the grid's window bounds joined after the sort (a wide array per row made the sort spill)
+     a AS (
+       SELECT s.checkpoint_id COLLATE "C" AS checkpoint_id, least(greatest((width_bucket(s.at, g.bounds) + 1) / 2, 1), cardinality(g.wkeys)) AS wi,
+              count(*) FILTER (WHERE s.id IS NOT NULL AND width_bucket(s.at, g.bounds) % 2 = 1)::int AS n,
+              array_agg(ARRAY[s.prev_at::text, s.at::text, s.prev_id, s.id]) FILTER (WHERE s.at - s.prev_at > make_interval(secs => s.max_gap_ms / 1000.0)) AS gaps
+       FROM s JOIN p_grid g ON g.grid_id = s.grid_id GROUP BY 1, 2)
+     SELECT p.grid_id, p.checkpoint_id, w.wi, g.wkeys[w.wi] AS wkey, coalesce(a.n, 0) AS visits, coalesce(a.n, 0) < g.needs[w.wi] AS missed,
+            a.gaps, g.bounds[2 * w.wi - 1] AS ws, g.bounds[2 * w.wi] AS we
+     FROM p_cp p JOIN p_grid g USING (grid_id) CROSS JOIN LATERAL generate_series(1, cardinality(g.wkeys)) w(wi)
+     LEFT JOIN a ON a.checkpoint_id = p.checkpoint_id AND a.wi = w.wi
+     WHERE coalesce(a.n, 0) < g.needs[w.wi] OR a.gaps IS NOT NULL;
+     CREATE TEMP TABLE r_cells AS SELECT grid_id, checkpoint_id, wi, wkey, visits, NULL::text AS first_id, missed, ws, we FROM r_exc WHERE missed;
+     -- evidence of a miss with some (too few) visits: its rows, through check_ins_checkpoint_idx
+     UPDATE r_cells r SET first_id = (
+       SELECT string_agg(c.device_id || ':' || c.seq, ',' ORDER BY c.device_time, c.device_id, c.seq) FROM check_ins c
+       WHERE c.checkpoint_id = r.checkpoint_id AND c.device_time >= greatest(r.ws, $1) AND c.device_time < least(r.we, $2) AND c.received_at <= $3)
+     WHERE r.visits > 0`
+
+const FUSED_GAPS = `CREATE TEMP TABLE r_gaps AS
+     SELECT e.grid_id, e.checkpoint_id, e.gaps[i][1]::timestamptz AS gap_from, e.gaps[i][2]::timestamptz AS gap_to, e.gaps[i][3] AS prev_id, e.gaps[i][4] AS id
+     FROM r_exc e CROSS JOIN LATERAL generate_subscripts(e.gaps, 1) i
+     WHERE e.gaps IS NOT NULL`
+
 const STEPS: Array<[string, string]> = [
   [
     '1 parameters (unnest temp tables)',
-    `DROP TABLE IF EXISTS p_win, p_cp, p_grid, r_cells, r_gaps, r_fig, r_ex;
+    `DROP TABLE IF EXISTS p_win, p_cp, p_grid, r_cells, r_gaps, r_fig, r_ex, r_exc;
      CREATE TEMP TABLE p_win AS SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[]) AS t(grid_id, wkey, ws, we, need);
      CREATE TEMP TABLE p_cp AS SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(grid_id, checkpoint_id, max_gap_ms);
      -- non-overlapping windows → one sorted bounds array per grid for width_bucket()
@@ -160,12 +195,12 @@ const STEPS: Array<[string, string]> = [
      ANALYZE p_win; ANALYZE p_cp; ANALYZE p_grid`,
   ],
   [
-    variant === 'all' ? '2 cells: visits, first evidence, miss (all cells)' : '2 cells: visits, misses only + their evidence',
-    variant === 'all' ? CELLS_ALL : CELLS_MISSES,
+    { all: '2 cells: visits, first evidence, miss (all cells)', misses: '2 cells: visits, misses only + their evidence', fused: '2 cells + gaps: one scan, one sort (fused)' }[variant],
+    { all: CELLS_ALL, misses: CELLS_MISSES, fused: FUSED }[variant],
   ],
   [
-    '3 over-long gaps (lag over checkpoint, device_time)',
-    `CREATE TEMP TABLE r_gaps AS
+    variant === 'fused' ? '3 gaps (unnested from step 2)' : '3 over-long gaps (lag over checkpoint, device_time)',
+    variant === 'fused' ? FUSED_GAPS : `CREATE TEMP TABLE r_gaps AS
      SELECT grid_id, checkpoint_id, prev_at AS gap_from, at AS gap_to, prev_id, id FROM (
        SELECT p.grid_id, x.checkpoint_id, x.at, x.id, p.max_gap_ms,
               lag(x.at) OVER w AS prev_at, lag(x.id) OVER w AS prev_id
@@ -248,6 +283,11 @@ async function runSteps(c: pg.Client, p: Params): Promise<{ ms: number[]; change
     for (const [k, part] of parts.entries()) {
       const used = Math.max(0, ...[...part.matchAll(/\$(\d)/g)].map((m) => Number(m[1])))
       const args = part.includes('p_cp AS SELECT') ? [p.cg, p.cc, p.gap] : argsFor[i]
+      if (explain && part.startsWith(`CREATE TEMP TABLE ${explain} `)) {
+        const plan = await c.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, COSTS OFF) ${part}`, used ? args?.slice(0, used) : undefined)
+        console.log(plan.rows.map((r) => r['QUERY PLAN']).join('\n'))
+        await c.query(`DROP TABLE ${explain}`)
+      }
       const res = await c.query(part, used ? args?.slice(0, used) : undefined)
       if (k === parts.length - 1 || /^(INSERT|UPDATE|WITH|CREATE TEMP TABLE r_(cells|gaps))/.test(part)) n += res.rowCount ?? 0
     }
