@@ -1,4 +1,4 @@
-// npm run bench:rules:setbased [-- --grids 1000,10000 --connections 1,2]
+// npm run bench:rules:setbased [-- --grids 1000,10000 --connections 1,2 --cells misses|all|fused --explain r_exc]
 // Feasibility prototype for issue 6 (NOT product code): the coverage verdicts of
 // one local day computed with a few set-based SQL statements, nothing per cell
 // shipped to Node. Same data as bench/rules.ts (same prng and seed: N grids × 20
