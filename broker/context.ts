@@ -48,14 +48,20 @@ const WARM_UP = 1 << 7
  * (the publish queue's tail, the token bucket, the remote address string). Small
  * counters and booleans share one integer (idle-connection memory: 7 fields, 80 B).
  */
+/** One publish awaiting its ack: committed is set when its commit settles. */
+export interface AckSlot {
+  committed: boolean | undefined
+  callback: (err?: Error | null) => void
+}
+
 export class ClientState {
   principal: Principal | undefined = undefined
   bucket: TokenBucket | undefined = undefined
   /**
-   * Serialises this client's publish hooks (acks in arrival order): the last queued
-   * commit, or undefined when none is pending.
+   * This client's publish hooks waiting for their turn to ack (arrival order), or
+   * undefined when none is pending.
    */
-  tail: Promise<boolean> | undefined = undefined
+  acks: AckSlot[] | undefined = undefined
   /** Deliveries handed to aedes and not yet flushed. */
   queued = 0
   reason: PresenceReason | undefined = undefined

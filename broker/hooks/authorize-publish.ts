@@ -3,12 +3,12 @@
 // DESIGN: ack after commit. aedes 1.2.0 writes the QoS 1 PUBACK right after this
 // hook calls back and before `published` runs (lib/handlers/publish.js), so the
 // commit is awaited here. Packets of one socket read are dispatched concurrently by
-// aedes; their commits run concurrently and `st.tail` keeps the acks in arrival order, and
+// aedes; their commits run concurrently and `st.acks` keeps the acks in arrival order, and
 // aedes reads no more from the socket until the batch is done: per-device backpressure.
 import type { Client, PublishPacket } from 'aedes'
 import { parseTopic } from '../../firmware-protocol/index.ts'
 import { authorizePublishTopic } from '../acl.ts'
-import { principalLabel, sleep, type BrokerContext, type ClientState } from '../context.ts'
+import { principalLabel, sleep, type AckSlot, type BrokerContext, type ClientState } from '../context.ts'
 import { secondsSince } from '../metrics.ts'
 import { TokenBucket } from '../limits.ts'
 import { internalsOf } from '../internals.ts'
@@ -63,18 +63,29 @@ export function makeAuthorizePublish(ctx: BrokerContext) {
     }
     // The commit starts at once, so a device's publishes of one socket read share the
     // ingest's group commits; its ack waits behind the earlier publishes' acks
-    // (arrival order, MQTT-4.6.0-2). No chain when none is pending (the common case).
-    const mine = processPublish(ctx, client, st, msg)
-    const work = st.tail === undefined ? mine : st.tail.then(() => mine)
-    st.tail = work
+    // (arrival order, MQTT-4.6.0-2). Callback style: no promise chain per message.
+    const slot: AckSlot = { committed: undefined, callback }
+    if (st.acks === undefined) st.acks = [slot]
+    else st.acks.push(slot)
     ctx.inflight.begin()
-    work.then((committed) => {
-      ctx.inflight.end()
-      // Still the tail: nothing was queued behind it (works settle in order).
-      if (st.tail === work) st.tail = undefined
-      // Not committed (client gone or broker closing): no ack; the device redelivers.
-      callback(committed ? null : new Error('uplink not committed'))
-    })
+    processPublish(ctx, client, st, msg, slot)
+  }
+}
+
+/** Records a publish's outcome and sends every ack now due, in arrival order. */
+function settle(ctx: BrokerContext, st: ClientState, slot: AckSlot, committed: boolean): void {
+  slot.committed = committed
+  const q = st.acks
+  if (q === undefined || q[0] !== slot) return // an earlier publish is still committing
+  let n = 1
+  while (n < q.length && (q[n] as AckSlot).committed !== undefined) n++
+  // Detached before the callbacks run: a publish they let in queues afresh.
+  const due = n === q.length ? q : q.splice(0, n)
+  if (due === q) st.acks = undefined
+  for (const s of due) {
+    ctx.inflight.end()
+    // Not committed (client gone or broker closing): no ack; the device redelivers.
+    s.callback(s.committed ? null : new Error('uplink not committed'))
   }
 }
 
@@ -82,12 +93,16 @@ export function makeAuthorizePublish(ctx: BrokerContext) {
  * One publish, in its turn: routing backlog and rate limit (held before the ack),
  * then the commit. Never rejects: false means "do not ack".
  */
-function processPublish(ctx: BrokerContext, client: Client, st: ClientState, msg: UplinkMessage | undefined): Promise<boolean> {
+function processPublish(ctx: BrokerContext, client: Client, st: ClientState, msg: UplinkMessage | undefined, slot: AckSlot): void {
   // Devices are rate limited; their bucket is made at the first publish, not per connection.
   if (st.principal?.kind === 'device') st.bucket ??= new TokenBucket(ctx.limits.publishRate, ctx.limits.publishBurst, Date.now())
   const wait = routingBacklogged(ctx) ? -1 : st.bucket ? st.bucket.take(Date.now()) : 0
-  if (wait === 0) return msg ? commitWithRetry(ctx, client, msg) : Promise.resolve(true)
-  return (async () => {
+  if (wait === 0) {
+    if (msg) commitWithRetry(ctx, client, st, msg, slot)
+    else settle(ctx, st, slot, true)
+    return
+  }
+  void (async () => {
     if (wait < 0) await waitForRouting(ctx)
     else {
       // Over the rate: slowed, never dropped after an ack (MQTT 3.1.1 has no reason code).
@@ -102,7 +117,8 @@ function processPublish(ctx: BrokerContext, client: Client, st: ClientState, msg
         await sleep(more)
       }
     }
-    return msg ? commitWithRetry(ctx, client, msg) : true
+    if (msg) commitWithRetry(ctx, client, st, msg, slot)
+    else settle(ctx, st, slot, true)
   })()
 }
 
@@ -117,10 +133,10 @@ function waitForRouting(ctx: BrokerContext): Promise<void> {
 /**
  * Commits one uplink. A throwing sink (database down) is retried with backoff while
  * the device waits without an ack — its further packets wait behind it. Gives up
- * (returns false, no ack) when the client disconnects or the broker closes; the
+ * (settles false, no ack) when the client disconnects or the broker closes; the
  * device then redelivers and the ingest's (device, seq) dedup absorbs any repeat.
  */
-function commitWithRetry(ctx: BrokerContext, client: Client, msg: UplinkMessage): Promise<boolean> {
+function commitWithRetry(ctx: BrokerContext, client: Client, st: ClientState, msg: UplinkMessage, slot: AckSlot): void {
   const started = performance.now()
   let first: Promise<void>
   try {
@@ -128,12 +144,12 @@ function commitWithRetry(ctx: BrokerContext, client: Client, msg: UplinkMessage)
   } catch (err) {
     first = Promise.reject(err)
   }
-  return first.then(
+  first.then(
     () => {
       ctx.metrics.commitSeconds.observe(secondsSince(started))
-      return true
+      settle(ctx, st, slot, true)
     },
-    (err: unknown) => retryCommit(ctx, client, msg, err),
+    (err: unknown) => void retryCommit(ctx, client, msg, err).then((committed) => settle(ctx, st, slot, committed)),
   )
 }
 
