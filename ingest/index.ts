@@ -74,32 +74,36 @@ export function createIngest(deps: IngestDeps): Ingest {
   }
 
   const NONE: never[] = []
-  const noop = () => {}
 
   // Promise-chained, not async: on the hot path (stages synchronous, room in the
   // batcher) a message makes the batcher's promise and one .then — no more.
   function ingest(msg: IngestMessage): Promise<CommitResult> {
+    return run(msg, true) as Promise<CommitResult>
+  }
+
+  /** commit() asks for no result: one promise per message on the hot path, no result object. */
+  function run(msg: IngestMessage, result: boolean): Promise<CommitResult | void> {
     const w: Work = { msg, receivedAtMs: msg.receivedAt.getTime(), envelopes: [], records: [], knownDuplicates: 0 }
     try {
       const pending = runStages(w, stageDeps)
-      return pending ? pending.then(() => submitWork(w)) : submitWork(w)
+      return pending ? pending.then(() => submitWork(w, result)) : submitWork(w, result)
     } catch (err) {
       // As before (async): a stage's throw is a rejection, never a synchronous throw.
       return Promise.reject(err as Error)
     }
   }
 
-  function submitWork(w: Work): Promise<CommitResult> {
+  function submitWork(w: Work, result: boolean): Promise<CommitResult | void> {
     if (w.reject) {
       const code = w.reject.code
-      return batcher.submit({ records: NONE, rejects: [w.reject], presence: NONE }).then(() => ({ outcomes: [], rejected: code }))
+      return batcher.submit({ records: NONE, rejects: [w.reject], presence: NONE }).then(() => (result ? { outcomes: [], rejected: code } : undefined))
     }
-    metrics.dedupHits.inc(w.knownDuplicates)
-    if (w.records.length === 0) return Promise.resolve({ outcomes: [] }) // every record known committed: ack again
+    if (w.knownDuplicates > 0) metrics.dedupHits.inc(w.knownDuplicates)
+    if (w.records.length === 0) return Promise.resolve(result ? { outcomes: [] } : undefined) // every record known committed: ack again
     const records = w.records
     return batcher.submit({ records, rejects: NONE, presence: NONE }).then((outcomes) => {
       stageDeps.recent.remember(outcomes.includes('conflict') ? records.filter((_, i) => outcomes[i] !== 'conflict') : records)
-      return { outcomes }
+      return result ? { outcomes } : undefined
     })
   }
 
@@ -107,7 +111,7 @@ export function createIngest(deps: IngestDeps): Ingest {
     metrics,
     ingest,
     commit(msg) {
-      return ingest(msg).then(noop)
+      return run(msg, false) as Promise<void>
     },
     presence(ev) {
       const p = batcher

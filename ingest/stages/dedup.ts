@@ -21,7 +21,9 @@ export class RecentKeys {
       this.map.delete(k)
       this.map.set(k, r.deviceTimeMs)
     }
-    // Map iteration order is insertion order: drop the oldest.
+    // Map iteration order is insertion order: drop the oldest (checked first: no
+    // iterator per call while under capacity).
+    if (this.map.size <= this.capacity) return
     for (const k of this.map.keys()) {
       if (this.map.size <= this.capacity) break
       this.map.delete(k)
@@ -31,10 +33,14 @@ export class RecentKeys {
 
 /** Drops records already known committed with the same device time (a conflict still goes to the store). */
 export function dedup(w: Work, recent: RecentKeys): void {
-  const keep: UplinkRecord[] = []
-  for (const r of w.records) {
-    if (recent.get(r) === r.deviceTimeMs) w.knownDuplicates++
-    else keep.push(r)
+  // No new array unless something is dropped (the common case keeps every record).
+  let keep: UplinkRecord[] | undefined
+  for (let i = 0; i < w.records.length; i++) {
+    const r = w.records[i] as UplinkRecord
+    if (recent.get(r) === r.deviceTimeMs) {
+      w.knownDuplicates++
+      keep ??= w.records.slice(0, i)
+    } else keep?.push(r)
   }
-  w.records = keep
+  if (keep) w.records = keep
 }
