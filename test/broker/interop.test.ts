@@ -259,7 +259,7 @@ t.test("Debian's mosquitto_pub/mosquitto_sub: QoS 2 round trip and a retained me
   subProc.stderr.on('data', (d: Buffer) => (err += d.toString()))
   // 'close', not 'exit': the process may exit before its stdout has been read.
   const done = new Promise<void>((r) => subProc.once('close', () => r()))
-  await subscribed
+  await Promise.race([subscribed, done]) // a mosquitto_sub that fails fails the check below with its stderr
   await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, '-V', 'mqttv311', '-t', topics[3], '-m', 'from mosquitto_pub', '-q', '2'])
   await done
   t.equal(out.trim(), 'TopicA/C from mosquitto_pub', `QoS 2 through mosquitto_sub${err ? ` (its stderr: ${err.trim()})` : ''}`)
