@@ -21,6 +21,8 @@ export interface Limits {
   flapLimit: number
   /** Broker-wide routing backlog (messages) above which publishers are held before their ack. */
   routingHighWater: number
+  /** The same backlog in payload bytes (large packets fill memory long before the message mark). */
+  routingHighWaterBytes: number
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -31,6 +33,8 @@ export const DEFAULT_LIMITS: Limits = {
   keepaliveMax: 1200,
   flapLimit: 10,
   routingHighWater: 100_000,
+  // ≈ what the message mark holds at ~500 B per check-in (bench/broker/routing-backlog.ts).
+  routingHighWaterBytes: 64 * 1024 * 1024,
 }
 
 const LISTENERS = ['mqtt', 'mqtts', 'ws'] as const

@@ -102,6 +102,8 @@ export function createBroker(opts: BrokerOptions): Broker {
   // Byte counters read the listeners lazily; they exist a few lines below.
   const sockets = { bytesRead: () => ls.bytesRead(), bytesWritten: () => ls.bytesWritten() }
   const metrics = createMetrics(registry, sockets)
+  // Until listen() guards the router, its own queue length (no byte count yet).
+  let routingBacklog = (): { messages: number; bytes: number } => ({ messages: aedesInternals(aedes).mq.length ?? 0, bytes: 0 })
   const ctx: BrokerContext = {
     aedes,
     log,
@@ -115,8 +117,8 @@ export function createBroker(opts: BrokerOptions): Broker {
     clients: new ClientStates(),
     inflight: new Inflight(),
     routing: new RoutingGate(
-      () => aedesInternals(aedes).mq.length ?? 0,
-      () => limits.routingHighWater,
+      () => routingBacklog(),
+      () => ({ messages: limits.routingHighWater, bytes: limits.routingHighWaterBytes }),
       () => ctx.closing,
     ),
     closing: false,
@@ -157,7 +159,7 @@ export function createBroker(opts: BrokerOptions): Broker {
       guardPersistence(ctx)
       await warmUpClientShape(ctx)
       if (backends.mode === 'memory') compactRetainedPresence((aedes as unknown as { persistence: unknown }).persistence)
-      guardRouting(aedesInternals(aedes).mq)
+      routingBacklog = guardRouting(aedesInternals(aedes).mq)
       if (ctx.allowAnonymous) {
         log.warn('LAB MODE: anonymous MQTT clients are allowed (outside the device namespace) — GRIDPATROL_MQTT_ALLOW_ANONYMOUS is on; never in production')
       }

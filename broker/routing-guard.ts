@@ -21,28 +21,41 @@ interface LocalEmitter {
 const deferDone: Listener = (_msg, done) => setImmediate(done)
 const DEFERRED: readonly Listener[] = Object.freeze([deferDone])
 
-/** FIFO with amortised O(1) push and shift; grows by doubling, never shrinks below 64. */
+/**
+ * FIFO with amortised O(1) push and shift; grows by doubling, never shrinks below 64.
+ * With `sizeOf`, it also keeps the sum of its items' sizes (`bytes`).
+ */
 export class RingQueue<T> {
   private items: Array<T | undefined> = new Array(64)
   private head = 0
   private size = 0
+  private total = 0
+
+  constructor(private readonly sizeOf?: (item: T) => number) {}
 
   get length(): number {
     return this.size
   }
 
+  /** Sum of `sizeOf` over the queued items (0 without `sizeOf`). */
+  get bytes(): number {
+    return this.total
+  }
+
   push(item: T): number {
     if (this.size === this.items.length) this.grow()
     this.items[(this.head + this.size) & (this.items.length - 1)] = item
+    if (this.sizeOf) this.total += this.sizeOf(item)
     return ++this.size
   }
 
   shift(): T | undefined {
     if (this.size === 0) return undefined
-    const item = this.items[this.head]
+    const item = this.items[this.head] as T
     this.items[this.head] = undefined
     this.head = (this.head + 1) & (this.items.length - 1)
     this.size--
+    if (this.sizeOf) this.total = this.size === 0 ? 0 : this.total - this.sizeOf(item)
     return item
   }
 
@@ -54,45 +67,61 @@ export class RingQueue<T> {
   }
 }
 
-const toRing = (q: unknown): RingQueue<unknown> => {
-  const ring = new RingQueue<unknown>()
+const toRing = (q: unknown, sizeOf?: (item: unknown) => number): RingQueue<unknown> => {
+  const ring = new RingQueue<unknown>(sizeOf)
   if (Array.isArray(q)) for (const item of q) ring.push(item)
   return ring
 }
 
-export function guardRouting(mq: unknown): void {
+/** Bytes a queued message holds on to: its payload and topic (the rest is a small fixed shape). */
+export function messageBytes(msg: unknown): number {
+  const m = msg as { payload?: { length?: number } | null; topic?: { length?: number } } | null
+  return (m?.payload?.length ?? 0) + (m?.topic?.length ?? 0)
+}
+
+/**
+ * Guards the router (see the top of this file) and returns a reader of its backlog in
+ * messages and payload bytes: the message count alone lets a few large packets
+ * (up to maxPacketBytes each) hold far more memory than the mark suggests.
+ */
+export function guardRouting(mq: unknown): () => { messages: number; bytes: number } {
   const m = mq as LocalEmitter
   const matcher = m._matcher
-  if (!matcher) return // not an mqemitter: nothing to guard
+  if (!matcher) return () => ({ messages: 0, bytes: 0 }) // not an mqemitter: nothing to guard
   const match = matcher.match.bind(matcher)
   matcher.match = (topic: string) => {
     const listeners = match(topic)
     return listeners.length > 0 ? listeners : (DEFERRED as Listener[])
   }
-  m._messageQueue = toRing(m._messageQueue)
+  const queue = toRing(m._messageQueue, messageBytes)
+  m._messageQueue = queue
   m._messageCallbacks = toRing(m._messageCallbacks)
+  return () => ({ messages: queue.length, bytes: queue.bytes })
 }
 
 /**
  * Holds publishers (before their ack) while the broker-wide routing backlog is over
- * its high-water mark, and lets them go as soon as it is back under: one check per
- * turn of the event loop while anyone waits, instead of every waiter polling a timer.
+ * one of its high-water marks (messages or bytes), and lets them go as soon as it is
+ * back under: one check per turn of the event loop while anyone waits, instead of
+ * every waiter polling a timer.
  */
 export class RoutingGate {
   private waiters: Array<() => void> = []
   private scheduled = false
 
   constructor(
-    private readonly backlog: () => number,
-    private readonly highWater: () => number,
+    private readonly backlog: () => { messages: number; bytes: number },
+    private readonly highWater: () => { messages: number; bytes: number },
     private readonly closing: () => boolean,
   ) {}
 
   get open(): boolean {
-    return this.backlog() <= this.highWater() || this.closing()
+    const b = this.backlog()
+    const h = this.highWater()
+    return (b.messages <= h.messages && b.bytes <= h.bytes) || this.closing()
   }
 
-  /** Resolves once the backlog is at or under the high-water mark (or the broker closes). */
+  /** Resolves once the backlog is at or under both high-water marks (or the broker closes). */
   wait(): Promise<void> {
     return new Promise((resolve) => {
       this.waiters.push(resolve)

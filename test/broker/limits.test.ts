@@ -114,16 +114,18 @@ t.test('flap tracker: one id over the limit is slowed; 50,000 distinct ids are n
 
 t.test('publishers are held before their PUBACK while the routing backlog is over its mark', async (t) => {
   const { RoutingGate } = await import('../../broker/routing-guard.ts')
-  let backlog = 5
-  const gate = new RoutingGate(() => backlog, () => 3, () => false)
+  let backlog = { messages: 5, bytes: 10 }
+  const gate = new RoutingGate(() => backlog, () => ({ messages: 3, bytes: 100 }), () => false)
   t.equal(gate.open, false)
   let released = false
   const waiting = gate.wait().then(() => (released = true))
   await delay(20)
   t.equal(released, false, 'held while the backlog is over the mark')
-  backlog = 3
+  backlog = { messages: 3, bytes: 10 }
   await waiting
   t.equal(released, true, 'released once it is back at the mark')
+  backlog = { messages: 1, bytes: 101 }
+  t.equal(gate.open, false, 'a few large messages over the byte mark hold publishers too')
 
   // End to end: a mark below any backlog holds every publish; no PUBACK, nothing committed.
   const tb = await startBroker(t, { limits: { routingHighWater: -1 } })
@@ -135,4 +137,25 @@ t.test('publishers are held before their PUBACK while the routing backlog is ove
   t.equal(acked, false, 'no PUBACK while held')
   t.equal(tb.sink.committed.length, 0, 'not committed either')
   t.match(await tb.broker.registry.metrics(), /gridpatrol_broker_routing_holds_total [1-9]/)
+})
+
+t.test("the router's backlog is counted in messages and payload bytes", async (t) => {
+  const { Aedes } = await import('aedes')
+  const { guardRouting } = await import('../../broker/routing-guard.ts')
+  const aedes = await Aedes.createBroker({ concurrency: 2 })
+  t.teardown(() => new Promise<void>((resolve) => aedes.close(() => resolve())))
+  type Mq = { on(topic: string, fn: (m: unknown, cb: () => void) => void): void; emit(packet: object, cb: () => void): void }
+  const mq = (aedes as unknown as { mq: Mq }).mq
+  const backlog = guardRouting(mq)
+  const held: Array<() => void> = []
+  mq.on('gp/v1/+/up/telemetry', (_m, cb) => held.push(cb))
+  const topic = 'gp/v1/dev-1/up/telemetry'
+  for (let i = 0; i < 12; i++) mq.emit({ cmd: 'publish', topic, payload: Buffer.alloc(1000), qos: 1 }, () => undefined)
+  // Two in flight (concurrency 2), ten queued.
+  t.same(backlog(), { messages: 10, bytes: 10 * (1000 + topic.length) })
+  while (held.length > 0) {
+    held.shift()!()
+    await delay(1)
+  }
+  t.same(backlog(), { messages: 0, bytes: 0 }, 'drained: nothing counted')
 })
