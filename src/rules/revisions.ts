@@ -8,10 +8,24 @@ import type { Instant } from './tz.ts'
  * Report revisions (DESIGN: a report carries the ingest watermark it was
  * computed at and a revision number, and a later revision says what changed).
  *
- * Only material changes bump the revision: cell verdicts and their evidence,
- * gaps, signals and per-device/patroller figures. The evaluation instant, and
- * the moving end of a still-open gap (`toKind: 'now'`), are not material — so
- * re-running on the same data yields the same revision (idempotent re-runs).
+ * Only material changes bump the revision: the verdicts of the cells that are
+ * not met (their status, visits and evidence), which cells are met, gaps,
+ * signals, per-device/patroller figures and the coverage %. The evaluation
+ * instant, and the moving end of a still-open gap (`toKind: 'now'`), are not
+ * material — so re-running on the same data yields the same revision
+ * (idempotent re-runs).
+ *
+ * Met cells' evidence is not material. Stored reports hold only the exceptions
+ * (evaluate.ts, `cellsScope: 'exceptions'`): a report cites its met cells'
+ * evidence as of its watermark — derived on demand from the rows received up to
+ * it (runner.ts, reportDetail). Which check-ins a met cell cites is therefore
+ * no change: an earlier scan uploaded late that a met cell would now cite
+ * changes no cell of the report (its device's and patroller's scan counts do
+ * move, and those figures are material). Late data that turns a cell met,
+ * closes or shortens a gap, adds a signal or changes a figure bumps the
+ * revision, and the runner updates or resolves the cases it touches. A cell a result in the exceptions
+ * scope does not list, in a window it lists, is met; full results (stored
+ * before, or derived on demand) compare with exceptions ones on those terms.
  */
 export interface CoverageReport {
   readonly gridId: string
@@ -34,19 +48,28 @@ export function diffResults(prev: CoverageResult, next: CoverageResult): Coverag
   const cellKey = (c: { checkpointId: string; windowKey: string }) => `${c.windowKey}\u0000${c.checkpointId}`
   const prevCells = new Map(prev.cells.map((c) => [cellKey(c), c]))
   const nextCells = new Map(next.cells.map((c) => [cellKey(c), c]))
+  // Not listed in an exceptions-scope result, in a window it has: met (evidence unknown).
+  const implicit = (r: CoverageResult) => {
+    const windows = new Set(r.cellsScope === 'exceptions' ? r.windows.map((w) => w.key) : [])
+    return (windowKey: string) => (windows.has(windowKey) ? ('met' as const) : null)
+  }
+  const prevMet = implicit(prev)
+  const nextMet = implicit(next)
   for (const k of union(prevCells.keys(), nextCells.keys())) {
     const a = prevCells.get(k)
     const b = nextCells.get(k)
+    const any = (b ?? a)!
+    const from = a?.status ?? prevMet(any.windowKey)
+    const to = b?.status ?? nextMet(any.windowKey)
     const ea = a?.evidence ?? []
     const eb = b?.evidence ?? []
-    if (a?.status === b?.status && a?.visits === b?.visits && ea.join() === eb.join()) continue
-    const any = (b ?? a)!
+    if (from === to && (to === 'met' || (a?.visits === b?.visits && ea.join() === eb.join()))) continue
     out.push({
       kind: 'cell',
       checkpointId: any.checkpointId,
       windowKey: any.windowKey,
-      from: a?.status ?? null,
-      to: b?.status ?? null,
+      from,
+      to,
       evidenceAdded: eb.filter((x) => !ea.includes(x)),
       evidenceRemoved: ea.filter((x) => !eb.includes(x)),
     })
@@ -67,7 +90,7 @@ export function diffResults(prev: CoverageResult, next: CoverageResult): Coverag
   for (const [k, s] of nextSig) if (!prevSig.has(k)) out.push({ kind: 'signal_added', signal: s })
   for (const [k, s] of prevSig) if (!nextSig.has(k)) out.push({ kind: 'signal_removed', signal: s })
   const figs = (r: CoverageResult) =>
-    new Map([...r.devices.map((d) => [`device:${d.deviceId}`, JSON.stringify(d)] as const), ...r.patrollers.map((p) => [`patroller:${p.badge}`, JSON.stringify(p)] as const)])
+    new Map([...r.devices.map((d) => [`device:${d.deviceId}`, canonicalJson(d)] as const), ...r.patrollers.map((p) => [`patroller:${p.badge}`, canonicalJson(p)] as const)])
   const fa = figs(prev)
   const fb = figs(next)
   for (const k of union(fa.keys(), fb.keys())) if (fa.get(k) !== fb.get(k)) out.push({ kind: 'figures', subject: k })
@@ -110,16 +133,27 @@ export function diffProposals(
 /**
  * A digest of exactly what diffResults compares: equal digests ⇔ no material
  * change, so a stored digest lets a re-run skip reading the previous result.
+ * Met cells enter as their count per window; a full result and its exceptions
+ * (exceptions.ts, exceptionsOf) have the same digest.
  */
 export function materialDigest(r: CoverageResult): string {
+  const metPerWindow = new Map<string, number>()
+  if (r.cellsScope === 'exceptions') for (const w of r.windows) metPerWindow.set(w.key, w.met ?? 0)
+  else for (const c of r.cells) if (c.status === 'met') metPerWindow.set(c.windowKey, (metPerWindow.get(c.windowKey) ?? 0) + 1)
   const material = [
-    sortByKey(r.cells.map((c) => [c.windowKey, c.checkpointId, c.status, c.visits, c.evidence])),
+    sortByKey(r.cells.filter((c) => c.status !== 'met').map((c) => [c.windowKey, c.checkpointId, c.status, c.visits, c.evidence])),
+    [...metPerWindow].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)),
     sortByKey(r.gaps.map((g) => [g.from, g.checkpointId, gapMaterial(g)])),
     [...new Set(r.signals.map((s) => `${s.kind}\u0000${s.deviceId}\u0000${s.checkinIds.join(',')}`))].sort(),
-    [...r.devices.map((d) => `device:${d.deviceId}\u0000${JSON.stringify(d)}`), ...r.patrollers.map((p) => `patroller:${p.badge}\u0000${JSON.stringify(p)}`)].sort(),
+    [...r.devices.map((d) => `device:${d.deviceId}\u0000${canonicalJson(d)}`), ...r.patrollers.map((p) => `patroller:${p.badge}\u0000${canonicalJson(p)}`)].sort(),
     r.summary.coveragePct,
   ]
   return createHash('sha256').update(JSON.stringify(material)).digest('base64url')
+}
+
+/** JSON with the object's own keys sorted (figures come from SQL rows or Node objects, in either key order). */
+function canonicalJson(o: object): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))))
 }
 
 /** Sorted by the JSON text of each entry's first two fields (each key serialised once, stable). */

@@ -1,6 +1,6 @@
 import type { PatrolPlan } from '../plans/schema.ts'
 import type { Instant } from '../tz.ts'
-import type { CheckinRow, ClockOffset, CoverageAggregates, DeviceAggregate, FraudSignal, PatrollerAggregate, VisitRef } from './inputs.ts'
+import type { CheckinRow, ClockOffset, CoverageAggregates, DeviceAggregate, FraudSignal, PatrollerAggregate, PeriodAggregate, VisitRef } from './inputs.ts'
 import { aggregateCheckins } from './aggregate.ts'
 import { coverageQuery } from './query.ts'
 import { cmp, patrolPeriods, type PlanWindow } from './windows.ts'
@@ -52,13 +52,27 @@ export interface PatrollerFigures extends PatrollerAggregate {
   readonly signals: number
 }
 
+/**
+ * The coverage of one grid-day. Two scopes share this shape:
+ *   - full (`cellsScope` absent): every (checkpoint, window) cell with its
+ *     evidence — what `evaluateCoverage` gives, what reports stored before the
+ *     exceptions-only change hold, and what `reportDetail` derives on demand;
+ *   - exceptions (`cellsScope: 'exceptions'`): what bulk evaluation stores
+ *     (`evaluateCompact`, exceptions.ts). `cells` lists only the cells that are
+ *     not met (pending, missed, with their partial evidence); every other cell
+ *     of a listed window is met, and each window carries its `met` count. Met
+ *     cells' evidence is not stored: it is derived from the rows received up to
+ *     the report's watermark. Summary, gaps, figures and signals are complete.
+ */
 export interface CoverageResult {
   readonly gridId: string
   readonly localDate: string
   readonly timeZone: string
   readonly evaluatedAt: Instant
-  readonly windows: ReadonlyArray<{ key: string; name: string; start: Instant; end: Instant; closesAt: Instant }>
-  /** Every (checkpoint, window) of the day; sorted by window start, window key, checkpoint. */
+  /** `met`: the window's met cells (exceptions scope only). */
+  readonly windows: ReadonlyArray<{ key: string; name: string; start: Instant; end: Instant; closesAt: Instant; met?: number }>
+  readonly cellsScope?: 'exceptions'
+  /** Every (checkpoint, window) of the day — or, in the exceptions scope, those not met; sorted by window start, window key, checkpoint. */
   readonly cells: readonly CellResult[]
   readonly summary: {
     readonly required: number
@@ -108,7 +122,7 @@ export function evaluateCoverage(
   const met = count('met')
   const missed = count('missed')
   const decided = met + missed
-  const gaps = findGaps(plan, windows, agg, now, grace)
+  const gaps = findGaps(plan, windows, fullPeriodLookup(agg), agg.previousVisits, now)
 
   const citedBy = (pick: (v: VisitRef) => string | null) => {
     const m = new Map<string, number>()
@@ -148,12 +162,36 @@ export function evaluateCoverage(
   }
 }
 
-function findGaps(plan: PatrolPlan, windows: readonly PlanWindow[], agg: CoverageAggregates, now: Instant, grace: number): GapResult[] {
+/**
+ * What findGaps knows of one (checkpoint, period): its visits, `'none'` (no
+ * visit in the period: one gap over all of it), or `'skip'` (known to hold no
+ * over-long gap — the compact form leaves such pairs out, compact.ts).
+ */
+export type PeriodVisits = Pick<PeriodAggregate, 'first' | 'last' | 'longGaps'> | 'none' | 'skip'
+
+/** The full form: every (checkpoint, period) with a visit is listed; the rest had none. */
+export function fullPeriodLookup(agg: Pick<CoverageAggregates, 'periods'>): (periodStart: Instant, checkpointId: string) => PeriodVisits {
+  const perPeriod = new Map(agg.periods.map((p) => [`${p.periodStart}\u0000${p.checkpointId}`, p]))
+  return (periodStart, checkpointId) => perPeriod.get(`${periodStart}\u0000${checkpointId}`) ?? 'none'
+}
+
+/**
+ * Over-long gaps of a grid-day (GapResult), the same rules for the full and the
+ * compact stage A: `lookup` tells a (checkpoint, period)'s visits, `previousVisits`
+ * the last visit before the day per checkpoint (used for the day's first period).
+ */
+export function findGaps(
+  plan: PatrolPlan,
+  windows: readonly PlanWindow[],
+  lookup: (periodStart: Instant, checkpointId: string) => PeriodVisits,
+  previousVisits: CoverageAggregates['previousVisits'],
+  now: Instant,
+): GapResult[] {
+  const grace = plan.graceMinutes * MINUTE
   const maxGap = plan.maxGapMinutes * MINUTE
   const periods = patrolPeriods(windows)
   const firstStart = periods[0]?.start
-  const prev = new Map(agg.previousVisits.map((p) => [p.checkpointId, p.visit]))
-  const perPeriod = new Map(agg.periods.map((p) => [`${p.periodStart}\u0000${p.checkpointId}`, p]))
+  const prev = new Map(previousVisits.map((p) => [p.checkpointId, p.visit]))
   const out: GapResult[] = []
   const push = (checkpointId: string, from: VisitRef | Instant, to: VisitRef | Instant, toKind: GapResult['toKind']) => {
     const fromAt = typeof from === 'number' ? from : from.at
@@ -176,9 +214,10 @@ function findGaps(plan: PatrolPlan, windows: readonly PlanWindow[], agg: Coverag
     const end = Math.min(p.end, now)
     const endKind = now < p.end ? 'now' : 'period_end'
     for (const cp of plan.checkpoints) {
-      const agg1 = perPeriod.get(`${p.start}\u0000${cp.id}`)
+      const agg1 = lookup(p.start, cp.id)
+      if (agg1 === 'skip') continue
       const lead: VisitRef | Instant = (p.start === firstStart ? prev.get(cp.id) : undefined) ?? p.start
-      if (!agg1) {
+      if (agg1 === 'none') {
         push(cp.id, lead, end, endKind)
         continue
       }
