@@ -8,12 +8,14 @@ import { categoriesSchema } from './cases/categories.ts'
 import type { CaseProposal } from './cases/proposal.ts'
 import type { Actor, CaseState } from './cases/workflow.ts'
 import { coverageCaseProposals, PATROL_GAP, PATROL_MISS } from './coverage/cases.ts'
+import { compactAggregates, type CompactAggregates } from './coverage/compact.ts'
 import { evaluateCoverage, type CoverageResult } from './coverage/evaluate.ts'
-import type { CoverageAggregates } from './coverage/inputs.ts'
+import { evaluateCompact, exceptionsOf } from './coverage/exceptions.ts'
+import type { CoverageQuery } from './coverage/inputs.ts'
 import { coverageQuery } from './coverage/query.ts'
 import { evaluateOffline, offlineConfigSchema, OFFLINE_RULE } from './offline.ts'
 import { parsePlan, planInForce, type PatrolPlan } from './plans/schema.ts'
-import { diffProposals, materialDigest, nextRevision, type CoverageReport } from './revisions.ts'
+import { diffProposals, diffResults, materialDigest, nextRevision, type CoverageChange, type CoverageReport } from './revisions.ts'
 import { evaluateThreshold, thresholdConfigSchema, THRESHOLD_RULE } from './threshold.ts'
 import type { Instant } from './tz.ts'
 
@@ -48,7 +50,23 @@ export interface DayOutcome {
   readonly casesOpened: number
   readonly casesUpdated: number
   readonly casesResolved: number
+  /** The evaluated result, in the exceptions scope (what is stored; evaluate.ts). */
   readonly result?: CoverageResult
+}
+
+/** A stored report's full per-cell detail, derived on demand (Runner.reportDetail). */
+export interface ReportDetail {
+  /** Every (checkpoint, window) with its evidence, as of the report's watermark and evaluation instant. */
+  readonly result: CoverageResult
+  /** 'stored': a full result stored before the exceptions-only reports; 'derived': re-evaluated now. */
+  readonly source: 'stored' | 'derived'
+  /**
+   * Where the derived detail's exceptions disagree with the stored report (empty
+   * when they agree). Non-empty means the rows visible now, received up to the
+   * watermark, are not those the report saw: rows committed with a received_at
+   * older than the watermark after it was taken (or data removed since).
+   */
+  readonly disagreements: readonly CoverageChange[]
 }
 
 export interface Runner {
@@ -61,6 +79,32 @@ export interface Runner {
   transitionCase(caseId: number, to: CaseState, actor: Actor, note: string | null): ReturnType<typeof transitionCase>
   /** Plan versions of every grid with a plan (parsed), for the scheduler. */
   plans(): Promise<Map<string, Array<PatrolPlan & { version: number }>>>
+  /**
+   * The full detail of a stored report: stage A in full for its grid-day, as of
+   * its watermark (rows received up to it), evaluated at its evaluatedAt with its
+   * plan version — every cell with the check-ins that prove it — checked against
+   * the stored exceptions. Reports stored before exceptions-only storage are
+   * full already and returned as they are.
+   */
+  reportDetail(row: CoverageReportRow): Promise<ReportDetail>
+}
+
+/**
+ * Stage A for bulk evaluation, exceptions only (compact.ts). Until the store
+ * computes the compact form in SQL (`coverage.compactMany`), the full
+ * aggregates are fetched and compacted in Node.
+ */
+export async function compactStageA(store: Store, qs: readonly CoverageQuery[]): Promise<CompactAggregates[]> {
+  return (await store.coverage.aggregatesMany(qs)).map((a, i) => compactAggregates(qs[i] as CoverageQuery, a))
+}
+
+/**
+ * Stage A's query as of an ingest watermark: only rows received up to it count
+ * (CoverageQuery.receivedUpTo), so a report and its on-demand detail see the
+ * same rows. Rows received later are the next evaluation's (scheduler: touched).
+ */
+export function asOfWatermark(q: CoverageQuery, watermark: Instant | null): CoverageQuery {
+  return watermark === null ? q : { ...q, ...{ receivedUpTo: watermark } }
 }
 
 /**
@@ -108,10 +152,11 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
       })
       const live = jobs.filter((j) => j.built && j.built.windows.length > 0)
       const ready = (async () => {
-        // Taken before the aggregate: every row received up to it was visible.
+        // Taken before the aggregate: every row received up to it was visible,
+        // and only those count (a report and its on-demand detail see the same rows).
         const watermark = await store.watermark.current()
         const at = now()
-        const aggs = await store.coverage.aggregatesMany(live.map((j) => j.built!.query))
+        const aggs = await compactStageA(store, live.map((j) => asOfWatermark(j.built!.query, watermark)))
         return { jobs, live, aggs, watermark, at }
       })()
       ready.catch(() => undefined) // awaited below; not an unhandled rejection while the previous batch settles
@@ -127,11 +172,11 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
       const { jobs, live, aggs, watermark, at } = await queue.shift()!
       const more = batches[b + ahead]
       if (more) queue.push(prepare(more))
-      const aggOf = new Map(live.map((j, k) => [j, aggs[k] as CoverageAggregates]))
+      const aggOf = new Map(live.map((j, k) => [j, aggs[k] as CompactAggregates]))
       const days = jobs.flatMap((j) => {
         if (!j.plan || !j.built) return []
-        const agg = aggOf.get(j) ?? { cells: [], periods: [], previousVisits: [], devices: [], patrollers: [], signals: [] }
-        return [{ plan: j.plan, result: evaluateCoverage(j.plan, j.localDate, j.built.windows, agg, at) }]
+        const agg = aggOf.get(j) ?? NO_VISITS
+        return [{ plan: j.plan, result: evaluateCompact(j.plan, j.localDate, j.built.windows, agg, at) }]
       })
       const settled = await settleDays(ctx, days, watermark, at)
       for (const j of jobs) {
@@ -288,14 +333,31 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
     return total
   }
 
+  async function reportDetail(row: CoverageReportRow): Promise<ReportDetail> {
+    const stored = row.result as CoverageResult
+    if (stored.cellsScope !== 'exceptions') return { result: stored, source: 'stored', disagreements: [] }
+    const version = (await store.plans.list(row.gridId)).find((v) => v.version === row.planVersion)
+    if (!version) throw new Error(`plan version ${row.planVersion} of grid "${row.gridId}" is gone: the report's detail cannot be derived`)
+    const plan = { ...parsePlan(version.plan), ...(version.effectiveFrom ? { effectiveFrom: version.effectiveFrom } : {}) }
+    const { query, windows } = coverageQuery(plan, row.localDate)
+    const agg = windows.length === 0 ? NO_AGGREGATES : await store.coverage.aggregates(asOfWatermark(query, row.watermarkMs))
+    const result = evaluateCoverage(plan, row.localDate, windows, agg, row.evaluatedAtMs)
+    return { result, source: 'derived', disagreements: diffResults(stored, exceptionsOf(result)) }
+  }
+
   return {
     evaluateDay: async (gridId, localDate) => (await evaluateDays([{ gridId, localDate }]))[0] as DayOutcome,
+    reportDetail,
     evaluateDays,
     runDeviceRules,
     transitionCase: async (caseId, to, actor, note) => transitionCase(await context(), caseId, to, actor, note, now()),
     plans,
   }
 }
+
+const NO_AGGREGATES = { cells: [], periods: [], previousVisits: [], devices: [], patrollers: [], signals: [] }
+/** A grid-day with no windows: nothing to aggregate. */
+const NO_VISITS: CompactAggregates = { shortCells: [], metCells: 0, periods: [], previousVisits: [], devices: [], patrollers: [], signals: [] }
 
 const dayKey = (d: { gridId: string; localDate: string }) => `${d.gridId}\u0000${d.localDate}`
 

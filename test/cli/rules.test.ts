@@ -8,6 +8,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { fileURLToPath } from 'node:url'
+import { createRunner } from '../../src/rules/runner.ts'
+import { openStore } from '../../src/store/index.ts'
+import { silentLog } from '../helpers/store.ts'
 
 const run = promisify(execFile)
 const bin = fileURLToPath(new URL('../../bin/gridpatrol.js', import.meta.url))
@@ -42,4 +45,28 @@ t.test('grid, plan, report coverage, cases', async (t) => {
   const shown = JSON.parse((await gp('cases', 'show', '1', '--json')).stdout) as { case: { state: string }; events: Array<{ rule: string; actor: string }> }
   t.equal(shown.case.state, 'accepted')
   t.strictSame(shown.events.map((e) => [e.rule, e.actor]), [['raise', 'rules'], ['accept', 'op1']])
+
+  // Stored reports keep only the exceptions; `report coverage` prints every cell with its
+  // evidence, derived as of the report's watermark, and says so when that disagrees with
+  // the stored report (here: a row committed after it with an older receipt time).
+  const store = await openStore({ dataDir: env['GRIDPATROL_DATA_DIR']!, databaseUrl: undefined }, silentLog)
+  const T = Date.parse('2024-06-01T03:00:00+08:00')
+  const checkin = (seq: number, tagId: string, at: number, receivedAtMs: number) =>
+    ({ kind: 'checkin', deviceId: 'cg-dev', seq, deviceTimeMs: at, receivedAtMs, clockFuture: false, clockAncient: false, tagId, method: 'nfc', checkpointId: null, gridId: 'CG' }) as const
+  try {
+    await store.uplinks.write({ records: [checkin(1, 't-a', T, T + 60_000)] })
+    t.equal((await createRunner({ store, log: silentLog, now: () => T + 86_400_000 }).evaluateDay('CG', '2024-06-01')).revision, 2)
+    t.strictSame(((await store.reports.latest('CG', '2024-06-01'))?.result as { cells: unknown[] }).cells.length, 3, 'stored: the three exceptions')
+    await store.uplinks.write({ records: [checkin(2, 'CG-B', T, T + 30_000)] })
+  } finally {
+    await store.close()
+  }
+  const table = (await gp('report', 'coverage', '--grid', 'CG', '--date', '2024-06-01')).stdout
+  t.match(table, /revision 2 .*\ncoverage 25%  met 1  missed 3  pending 0  of 4\n/)
+  t.match(table, /00:00-12:00 +CG-A +met +1\/1 +cg-dev:1\n/, 'the met cell with its evidence')
+  t.match(table, /WARNING: the cell detail above .*\n.*stored revision 2 in \d+ place\(s\):\n {2}cell CG-B 2024-06-01\/00:00-12:00: stored missed, detail met\n(.*\n)* {2}coverage: stored 25%, detail 50%\n/)
+  const json = await gp('report', 'coverage', '--grid', 'CG', '--date', '2024-06-01', '--format', 'json')
+  const parsed = JSON.parse(json.stdout) as { revision: number; result: { cells: Array<{ checkpointId: string; status: string; evidence: string[] }> } }
+  t.strictSame(parsed.result.cells.map((c) => [c.checkpointId, c.status, c.evidence]), [['CG-A', 'met', ['cg-dev:1']], ['CG-B', 'met', ['cg-dev:2']], ['CG-A', 'missed', []], ['CG-B', 'missed', []]])
+  t.match(json.stderr, /WARNING: .*\n.*stored revision 2/, 'json stays parseable; the warning goes to stderr')
 })

@@ -2,6 +2,8 @@
 // once, late data resolving cases per the workflow table, concurrency, device rules.
 import t from 'tap'
 import { pino } from 'pino'
+import { evaluateGridDay, type CoverageResult } from '../../src/rules/coverage/evaluate.ts'
+import { parsePlan } from '../../src/rules/plans/schema.ts'
 import { createRunner } from '../../src/rules/runner.ts'
 import type { CheckInRecord, Store } from '../../src/store/types.ts'
 import { drivers, openRulesStore } from './store/open.ts'
@@ -121,6 +123,49 @@ for (const driver of drivers()) {
       t.equal((await store.cases.list({ gridId: 'R3' })).length, 3)
       t.equal((await store.reports.revisions('R3', DATE)).length, 1)
       for (const c of await store.cases.list({ gridId: 'R3' })) t.equal((await store.cases.events(c.id)).length, 1)
+    })
+
+    await t.test('stored reports keep the exceptions; the detail is derived as of the watermark and checked', async (t) => {
+      await setup(store, 'R5')
+      await store.uplinks.write({ records: [scan('R5-dev', 'R5-ta', local('09:00')), scan('R5-dev', 'R5-tb', local('09:10')), scan('R5-dev', 'R5-ta', local('14:00'))] })
+      t.equal((await runner.evaluateDay('R5', DATE)).revision, 1)
+      const row = (await store.reports.latest('R5', DATE))!
+      const stored = row.result as CoverageResult
+      t.equal(stored.cellsScope, 'exceptions')
+      t.strictSame(stored.cells.map((c) => [c.checkpointId, c.windowKey, c.status]), [['R5-B', `${DATE}/pm`, 'missed']], 'only the exception is stored')
+      t.strictSame(stored.windows.map((w) => w.met), [2, 1])
+      const detail = await runner.reportDetail(row)
+      t.equal(detail.source, 'derived')
+      t.strictSame(detail.disagreements, [])
+      t.strictSame(
+        detail.result.cells.map((c) => [c.checkpointId, c.windowKey.slice(11), c.status, c.evidence.length]),
+        [['R5-A', 'am', 'met', 1], ['R5-B', 'am', 'met', 1], ['R5-A', 'pm', 'met', 1], ['R5-B', 'pm', 'missed', 0]],
+        'every cell, met ones with their evidence',
+      )
+      t.equal(detail.result.evaluatedAt, row.evaluatedAtMs)
+      t.strictSame(detail.result.summary, stored.summary)
+
+      // A row committed after the report with a receipt time older than its watermark: the detail disagrees.
+      const back = (row.watermarkMs ?? 0) - 60_000
+      await store.uplinks.write({ records: [scan('R5-dev', 'R5-tb', local('15:00'), back)] })
+      const off = await runner.reportDetail(row)
+      t.ok(off.disagreements.some((c) => c.kind === 'cell' && c.checkpointId === 'R5-B' && c.from === 'missed' && c.to === 'met'), 'names the cell')
+      const again = await runner.evaluateDay('R5', DATE)
+      t.same([again.status, again.revision, again.casesResolved], ['revised', 2, 1])
+      t.strictSame((await runner.reportDetail((await store.reports.latest('R5', DATE))!)).disagreements, [], 'the new revision agrees')
+    })
+
+    await t.test('a report stored before exceptions-only storage is read as it is', async (t) => {
+      await setup(store, 'R6')
+      const full = evaluateGridDay({ plan: parsePlan((await store.plans.list('R6'))[0]!.plan), localDate: DATE, checkins: [], now })
+      const row = { gridId: 'R6', localDate: DATE, revision: 1, planVersion: 1, watermarkMs: null, evaluatedAtMs: now, coveragePct: 0, met: 0, missed: 4, pending: 0, result: full, changes: [], digest: 'old-formula' }
+      t.strictSame(await store.reports.saveMany([row]), [true])
+      const detail = await runner.reportDetail((await store.reports.latest('R6', DATE))!)
+      t.equal(detail.source, 'stored')
+      t.strictSame(detail.result, full)
+      // Re-evaluating on the same data: the digest differs (older formula), the results do not.
+      const out = await runner.evaluateDay('R6', DATE)
+      t.same([out.status, out.revision], ['unchanged', 1])
     })
 
     await t.test('no plan: nothing stored', async (t) => {

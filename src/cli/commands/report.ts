@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander'
 import { pino } from 'pino'
 import type { CoverageResult } from '../../rules/coverage/evaluate.ts'
-import { createRunner } from '../../rules/runner.ts'
+import type { CoverageChange } from '../../rules/revisions.ts'
+import { createRunner, type ReportDetail } from '../../rules/runner.ts'
 import type { CoverageReportRow } from '../../store/types.ts'
 import { printTable, withStore } from '../with-store.ts'
 
@@ -28,7 +29,8 @@ export function coverageCsv(r: CoverageReportRow): string {
   return lines.join('\r\n') + '\r\n'
 }
 
-function printReport(r: CoverageReportRow, format: Format): void {
+/** `summary`: the stored report's (the header speaks for the stored revision; the cells are the derived detail). */
+function printReport(r: CoverageReportRow, format: Format, summary: CoverageResult['summary']): void {
   if (format === 'json') {
     process.stdout.write(JSON.stringify(r, null, 2) + '\n')
     return
@@ -38,7 +40,7 @@ function printReport(r: CoverageReportRow, format: Format): void {
     return
   }
   const result = r.result as CoverageResult
-  const s = result.summary
+  const s = summary
   process.stdout.write(
     `grid ${r.gridId}  date ${r.localDate}  revision ${r.revision}  watermark ${iso(r.watermarkMs) ?? '-'}  evaluated ${iso(r.evaluatedAtMs)}\n` +
       `coverage ${s.coveragePct ?? '-'}%  met ${s.met}  missed ${s.missed}  pending ${s.pending}  of ${s.required}\n\n`,
@@ -58,11 +60,50 @@ function printReport(r: CoverageReportRow, format: Format): void {
   }
 }
 
+/**
+ * The derived detail should restate the stored report's exceptions exactly.
+ * When it does not, say so: on stdout after a table, on stderr for json and
+ * csv (which stay machine-readable).
+ */
+function warnDisagreements(r: CoverageReportRow, d: ReportDetail, format: Format): void {
+  if (d.disagreements.length === 0) return
+  const lines = [
+    `WARNING: the cell detail above was derived now from the check-ins received up to the report's watermark (${iso(r.watermarkMs) ?? '-'}),`,
+    `and it does not agree with stored revision ${r.revision} in ${d.disagreements.length} place(s):`,
+    ...d.disagreements.slice(0, 20).map((c) => `  ${describeChange(c)}`),
+    ...(d.disagreements.length > 20 ? [`  … and ${d.disagreements.length - 20} more`] : []),
+    'Rows were committed with a receipt time older than that watermark after the report was computed (or data was removed).',
+    'The stored verdicts, gaps and cases stand; re-evaluate (--evaluate) to store a revision that includes those rows.',
+  ]
+  ;(format === 'table' ? process.stdout : process.stderr).write((format === 'table' ? '\n' : '') + lines.join('\n') + '\n')
+}
+
+function describeChange(c: CoverageChange): string {
+  switch (c.kind) {
+    case 'cell':
+      return `cell ${c.checkpointId} ${c.windowKey}: stored ${c.from ?? 'absent'}, detail ${c.to ?? 'absent'}`
+    case 'gap_opened':
+    case 'gap_closed':
+    case 'gap_changed':
+      return `gap ${c.checkpointId} from ${iso(c.from)}: ${c.kind === 'gap_opened' ? 'only in the detail' : c.kind === 'gap_closed' ? 'only in the stored report' : 'differs'}`
+    case 'signal_added':
+    case 'signal_removed':
+      return `signal ${c.signal.kind} ${c.signal.deviceId} ${c.signal.checkinIds.join(' ')}: only in the ${c.kind === 'signal_added' ? 'detail' : 'stored report'}`
+    case 'figures':
+      return `figures of ${c.subject} differ`
+    case 'coverage':
+      return `coverage: stored ${c.before ?? '-'}%, detail ${c.after ?? '-'}%`
+  }
+}
+
 export function registerReport(program: Command): void {
   const report = program.command('report').description('Patrol compliance reports')
   report
     .command('coverage')
-    .description('Coverage of one grid on one local day: verdict per (checkpoint, window) with evidence, gaps, anti-fraud signals')
+    .description(
+      "Coverage of one grid on one local day: verdict per (checkpoint, window) with evidence, gaps, anti-fraud signals. " +
+        "The stored report keeps its exceptions; the per-cell evidence is derived from the check-ins received up to the report's watermark and checked against it",
+    )
     .requiredOption('--grid <gridId>', 'grid')
     .requiredOption('--date <YYYY-MM-DD>', 'local date (in the plan time zone)')
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
@@ -70,15 +111,21 @@ export function registerReport(program: Command): void {
     .option('--evaluate', 'evaluate now first (stores a new revision only if the result changed); default when none is stored')
     .action(async (o: { grid: string; date: string; format: Format; revision?: string; evaluate?: boolean }) => {
       if (!/^\d{4}-\d{2}-\d{2}$/.test(o.date)) throw new Error('--date must be YYYY-MM-DD')
-      const row = await withStore(async (store) => {
-        if (o.revision !== undefined) return store.reports.get(o.grid, o.date, Number(o.revision))
-        if (o.evaluate || !(await store.reports.latest(o.grid, o.date))) {
-          const out = await createRunner({ store, log: pino({ level: 'silent' }) }).evaluateDay(o.grid, o.date)
-          if (out.status === 'no_plan') throw new Error(`grid "${o.grid}" has no patrol plan in force on ${o.date} (gridpatrol plan set)`)
-        }
-        return store.reports.latest(o.grid, o.date)
+      const found = await withStore(async (store) => {
+        const runner = createRunner({ store, log: pino({ level: 'silent' }) })
+        const stored = await (async () => {
+          if (o.revision !== undefined) return store.reports.get(o.grid, o.date, Number(o.revision))
+          if (o.evaluate || !(await store.reports.latest(o.grid, o.date))) {
+            const out = await runner.evaluateDay(o.grid, o.date)
+            if (out.status === 'no_plan') throw new Error(`grid "${o.grid}" has no patrol plan in force on ${o.date} (gridpatrol plan set)`)
+          }
+          return store.reports.latest(o.grid, o.date)
+        })()
+        // Stored reports keep only the exceptions; the per-cell detail is derived as of the report's watermark.
+        return stored && { row: stored, detail: await runner.reportDetail(stored) }
       })
-      if (!row) throw new Error(`no coverage report for grid "${o.grid}" on ${o.date}${o.revision ? ` revision ${o.revision}` : ''}`)
-      printReport(row, o.format)
+      if (!found) throw new Error(`no coverage report for grid "${o.grid}" on ${o.date}${o.revision ? ` revision ${o.revision}` : ''}`)
+      printReport({ ...found.row, result: found.detail.result }, o.format, (found.row.result as CoverageResult).summary)
+      warnDisagreements(found.row, found.detail, o.format)
     })
 }
