@@ -3,6 +3,7 @@
 // Re-exported by types.ts, which merges RulesRepositories into Store; rules and
 // API import them from there. Times: Unix ms in and out (the rules deal in ms).
 import type { CoverageAggregates, CoverageQuery } from '../rules/coverage/inputs.ts'
+import type { CompactAggregates } from '../rules/coverage/compact.ts'
 
 export type { CoverageAggregates, CoverageQuery } from '../rules/coverage/inputs.ts'
 
@@ -142,6 +143,12 @@ export interface RulesRepositories {
     aggregates(q: CoverageQuery): Promise<CoverageAggregates>
     /** Stage A for many grid-days in one pass over the check-ins, in input order. */
     aggregatesMany(qs: readonly CoverageQuery[]): Promise<CoverageAggregates[]>
+    /**
+     * Stage A, exceptions only (rules/coverage/compact.ts), for many grid-days in
+     * input order: equals `compactAggregates(q, aggregates(q))`, computed in SQL
+     * with nothing per check-in or per met cell sent to Node (bulk evaluation).
+     */
+    compactMany(qs: readonly CoverageQuery[]): Promise<CompactAggregates[]>
     /**
      * Check-ins received in (sinceMs, untilMs] — what late uploads touched since a
      * watermark — grouped by tag (or ingest-resolved checkpoint) and device grid,

@@ -24,10 +24,12 @@ export interface Scan {
 /**
  * Stage A, the pure reference of what the store computes in SQL (inputs.ts).
  * `rows` may hold more than the day (the caller need not filter); rows before
- * `previousVisitBefore` are used only to find the previous visits.
+ * `previousVisitBefore` are used only to find the previous visits; rows received
+ * after `receivedUpTo` (when set) are left out.
  */
 export function aggregateCheckins(q: CoverageQuery, rows: readonly CheckinRow[], offsets: readonly ClockOffset[]): CoverageAggregates {
-  const scans = toScans(q, rows, offsets)
+  const upTo = q.receivedUpTo
+  const scans = toScans(q, upTo === undefined ? rows : rows.filter((r) => r.receivedAt <= upTo), offsets)
   const spanStart = Math.min(...q.periods.map((p) => p.start))
   const spanEnd = Math.max(...q.periods.map((p) => p.end))
   const inSpan = (t: number) => t >= spanStart && t < spanEnd

@@ -100,6 +100,11 @@ export interface CoverageQuery {
   readonly maxSpeedKmh: number
   readonly travelSlackMeters: number
   readonly creditForeignDevices: boolean
+  /**
+   * When set, only rows received at or before this instant count (a stored
+   * report's detail "as of its watermark"); unset = every row the store holds.
+   */
+  readonly receivedUpTo?: Instant | undefined
 }
 
 /** A credited visit, cited by its first check-in. */

@@ -2,6 +2,7 @@ import type { Db, Queryable } from '../db.ts'
 import type { CoverageAggregates, CoverageQuery, CoverageReportRow, RulesRepositories } from '../rules-types.ts'
 import type { CellAggregate, DeviceAggregate, FraudSignal, PatrollerAggregate, PeriodAggregate, VisitRef } from '../../rules/coverage/inputs.ts'
 import { bySignal, haversineMeters } from '../../rules/coverage/signals.ts'
+import { compactMany } from './coverage-compact.ts'
 
 const DAY = 86_400_000
 /** Known clock offsets wider than this do not widen the scan (a device off by months is not searched for). */
@@ -29,6 +30,7 @@ export function coverageQueries(db: Db): RulesRepositories['coverage'] {
   return {
     aggregates: async (q) => (await many([q]))[0] ?? EMPTY,
     aggregatesMany: many,
+    compactMany: (qs) => compactMany(db, qs),
     async touched(sinceMs, untilMs) {
       // uplink_seen carries received_at (indexed); grouped by the tag (or the
       // ingest-resolved checkpoint) and the device's grid, which is what a plan matches on.
@@ -45,7 +47,7 @@ export function coverageQueries(db: Db): RulesRepositories['coverage'] {
   }
 }
 
-async function aggregatesMany(db: Db, qs: readonly CoverageQuery[]): Promise<CoverageAggregates[]> {
+export async function aggregatesMany(db: Db, qs: readonly CoverageQuery[]): Promise<CoverageAggregates[]> {
   const live = qs.map((q, i) => ({ q, i })).filter((x) => x.q.periods.length > 0)
   if (live.length === 0) return qs.map(() => EMPTY)
   return db.transaction(async (tx) => {
@@ -121,8 +123,8 @@ async function loadParams(tx: Queryable, live: ReadonlyArray<{ q: CoverageQuery;
   const col = <T>(f: (x: { q: CoverageQuery; i: number }) => T) => live.map(f)
   await tx.query(
     `CREATE TEMP TABLE gp_cov_q ON COMMIT DROP AS
-     SELECT * FROM unnest($1::int[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::bool[], $12::int8[], $13::float8[], $14::float8[])
-       AS q(qi, grid_id, span_start, span_end, lo, hi, rescan, max_gap, max_ahead, max_delay, credit_foreign, prev_before, max_speed, slack)`,
+     SELECT * FROM unnest($1::int[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::bool[], $12::int8[], $13::float8[], $14::float8[], $15::int8[])
+       AS q(qi, grid_id, span_start, span_end, lo, hi, rescan, max_gap, max_ahead, max_delay, credit_foreign, prev_before, max_speed, slack, rcv_upto)`,
     [
       col((x) => x.i),
       col((x) => x.q.gridId),
@@ -138,6 +140,7 @@ async function loadParams(tx: Queryable, live: ReadonlyArray<{ q: CoverageQuery;
       col((x) => x.q.previousVisitBefore ?? null),
       col((x) => x.q.maxSpeedKmh),
       col((x) => x.q.travelSlackMeters),
+      col((x) => x.q.receivedUpTo ?? null),
     ],
   )
   // tag → checkpoint exactly as the reference resolves it (checkpoint id first, then its tags; later wins).
@@ -221,12 +224,12 @@ timed AS (
          (date_part('epoch', r.device_time) * 1000)::int8 - coalesce(o.offset_ms, 0) AS at,
          (date_part('epoch', r.received_at) * 1000)::int8 AS rcv,
          (date_part('epoch', r.device_time) * 1000)::int8 AS dt,
-         q.span_start, q.span_end, q.credit_foreign, q.max_ahead, q.max_delay, q.lo, q.hi, q.rescan,
+         q.span_start, q.span_end, q.credit_foreign, q.max_ahead, q.max_delay, q.lo, q.hi, q.rescan, q.rcv_upto,
          r.grid_id IS NOT NULL AND r.grid_id <> q.grid_id AS foreign_dev
   FROM raw r JOIN gp_cov_q q ON q.qi = r.qi LEFT JOIN off o ON o.device_id = r.device_id
 ),
 judged AS (
-  SELECT *, (at - rcv <= max_ahead AND rcv - at <= max_delay) AS plausible FROM timed WHERE dt >= lo AND dt < hi
+  SELECT *, (at - rcv <= max_ahead AND rcv - at <= max_delay) AS plausible FROM timed WHERE dt >= lo AND dt < hi AND (rcv_upto IS NULL OR rcv <= rcv_upto)
 )
 SELECT qi, id, device_id, badge, device_grid, tag_id, cp, at, rcv, plausible, foreign_dev, in_scope, credited, in_span,
        -- a visit: a credited scan in the span not closer than rescanMs to the previous one of its checkpoint
@@ -371,7 +374,7 @@ interface FigRow {
   firstAt: number | null
   lastAt: number | null
 }
-interface PairRow {
+export interface PairRow {
   qi: number
   deviceId: string
   badge: string | null
@@ -382,7 +385,7 @@ interface PairRow {
   at: number
   dt: number
 }
-interface GroupRow {
+export interface GroupRow {
   qi: number
   kind: 'foreign_device' | 'clock_implausible' | 'unknown_tag'
   deviceId: string
@@ -397,7 +400,7 @@ function ref(r: RefRow): VisitRef {
   return { checkinId: r.id, at: r.at, deviceId: r.dev, badge: r.badge }
 }
 
-function pairSignal(q: CoverageQuery, p: PairRow): FraudSignal | undefined {
+export function pairSignal(q: CoverageQuery, p: PairRow): FraudSignal | undefined {
   const base = { deviceId: p.deviceId, badge: p.badge, checkinIds: [p.aId, p.bId], at: p.at }
   if (p.aCp === p.bCp) {
     if (p.dt >= q.rescanMs) return undefined
@@ -413,7 +416,7 @@ function pairSignal(q: CoverageQuery, p: PairRow): FraudSignal | undefined {
   return { kind: 'impossible_travel', ...base, checkpointIds: [p.aCp, p.bCp], detail: { meters: Math.round(meters), seconds: Math.round(p.dt / 1000), kmh } }
 }
 
-function groupSignal(g: GroupRow): FraudSignal {
+export function groupSignal(g: GroupRow): FraudSignal {
   const detail: FraudSignal['detail'] =
     g.kind === 'foreign_device'
       ? { assignedGrid: String(g.detail) }

@@ -1,0 +1,485 @@
+import type { Db, Queryable } from '../db.ts'
+import type { CoverageQuery } from '../rules-types.ts'
+import type { FraudSignal, VisitRef } from '../../rules/coverage/inputs.ts'
+import { compactAggregates, type CompactAggregates } from '../../rules/coverage/compact.ts'
+import { bySignal } from '../../rules/coverage/signals.ts'
+import { aggregatesMany, groupSignal, pairSignal, scanBounds, type GroupRow, type PairRow } from './coverage.ts'
+
+/**
+ * Stage A, exceptions only (rules/coverage/compact.ts), in SQL: one statement
+ * per batch of grid-days, nothing per check-in or per met cell sent to Node.
+ *
+ * The rows of a batch (found as in coverage.ts: by checkpoint, by raw tag, by
+ * device grid) are timed and judged once (CTE `s`). The credited rows then go
+ * through ONE sort by (grid-day, checkpoint, period bucket, window bucket, at, id):
+ * the buckets are `width_bucket(at, bounds)` over the grid-day's sorted window
+ * and period bounds, monotonic in `at`, so every window function below —
+ * per checkpoint (rescan chaining, previous visit, empty windows and periods),
+ * per period (first, last, long gaps) and per cell (visit count, rank, who is
+ * cited) — partitions a prefix of that one ordering and no re-sort happens.
+ * A second sort, by (grid-day, device, at, id) over the plausible rows, gives
+ * consecutive scans for rescan / impossible-travel signals. Figures are hash
+ * aggregates. What comes back: short cells with their visits, ranges of empty
+ * windows and periods, listed periods' first / last / gap visits, previous
+ * visits of listed checkpoints, per-device and per-patroller figures, signals.
+ *
+ * Grid-days the single sort cannot serve exactly — overlapping windows or
+ * periods, a window across two periods, `previousVisitBefore` after the span
+ * start, more than MAX_K visits required — are computed by the full stage A
+ * (coverage.aggregatesMany) and compacted in Node: same answer, slower.
+ */
+const MAX_K = 16
+/** Grid-days per statement (bounds the sort and CTE memory; PGlite has one connection). */
+const CHUNK = 2_500
+/** On the server: statements in flight on separate pool connections (cores). */
+const PARALLEL = 2
+
+export async function compactMany(db: Db, qs: readonly CoverageQuery[]): Promise<CompactAggregates[]> {
+  const out: Array<CompactAggregates | undefined> = qs.map(() => undefined)
+  const fast: number[] = []
+  const slow: number[] = []
+  for (const [i, q] of qs.entries()) {
+    if (q.periods.length === 0) out[i] = compactAggregates(q, { cells: [], periods: [], previousVisits: [], devices: [], patrollers: [], signals: [] })
+    else if (fastPathFits(q)) fast.push(i)
+    else slow.push(i)
+  }
+  if (slow.length > 0) {
+    const full = await aggregatesMany(db, slow.map((i) => qs[i] as CoverageQuery))
+    for (const [j, i] of slow.entries()) out[i] = compactAggregates(qs[i] as CoverageQuery, full[j] as NonNullable<(typeof full)[number]>)
+  }
+  if (fast.length > 0) {
+    const lanes = db.driver === 'pg' ? Math.min(PARALLEL, Math.ceil(fast.length / 500)) : 1
+    const per = Math.ceil(fast.length / lanes)
+    await Promise.all(
+      Array.from({ length: lanes }, async (_, lane) => {
+        const mine = fast.slice(lane * per, (lane + 1) * per)
+        for (let k = 0; k < mine.length; k += CHUNK) {
+          const part = mine.slice(k, k + CHUNK)
+          const res = await compactBatch(db, part.map((i) => qs[i] as CoverageQuery))
+          for (const [j, i] of part.entries()) out[i] = res[j]
+        }
+      }),
+    )
+  }
+  return out as CompactAggregates[]
+}
+
+/** What the single-sort SQL assumes (always true of coverageQuery's output for valid plans without overlapping shifts). */
+function fastPathFits(q: CoverageQuery): boolean {
+  const ws = sortedWindows(q)
+  const ps = [...q.periods].sort((a, b) => a.start - b.start)
+  const spanStart = ps[0]?.start ?? 0
+  if (q.previousVisitBefore !== undefined && q.previousVisitBefore > spanStart) return false
+  for (let i = 1; i < ws.length; i++) if ((ws[i] as Win).start < (ws[i - 1] as Win).end) return false
+  for (let i = 1; i < ps.length; i++) if ((ps[i] as Per).start < (ps[i - 1] as Per).end) return false
+  if (ps.some((p) => !(p.end > p.start))) return false
+  for (const w of ws) {
+    if (!(w.end > w.start) || !Number.isInteger(w.evidenceLimit) || w.evidenceLimit < 1 || w.evidenceLimit > MAX_K) return false
+    // each window inside one period (periods are the merged windows in coverageQuery)
+    if (!ps.some((p) => p.start <= w.start && w.end <= p.end)) return false
+  }
+  return new Set(q.windows.map((w) => w.key)).size === q.windows.length
+}
+
+type Win = CoverageQuery['windows'][number]
+type Per = CoverageQuery['periods'][number]
+const sortedWindows = (q: CoverageQuery): Win[] => [...q.windows].sort((a, b) => a.start - b.start || a.end - b.end)
+const sortedPeriods = (q: CoverageQuery): Per[] => [...q.periods].sort((a, b) => a.start - b.start)
+
+async function compactBatch(db: Db, qs: readonly CoverageQuery[]): Promise<CompactAggregates[]> {
+  const kmax = Math.max(1, ...qs.flatMap((q) => q.windows.map((w) => w.evidenceLimit)))
+  const rows = await db.transaction(async (tx) => {
+    // The two sorts (≈ one row per check-in of the batch each) stay in memory.
+    await tx.exec("SET LOCAL work_mem = '256MB'")
+    const [off] = await tx.query<{ m: number | null }>(
+      `SELECT max(abs(round(offset_ms)))::int8 AS m FROM (
+         SELECT DISTINCT ON (device_id) offset_ms FROM clock_offsets ORDER BY device_id, measured_at DESC) o`,
+    )
+    const maxOffset = off?.m ?? 0
+    await loadParams(tx, qs, maxOffset)
+    const bounds = qs.map((q) => scanBounds(q, maxOffset))
+    const result = await tx.query<OutRow>(compactSql(Math.min(...bounds.map((b) => b.lo)), Math.max(...bounds.map((b) => b.hi)), kmax))
+    await tx.exec('DROP TABLE gp_cc_q, gp_cc_t, gp_cc_cp')
+    return result
+  })
+  return assemble(qs, rows)
+}
+
+async function loadParams(tx: Queryable, qs: readonly CoverageQuery[], maxOffset: number): Promise<void> {
+  const col = <T>(f: (q: CoverageQuery) => T) => qs.map(f)
+  const arr = (xs: readonly number[]) => `{${xs.join(',')}}`
+  await tx.query(
+    `CREATE TEMP TABLE gp_cc_q ON COMMIT DROP AS
+     SELECT qi, grid_id, span_start, span_end, lo, hi, rescan, max_gap, max_ahead, max_delay, credit_foreign, prev_before, max_speed, slack, rcv_upto,
+            wb::int8[] AS wb, need::int[] AS need, pbnd::int8[] AS pbnd, nwin, nper
+     FROM unnest($1::int[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::bool[],
+                 $12::int8[], $13::float8[], $14::float8[], $15::int8[], $16::text[], $17::text[], $18::text[], $19::int[], $20::int[])
+       AS q(qi, grid_id, span_start, span_end, lo, hi, rescan, max_gap, max_ahead, max_delay, credit_foreign, prev_before, max_speed, slack, rcv_upto,
+            wb, need, pbnd, nwin, nper)`,
+    [
+      qs.map((_, i) => i),
+      col((q) => q.gridId),
+      col((q) => Math.min(...q.periods.map((p) => p.start))),
+      col((q) => Math.max(...q.periods.map((p) => p.end))),
+      col((q) => scanBounds(q, maxOffset).lo),
+      col((q) => scanBounds(q, maxOffset).hi),
+      col((q) => Math.round(q.rescanMs)),
+      col((q) => Math.round(q.maxGapMs)),
+      col((q) => Math.round(q.maxAheadMs)),
+      col((q) => Math.round(q.maxDelayMs)),
+      col((q) => q.creditForeignDevices),
+      col((q) => q.previousVisitBefore ?? null),
+      col((q) => q.maxSpeedKmh),
+      col((q) => q.travelSlackMeters),
+      col((q) => q.receivedUpTo ?? null),
+      col((q) => arr(sortedWindows(q).flatMap((w) => [w.start, w.end]))),
+      col((q) => arr(sortedWindows(q).map((w) => w.evidenceLimit))),
+      col((q) => arr(sortedPeriods(q).flatMap((p) => [p.start, p.end]))),
+      col((q) => q.windows.length),
+      col((q) => q.periods.length),
+    ],
+  )
+  // tag → checkpoint exactly as the reference resolves it (checkpoint id first, then its tags; later wins), with the checkpoint's position.
+  const t: [number[], string[], string[], Array<number | null>, Array<number | null>] = [[], [], [], [], []]
+  const c: [number[], string[]] = [[], []]
+  for (const [i, q] of qs.entries()) {
+    const byTag = new Map<string, string>()
+    const pos = new Map<string, { lat: number | null; lon: number | null }>()
+    for (const cp of q.checkpoints) {
+      byTag.set(cp.id, cp.id)
+      for (const tag of cp.tagIds) byTag.set(tag, cp.id)
+      pos.set(cp.id, cp.lat !== undefined && cp.lon !== undefined ? { lat: cp.lat, lon: cp.lon } : { lat: null, lon: null })
+      c[0].push(i)
+      c[1].push(cp.id)
+    }
+    for (const [tag, cp] of byTag) {
+      t[0].push(i)
+      t[1].push(tag)
+      t[2].push(cp)
+      t[3].push(pos.get(cp)?.lat ?? null)
+      t[4].push(pos.get(cp)?.lon ?? null)
+    }
+  }
+  await tx.query('CREATE TEMP TABLE gp_cc_t ON COMMIT DROP AS SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::float8[], $5::float8[]) AS t(qi, tag, cp, lat, lon)', t)
+  await tx.query('CREATE TEMP TABLE gp_cc_cp ON COMMIT DROP AS SELECT DISTINCT * FROM unnest($1::int[], $2::text[]) AS c(qi, cp)', c)
+  await tx.exec('CREATE INDEX ON gp_cc_t (tag); ANALYZE gp_cc_q; ANALYZE gp_cc_t; ANALYZE gp_cc_cp')
+}
+
+/** Result columns: one shape for every kind of row (k), unused columns NULL. */
+const COLS = {
+  k: 'text', qi: 'int', cp: 'text', n1: 'int8', n2: 'int8', n3: 'int8', n4: 'int8', n5: 'int8', n6: 'int8',
+  id: 'text', dev: 'text', badge: 'text', at: 'int8', id2: 'text', dev2: 'text', badge2: 'text', at2: 'int8', ids: 'text[]', cps: 'text[]', s1: 'text',
+} as const
+type Col = keyof typeof COLS
+const branch = (kind: string, cols: Partial<Record<Col, string>>, rest: string) =>
+  `SELECT '${kind}'::text AS k, ${(Object.keys(COLS) as Col[])
+    .filter((c) => c !== 'k')
+    .map((c) => `${cols[c] ?? 'NULL'}::${COLS[c]} AS ${c}`)
+    .join(', ')} ${rest}`
+
+interface OutRow {
+  k: 'E' | 'R' | 'T' | 'L' | 'V' | 'N' | 'M' | 'DV' | 'BV' | 'DF' | 'BF' | 'X' | 'G'
+  qi: number
+  cp: string | null
+  n1: number | null
+  n2: number | null
+  n3: number | null
+  n4: number | null
+  n5: number | null
+  n6: number | null
+  id: string | null
+  dev: string | null
+  badge: string | null
+  at: number | null
+  id2: string | null
+  dev2: string | null
+  badge2: string | null
+  at2: number | null
+  ids: string[] | null
+  cps: string[] | null
+  s1: string | null
+}
+
+const ts = (ms: number) => `'${new Date(ms).toISOString()}'::timestamptz`
+
+function compactSql(lo: number, hi: number, kmax: number): string {
+  const lags = (col: string) =>
+    kmax <= 1 ? 'false' : Array.from({ length: kmax - 1 }, (_, j) => `coalesce(lag(${col}, ${j + 1}) OVER w = ${col}, false)`).join(' OR ')
+  const range = `c.device_time >= ${ts(lo)} AND c.device_time < ${ts(hi)}`
+  return `
+WITH off AS (SELECT DISTINCT ON (device_id) device_id, round(offset_ms)::int8 AS off FROM clock_offsets ORDER BY device_id, measured_at DESC),
+raw AS (
+  SELECT t.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, t.cp, t.lat, t.lon
+  FROM gp_cc_t t JOIN check_ins c ON c.checkpoint_id = t.tag WHERE ${range}
+  UNION ALL
+  SELECT t.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, t.cp, t.lat, t.lon
+  FROM gp_cc_t t JOIN check_ins c ON c.checkpoint_id IS NULL AND c.tag_id = t.tag WHERE ${range}
+  UNION ALL
+  SELECT q.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, NULL::text, NULL::float8, NULL::float8
+  FROM gp_cc_q q JOIN check_ins c ON c.grid_id = q.grid_id
+  WHERE ${range} AND NOT EXISTS (SELECT 1 FROM gp_cc_t t WHERE t.qi = q.qi AND t.tag = coalesce(c.checkpoint_id, c.tag_id))
+),
+timed AS (
+  SELECT r.qi, r.device_id || ':' || r.seq AS id, r.device_id AS dev, r.badge_id AS badge, r.grid_id AS dgrid, r.tag_id, r.cp, r.lat, r.lon,
+         (date_part('epoch', r.device_time) * 1000)::int8 - coalesce(o.off, 0) AS at,
+         (date_part('epoch', r.received_at) * 1000)::int8 AS rcv,
+         (date_part('epoch', r.device_time) * 1000)::int8 AS dt,
+         r.grid_id IS NOT NULL AND r.grid_id <> q.grid_id AS fgn,
+         q.span_start, q.span_end, q.lo, q.hi, q.rescan, q.max_gap, q.max_ahead, q.max_delay, q.credit_foreign, q.prev_before, q.max_speed, q.slack,
+         q.rcv_upto, q.wb, q.need, q.pbnd, q.nwin, q.nper
+  FROM raw r JOIN gp_cc_q q ON q.qi = r.qi LEFT JOIN off o ON o.device_id = r.device_id
+),
+judged AS (
+  SELECT t.*, t.at - t.rcv <= t.max_ahead AND t.rcv - t.at <= t.max_delay AS plausible,
+         width_bucket(t.at, t.wb) AS b, width_bucket(t.at, t.pbnd) AS pb
+  FROM timed t WHERE t.dt >= t.lo AND t.dt < t.hi AND (t.rcv_upto IS NULL OR t.rcv <= t.rcv_upto)
+),
+flagged AS (
+  SELECT j.*,
+         j.plausible AND j.at >= j.span_start AND j.at < j.span_end AS in_span,
+         CASE WHEN j.plausible THEN j.at ELSE j.rcv END >= j.span_start AND CASE WHEN j.plausible THEN j.at ELSE j.rcv END < j.span_end AS in_scope,
+         j.plausible AND j.cp IS NOT NULL AND (j.credit_foreign OR NOT j.fgn) AS credited
+  FROM judged j
+),
+-- every row in scope of a grid-day, and the credited rows before previousVisitBefore; no arrays kept
+s AS MATERIALIZED (
+  SELECT qi, id, dev, badge, dgrid, tag_id, cp, lat, lon, at, rcv, plausible, fgn, in_span, in_scope, credited, b, pb,
+         CASE WHEN b % 2 = 1 THEN need[(b + 1) / 2] END AS k, pbnd[pb] AS ps, pbnd[pb + 1] AS pe,
+         nwin, nper, span_start, rescan, prev_before, max_gap, max_speed, slack
+  FROM flagged WHERE in_scope OR (credited AND at < prev_before)
+),
+-- the one sort: credited rows by (qi, cp, pb, b, at, id); rescan chaining and the previous visit
+m1 AS (
+  SELECT qi, cp, pb, b, at, id, dev, badge, k, ps, pe, nwin, nper, span_start, rescan, prev_before, max_gap, in_span,
+         lag(at) OVER a AS l_at, lead(at) OVER a AS n_at
+  FROM s WHERE credited AND (in_span OR at < prev_before)
+  WINDOW a AS (PARTITION BY qi, cp ORDER BY pb, b, at, id COLLATE "C")
+),
+m2 AS (
+  SELECT x.*,
+         count(*) OVER wc AS wn, row_number() OVER w AS wr,
+         count(*) OVER pc AS pn, row_number() OVER p AS pr,
+         lag(at) OVER p AS pl_at, lag(id) OVER p AS pl_id, lag(dev) OVER p AS pl_dev, lag(badge) OVER p AS pl_badge,
+         lag(at) OVER a AS al_at, lag(id) OVER a AS al_id, lag(dev) OVER a AS al_dev, lag(badge) OVER a AS al_badge,
+         coalesce(lag(is_prev) OVER a, false) AS al_prev, coalesce(lag(b) OVER a, 0) AS al_b, coalesce(lag(pb) OVER a, 0) AS al_pb,
+         lead(pb) OVER a AS an_pb,
+         ${lags('dev')} AS dup_dev,
+         ${lags('badge')} AS dup_badge
+  FROM (
+    SELECT y.*, in_span AND (l_at IS NULL OR l_at < span_start OR at - l_at >= rescan) AS visit,
+           coalesce(at < prev_before AND (n_at IS NULL OR n_at >= prev_before), false) AS is_prev
+    FROM m1 y
+  ) x
+  WHERE visit OR is_prev
+  WINDOW a AS (PARTITION BY qi, cp ORDER BY pb, b, at, id COLLATE "C"),
+         p AS (PARTITION BY qi, cp, pb ORDER BY b, at, id COLLATE "C"),
+         pc AS (PARTITION BY qi, cp, pb),
+         w AS (PARTITION BY qi, cp, pb, b ORDER BY at, id COLLATE "C"),
+         wc AS (PARTITION BY qi, cp, pb, b)
+),
+m3 AS MATERIALIZED (
+  SELECT z.*, bool_or(gap OR first_long OR last_long) OVER (PARTITION BY qi, cp, pb) AS p_listed
+  FROM (
+    SELECT m2.*,
+           visit AND pb % 2 = 1 AND pl_at IS NOT NULL AND at - pl_at > max_gap AS gap,
+           visit AND pb % 2 = 1 AND pr = 1 AND at - CASE WHEN pb = 1 AND al_prev THEN al_at ELSE ps END > max_gap AS first_long,
+           visit AND pb % 2 = 1 AND pr = pn AND pe - at > max_gap AS last_long
+    FROM m2
+  ) z
+),
+-- consecutive plausible scans per device (the second sort)
+d AS (
+  SELECT qi, dev, badge, cp, id, at, lat, lon, rescan, max_speed, slack,
+         lag(cp) OVER dw AS a_cp, lag(id) OVER dw AS a_id, lag(at) OVER dw AS a_at, lag(lat) OVER dw AS a_lat, lag(lon) OVER dw AS a_lon
+  FROM s WHERE in_scope AND plausible
+  WINDOW dw AS (PARTITION BY qi, dev ORDER BY at, id COLLATE "C")
+),
+f1 AS MATERIALIZED (
+  SELECT qi, dev, badge, cp, count(*) AS n, count(*) FILTER (WHERE NOT plausible) AS ni, count(*) FILTER (WHERE fgn) AS nf,
+         bool_or(plausible) AS pl, min(at) FILTER (WHERE plausible) AS fa, max(at) FILTER (WHERE plausible) AS la
+  FROM s WHERE in_scope GROUP BY qi, dev, badge, cp
+)
+${[
+  // visits of short cells (fewer visits than required), in rank order
+  branch('E', { qi: 'qi', cp: 'cp', n1: '(b + 1) / 2', n2: 'wn', n3: 'wr', id: 'id', dev: 'dev', badge: 'badge', at: 'at' }, 'FROM m3 WHERE visit AND b % 2 = 1 AND wn < k'),
+  // windows / periods with no visit between this visit and the one before
+  branch('R', { qi: 'qi', cp: 'cp', n1: '(al_b + 1) / 2 + 1', n2: 'b / 2', n3: '(al_pb + 1) / 2 + 1', n4: 'pb / 2' },
+    'FROM m3 WHERE visit AND ((al_b + 1) / 2 + 1 <= b / 2 OR (al_pb + 1) / 2 + 1 <= pb / 2)'),
+  // ... and after the last visit
+  branch('T', { qi: 'qi', cp: 'cp', n1: '(b + 1) / 2 + 1', n2: 'nwin', n3: '(pb + 1) / 2 + 1', n4: 'nper' },
+    'FROM m3 WHERE visit AND an_pb IS NULL AND ((b + 1) / 2 + 1 <= nwin OR (pb + 1) / 2 + 1 <= nper)'),
+  // listed periods: first, last, and each visit ending a long gap (with the visit before it)
+  branch('L', { qi: 'qi', cp: 'cp', n1: '(pb + 1) / 2', n2: 'pr', n3: 'pn', n4: 'gap::int', id: 'id', dev: 'dev', badge: 'badge', at: 'at',
+    id2: 'pl_id', dev2: 'pl_dev', badge2: 'pl_badge', at2: 'pl_at' }, 'FROM m3 WHERE visit AND pb % 2 = 1 AND p_listed AND (pr = 1 OR pr = pn OR gap)'),
+  // previous visit of a checkpoint listed in the first period: cited by that period's first visit ...
+  branch('V', { qi: 'qi', cp: 'cp', id: 'al_id', dev: 'al_dev', badge: 'al_badge', at: 'al_at' }, 'FROM m3 WHERE visit AND pb = 1 AND pr = 1 AND al_prev AND p_listed'),
+  // ... or, when the first period has no visit, by itself
+  branch('V', { qi: 'qi', cp: 'cp', id: 'id', dev: 'dev', badge: 'badge', at: 'at' }, 'FROM m3 WHERE is_prev AND an_pb IS DISTINCT FROM 1'),
+  // checkpoints with no visit at all
+  branch('N', { qi: 'c.qi', cp: 'c.cp' },
+    `FROM gp_cc_cp c WHERE NOT EXISTS (SELECT 1 FROM m3 WHERE m3.qi = c.qi AND m3.cp = c.cp AND m3.visit AND (m3.al_prev OR m3.al_at IS NULL))`),
+  branch('M', { qi: 'qi', n1: 'count(*) FILTER (WHERE b % 2 = 1 AND wr = 1 AND wn >= k)' }, 'FROM m3 WHERE visit GROUP BY qi'),
+  branch('DV', { qi: 'qi', dev: 'dev', n1: 'count(*)', n2: 'count(*) FILTER (WHERE b % 2 = 1 AND wr <= k AND NOT dup_dev)' }, 'FROM m3 WHERE visit GROUP BY qi, dev'),
+  branch('BV', { qi: 'qi', badge: 'badge', n1: 'count(*)', n2: 'count(*) FILTER (WHERE b % 2 = 1 AND wr <= k AND NOT dup_badge)' },
+    "FROM m3 WHERE visit AND badge <> '' GROUP BY qi, badge"),
+  branch('DF', { qi: 'qi', dev: 'dev', n1: 'sum(n)', n2: 'sum(ni)', n3: 'sum(nf)', n4: 'coalesce(sum(n) FILTER (WHERE cp IS NULL), 0)',
+    n5: 'count(DISTINCT cp) FILTER (WHERE pl)', n6: 'min(fa)', at: 'max(la)' }, 'FROM f1 GROUP BY qi, dev'),
+  branch('BF', { qi: 'qi', badge: 'badge', n1: 'sum(n)', n5: 'count(DISTINCT cp) FILTER (WHERE pl)', n6: 'min(fa)', at: 'max(la)', ids: 'array_agg(DISTINCT dev)' },
+    "FROM f1 WHERE badge <> '' GROUP BY qi, badge"),
+  // rescans (exact) and travel candidates (generous pre-filter; decided in Node with the reference's haversine)
+  branch('X', { qi: 'qi', dev: 'dev', badge: 'badge', cp: 'cp', s1: 'a_cp', id: 'id', id2: 'a_id', at: 'at', n1: 'at - a_at' },
+    `FROM d WHERE cp IS NOT NULL AND a_cp IS NOT NULL AND (
+       (a_cp = cp AND at - a_at < rescan)
+       OR (a_cp <> cp AND lat IS NOT NULL AND lon IS NOT NULL AND a_lat IS NOT NULL AND a_lon IS NOT NULL AND
+           2 * 6371008.8 * asin(least(1, sqrt(power(sin(radians(lat - a_lat) / 2), 2)
+             + cos(radians(a_lat)) * cos(radians(lat)) * power(sin(radians(lon - a_lon) / 2), 2))))
+           > max_speed / 3.6 * ((at - a_at) / 1000.0) + slack - 1))`),
+  // per device: foreign scans, untimeable scans, scans of each unknown tag; lead = first by (at, id)
+  branch('G', { qi: 'qi', s1: 'kind', dev: 'dev', badge: '(array_agg(badge ORDER BY at, id COLLATE "C"))[1]',
+    at: '(array_agg(CASE WHEN plausible THEN at ELSE rcv END ORDER BY at, id COLLATE "C"))[1]', ids: 'array_agg(id ORDER BY at, id COLLATE "C")',
+    cps: 'array_agg(DISTINCT cp) FILTER (WHERE cp IS NOT NULL)',
+    id2: `CASE kind WHEN 'foreign_device' THEN (array_agg(dgrid ORDER BY at, id COLLATE "C"))[1] WHEN 'clock_implausible' THEN max(abs(at - rcv))::text ELSE tagk END` },
+    `FROM (
+       SELECT s.*, 'foreign_device' AS kind, '' AS tagk FROM s WHERE in_scope AND fgn
+       UNION ALL SELECT s.*, 'clock_implausible', '' FROM s WHERE in_scope AND NOT plausible
+       UNION ALL SELECT s.*, 'unknown_tag', tag_id FROM s WHERE in_scope AND cp IS NULL
+     ) x GROUP BY qi, kind, dev, tagk`),
+].join('\nUNION ALL\n')}`
+}
+
+function assemble(qs: readonly CoverageQuery[], rows: readonly OutRow[]): CompactAggregates[] {
+  interface Acc {
+    short: Map<string, { checkpointId: string; windowKey: string; visits: number; evidence: VisitRef[] }>
+    met: number
+    listed: Map<string, { checkpointId: string; periodStart: number; first: VisitRef | null; last: VisitRef | null; longGaps: Array<{ from: VisitRef; to: VisitRef }>; gapAt: number[] }>
+    prev: Map<string, VisitRef>
+    devices: Map<string, { deviceId: string; scans: number; visits: number; checkpoints: number; firstAt: number | null; lastAt: number | null; clockImplausible: number; foreignScans: number; unknownTagScans: number; cellsCredited: number }>
+    devVisits: Map<string, [number, number]>
+    patrollers: Map<string, { badge: string; scans: number; visits: number; checkpoints: number; firstAt: number | null; lastAt: number | null; devices: string[]; cellsCredited: number }>
+    badgeVisits: Map<string, [number, number]>
+    signals: FraudSignal[]
+  }
+  const accs: Acc[] = qs.map(() => ({
+    short: new Map(), met: 0, listed: new Map(), prev: new Map(), devices: new Map(), devVisits: new Map(), patrollers: new Map(), badgeVisits: new Map(), signals: [],
+  }))
+  const wins = qs.map(sortedWindows)
+  const pers = qs.map(sortedPeriods)
+  const ref = (id: string | null, at: number | null, dev: string | null, badge: string | null): VisitRef => ({ checkinId: id ?? '', at: at ?? 0, deviceId: dev ?? '', badge })
+  const shortCell = (qi: number, wi: number, cp: string) => {
+    const a = accs[qi] as Acc
+    const w = (wins[qi] as Win[])[wi - 1] as Win
+    const key = `${w.key}\u0000${cp}`
+    let c = a.short.get(key)
+    if (!c) a.short.set(key, (c = { checkpointId: cp, windowKey: w.key, visits: 0, evidence: [] }))
+    return c
+  }
+  const emptyPeriod = (qi: number, pi: number, cp: string) => {
+    const p = (pers[qi] as Per[])[pi - 1] as Per
+    ;(accs[qi] as Acc).listed.set(`${p.start}\u0000${cp}`, { checkpointId: cp, periodStart: p.start, first: null, last: null, longGaps: [], gapAt: [] })
+  }
+  const empties = (qi: number, cp: string, wlo: number, whi: number, plo: number, phi: number) => {
+    for (let wi = wlo; wi <= whi; wi++) shortCell(qi, wi, cp)
+    for (let pi = plo; pi <= phi; pi++) emptyPeriod(qi, pi, cp)
+  }
+  const num = (x: number | null) => x ?? 0
+  for (const r of rows) {
+    const a = accs[r.qi] as Acc
+    const cp = r.cp ?? ''
+    switch (r.k) {
+      case 'E': {
+        const c = shortCell(r.qi, num(r.n1), cp)
+        c.visits = num(r.n2)
+        c.evidence[num(r.n3) - 1] = ref(r.id, r.at, r.dev, r.badge)
+        break
+      }
+      case 'R':
+      case 'T':
+        empties(r.qi, cp, num(r.n1), num(r.n2), num(r.n3), num(r.n4))
+        break
+      case 'N':
+        empties(r.qi, cp, 1, (wins[r.qi] as Win[]).length, 1, (pers[r.qi] as Per[]).length)
+        break
+      case 'L': {
+        const p = (pers[r.qi] as Per[])[num(r.n1) - 1] as Per
+        const key = `${p.start}\u0000${cp}`
+        let e = a.listed.get(key)
+        if (!e) a.listed.set(key, (e = { checkpointId: cp, periodStart: p.start, first: null, last: null, longGaps: [], gapAt: [] }))
+        const v = ref(r.id, r.at, r.dev, r.badge)
+        if (r.n2 === 1) e.first = v
+        if (r.n2 === r.n3) e.last = v
+        if (r.n4 === 1) {
+          e.longGaps.push({ from: ref(r.id2, r.at2, r.dev2, r.badge2), to: v })
+          e.gapAt.push(num(r.n2))
+        }
+        break
+      }
+      case 'V':
+        a.prev.set(cp, ref(r.id, r.at, r.dev, r.badge))
+        break
+      case 'M':
+        a.met = num(r.n1)
+        break
+      case 'DV':
+        a.devVisits.set(r.dev ?? '', [num(r.n1), num(r.n2)])
+        break
+      case 'BV':
+        a.badgeVisits.set(r.badge ?? '', [num(r.n1), num(r.n2)])
+        break
+      case 'DF':
+        a.devices.set(r.dev ?? '', {
+          deviceId: r.dev ?? '', scans: num(r.n1), visits: 0, checkpoints: num(r.n5), firstAt: r.n6, lastAt: r.at,
+          clockImplausible: num(r.n2), foreignScans: num(r.n3), unknownTagScans: num(r.n4), cellsCredited: 0,
+        })
+        break
+      case 'BF':
+        a.patrollers.set(r.badge ?? '', {
+          badge: r.badge ?? '', scans: num(r.n1), visits: 0, checkpoints: num(r.n5), firstAt: r.n6, lastAt: r.at, devices: [...(r.ids ?? [])].sort(cmp), cellsCredited: 0,
+        })
+        break
+      case 'X': {
+        const pair: PairRow = { qi: r.qi, deviceId: r.dev ?? '', badge: r.badge, aCp: r.s1 ?? '', bCp: cp, aId: r.id2 ?? '', bId: r.id ?? '', at: num(r.at), dt: num(r.n1) }
+        const s = pairSignal(qs[r.qi] as CoverageQuery, pair)
+        if (s) a.signals.push(s)
+        break
+      }
+      case 'G': {
+        const g: GroupRow = { qi: r.qi, kind: r.s1 as GroupRow['kind'], deviceId: r.dev ?? '', badge: r.badge, at: num(r.at), ids: r.ids ?? [], cps: r.cps, detail: r.id2 ?? '' }
+        a.signals.push(groupSignal(g))
+        break
+      }
+    }
+  }
+  return accs.map((a, qi) => {
+    const firstStart = (pers[qi] as Per[])[0]?.start
+    const periods = [...a.listed.values()]
+      .map(({ gapAt, ...p }) => ({ ...p, longGaps: p.longGaps.map((g, i) => ({ g, at: gapAt[i] ?? 0 })).sort((x, y) => x.at - y.at).map((x) => x.g) }))
+      .sort((x, y) => x.periodStart - y.periodStart || cmp(x.checkpointId, y.checkpointId))
+    const listedFirst = new Set(periods.filter((p) => p.periodStart === firstStart).map((p) => p.checkpointId))
+    for (const [id, d] of a.devices) {
+      const [visits, cells] = a.devVisits.get(id) ?? [0, 0]
+      d.visits = visits
+      d.cellsCredited = cells
+    }
+    for (const [badge, p] of a.patrollers) {
+      const [visits, cells] = a.badgeVisits.get(badge) ?? [0, 0]
+      p.visits = visits
+      p.cellsCredited = cells
+    }
+    return {
+      shortCells: [...a.short.values()].sort((x, y) => cmp(x.windowKey, y.windowKey) || cmp(x.checkpointId, y.checkpointId)),
+      metCells: a.met,
+      periods,
+      previousVisits: [...a.prev]
+        .filter(([cp]) => listedFirst.has(cp))
+        .map(([checkpointId, visit]) => ({ checkpointId, visit }))
+        .sort((x, y) => cmp(x.checkpointId, y.checkpointId)),
+      devices: [...a.devices.values()].sort((x, y) => cmp(x.deviceId, y.deviceId)),
+      patrollers: [...a.patrollers.values()].sort((x, y) => cmp(x.badge, y.badge)),
+      signals: a.signals.sort(bySignal),
+    }
+  })
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}

@@ -1,0 +1,217 @@
+// Contract: the store's SQL compact stage A (coverage.compactMany) equals the
+// pure reference compactAggregates(q, aggregateCheckins(q, rows, offsets)) on
+// the same rows — many grid-days in one call, on the embedded driver always and
+// on the server driver when DATABASE_URL is set. Also: receivedUpTo is honoured
+// by the pure aggregate, the SQL aggregates and compactMany.
+import t from 'tap'
+import { aggregateCheckins } from '../../../src/rules/coverage/aggregate.ts'
+import { compactAggregates, type CompactAggregates } from '../../../src/rules/coverage/compact.ts'
+import type { CheckinRow, CoverageQuery } from '../../../src/rules/coverage/inputs.ts'
+import { coverageQuery } from '../../../src/rules/coverage/query.ts'
+import { parsePlan, type PatrolPlan } from '../../../src/rules/plans/schema.ts'
+import { scanBounds } from '../../../src/store/queries/coverage.ts'
+import type { Store } from '../../../src/store/types.ts'
+import { generate, type Generated } from './generate.ts'
+import { drivers, openRulesStore } from './open.ts'
+
+const plain = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T
+
+async function load(store: Store, g: Generated, prefix: string): Promise<void> {
+  for (const p of g.plans) await store.grids.create({ id: p.gridId, level: 'district', name: p.gridId })
+  for (const c of g.registered) await store.checkpoints.create({ id: c.id, gridId: c.gridId, tagId: c.tagId, name: c.id })
+  const T0 = Date.parse('2024-05-01T00:00:00Z')
+  for (const [n, o] of g.offsets.entries()) {
+    // One time-sync round trip with zero delay: offset = t1 - t0 (clock-offset.ts).
+    const commandId = `${prefix}ts${n}`
+    await store.commands.enqueue({ commandId, deviceId: o.deviceId, kind: 'time_sync', body: { timeSync: { serverTimeMs: T0 } }, issuedAtMs: T0, expiresAtMs: null })
+    await store.uplinks.write({
+      records: [
+        { kind: 'ack', deviceId: o.deviceId, seq: 1_000_000, deviceTimeMs: T0 + o.offsetMs, receivedAtMs: T0, clockFuture: false, clockAncient: false, commandId, status: 'ok', receivedDeviceTimeMs: T0 + o.offsetMs },
+      ],
+    })
+  }
+  await store.uplinks.write({ records: g.records })
+}
+
+/**
+ * The generator's two grids plus plans of our own over the same tags (so the same
+ * rows serve several grid-days): Asia/Kolkata (+05:30, no DST) interval windows
+ * that end before midnight, touching shifts with a lunch break and one visit
+ * each, and overlapping shifts (served by the full stage A, then compacted).
+ */
+function extraPlans(seed: number, p: (s: string) => string): PatrolPlan[] {
+  const cps = [
+    { id: p('A'), tagIds: [p('tag-a'), p('tag-a2')], lat: 31.23, lon: 121.47 },
+    { id: p('B'), tagIds: [p('tag-b')], lat: 31.2305, lon: 121.4702 },
+    { id: p('E'), tagIds: [p('tag-e')], lat: 31.3, lon: 121.4 },
+    { id: p('Z'), tagIds: [p('tag-never')] },
+  ]
+  return [
+    parsePlan({
+      gridId: p('G3'),
+      timeZone: 'Asia/Kolkata',
+      checkpoints: cps,
+      windows: { kind: 'every', every: '3h', start: '04:00', end: '22:00' },
+      visitsPerWindow: 1,
+      maxGapMinutes: 60,
+      antiFraud: { rescanMinutes: 3, maxSpeedKmh: 20, travelSlackMeters: 10, creditForeignDevices: seed % 2 === 1 },
+    }),
+    parsePlan({
+      gridId: p('G4'),
+      timeZone: 'Asia/Kolkata',
+      checkpoints: cps.slice(0, 3),
+      windows: { kind: 'shifts', shifts: [{ name: 'early', start: '06:00', end: '09:00', visits: 3 }, { name: 'late', start: '09:00', end: '12:00', visits: 4 }, { name: 'pm', start: '13:00', end: '23:30' }] },
+      maxGapMinutes: 45,
+    }),
+    // edges of the first period's listing, crafted rows (edgeRows): previous-day continuation and 1 ms either side of maxGap
+    parsePlan({
+      gridId: p('G6'),
+      checkpoints: ['P', 'Q', 'R', 'S', 'T'].map((x) => ({ id: p(x), tagIds: [p(`tag-${x.toLowerCase()}`)] })),
+      windows: { kind: 'every', every: '4h', start: '00:00' },
+      maxGapMinutes: 180,
+    }),
+    parsePlan({
+      gridId: p('G5'),
+      checkpoints: cps.slice(1, 3),
+      windows: { kind: 'shifts', shifts: [{ name: 'x', start: '06:00', end: '14:00' }, { name: 'y', start: '12:00', end: '20:00' }] },
+      maxGapMinutes: 90,
+    }),
+  ]
+}
+
+const MIN = 60_000
+
+/**
+ * Rows for G6 on 2024-05-10 (Asia/Shanghai), device assigned to G6: Q listed only
+ * because its last visit is maxGap + 1 ms before the period end, P (the same but
+ * exactly maxGap) not listed, R visited only the evening before (empty period,
+ * previous visit cited), S listed only because its first visit is maxGap + 1 ms
+ * after the previous day's last, T scanned 2 min before the day and 1 min into it
+ * (a visit: rescan chaining does not reach across the day's start).
+ */
+function edgeRows(g: Generated, p: (s: string) => string): void {
+  const dayStart = Date.parse('2024-05-10T00:00:00+08:00')
+  const dayEnd = dayStart + 1440 * MIN
+  const series = (prev: number, first: number, last: number) => {
+    const out = [prev, first]
+    for (let t = first; t + 179 * MIN < last; ) out.push((t += 179 * MIN))
+    return [...out, last]
+  }
+  const plan: Record<string, number[]> = {
+    q: series(dayStart - 120 * MIN, dayStart + 60 * MIN, dayEnd - 180 * MIN - 1),
+    p: series(dayStart - 120 * MIN, dayStart + 60 * MIN, dayEnd - 180 * MIN),
+    r: [dayStart - 60 * MIN],
+    s: series(dayStart - 120 * MIN - 1, dayStart + 60 * MIN, dayEnd - 180 * MIN),
+    t: [dayStart - 2 * MIN, dayStart + MIN],
+  }
+  const deviceId = p('D6')
+  let seq = 0
+  for (const [x, times] of Object.entries(plan)) {
+    for (const at of times) {
+      seq++
+      const tagId = p(`tag-${x}`)
+      g.records.push({ kind: 'checkin', deviceId, seq, deviceTimeMs: at, receivedAtMs: at + 2000, clockFuture: false, clockAncient: false, tagId, method: 'nfc', checkpointId: null, gridId: p('G6'), badgeId: p('P6') })
+      g.rows.push({ id: `${deviceId}:${seq}`, deviceId, seq, tagId, checkpointId: null, deviceTime: at, receivedAt: at + 2000, badge: p('P6'), deviceGridId: p('G6') })
+    }
+  }
+}
+
+interface Case {
+  seed: number
+  g: Generated
+  plan: PatrolPlan
+  date: string
+  query: CoverageQuery
+}
+
+function cases(): { gens: Array<{ seed: number; prefix: string; g: Generated }>; list: Case[] } {
+  const gens = [1, 2, 3].map((seed) => {
+    const prefix = `c${seed}-`
+    const g = generate(seed, '2024-05-10', prefix)
+    const extra = extraPlans(seed, (s) => `${prefix}${s}`)
+    const all = { ...g, plans: [...g.plans, ...extra] }
+    edgeRows(all, (s) => `${prefix}${s}`)
+    return { seed, prefix, g: all }
+  })
+  const list = gens.flatMap(({ g, seed }) =>
+    g.plans.flatMap((plan) => ['2024-05-09', '2024-05-10', '2024-05-11'].map((date) => ({ seed, g, plan, date, query: coverageQuery(plan, date).query }))),
+  )
+  return { gens, list }
+}
+
+function rowsFor(c: Case, maxOffset: number): CheckinRow[] {
+  const b = scanBounds(c.query, maxOffset)
+  const tags = new Set(c.plan.checkpoints.flatMap((x) => [x.id, ...x.tagIds]))
+  return c.g.rows.filter((r) => r.deviceTime >= b.lo && r.deviceTime < b.hi && (tags.has(r.checkpointId ?? r.tagId) || r.deviceGridId === c.plan.gridId))
+}
+
+for (const driver of drivers()) {
+  t.test(`SQL compact stage A equals the reference (${driver})`, async (t) => {
+    const store = await openRulesStore(t, driver)
+    if (!store) return
+    const { gens, list } = cases()
+    for (const { g, prefix } of gens) await load(store, g, prefix)
+    const offsets = gens.flatMap(({ g }) => g.offsets)
+    const maxOffset = Math.max(...offsets.map((o) => Math.abs(o.offsetMs)))
+    const many = await store.coverage.compactMany(list.map((c) => c.query))
+    t.equal(many.length, list.length)
+    const seen = new Set<string>()
+    for (const [i, c] of list.entries()) {
+      const ref = compactAggregates(c.query, aggregateCheckins(c.query, rowsFor(c, maxOffset), offsets))
+      t.strictSame(plain(many[i]), plain(ref), `seed ${c.seed} ${c.plan.gridId} ${c.date}`)
+      features(ref, seen)
+      if (c.plan.gridId.endsWith('G6') && c.date === '2024-05-10') t.equal(ref.periods.find((x) => x.checkpointId.endsWith('T'))?.first?.at, Date.parse('2024-05-10T00:01:00+08:00'))
+      if (c.plan.gridId.endsWith('G6') && c.date === '2024-05-10') {
+        const p = c.plan.gridId.slice(0, -2)
+        t.strictSame(ref.periods.map((x) => [x.checkpointId, x.first === null, x.longGaps.length]), [[`${p}Q`, false, 0], [`${p}R`, true, 0], [`${p}S`, false, 0], [`${p}T`, false, 0]], 'G6 edges')
+        t.strictSame(ref.previousVisits.map((x) => x.checkpointId), [`${p}Q`, `${p}R`, `${p}S`, `${p}T`], 'G6 previous visits')
+      }
+    }
+    // a single grid-day alone gives the same answer as in the batch
+    const one = list.find((c) => c.plan.gridId.endsWith('G1') && c.date === '2024-05-10') as Case
+    t.strictSame(plain((await store.coverage.compactMany([one.query]))[0]), plain(many[list.indexOf(one)]), 'single grid-day')
+    t.strictSame(await store.coverage.compactMany([]), [], 'no grid-days')
+    // the generated data exercises every part of the contract
+    t.strictSame([...seen].sort(), [
+      'cells_credited', 'clock_implausible', 'empty_period', 'foreign_device', 'gap_period', 'impossible_travel', 'met', 'multi_visit_short',
+      'previous_visits', 'rescan', 'short_unvisited', 'short_visited', 'unknown_tag',
+    ])
+  })
+
+  t.test(`receivedUpTo: only rows received by then count (${driver})`, async (t) => {
+    const store = await openRulesStore(t, driver)
+    if (!store) return
+    const { gens, list: all } = cases()
+    for (const { g, prefix } of gens) await load(store, g, prefix)
+    const offsets = gens.flatMap(({ g }) => g.offsets)
+    const maxOffset = Math.max(...offsets.map((o) => Math.abs(o.offsetMs)))
+    const upTo = Date.parse('2024-05-10T13:30:00+08:00')
+    const list = all.filter((c) => c.date === '2024-05-10').map((c) => ({ ...c, query: { ...c.query, receivedUpTo: upTo } }))
+    const full = await store.coverage.aggregatesMany(list.map((c) => c.query))
+    const compact = await store.coverage.compactMany(list.map((c) => c.query))
+    let differs = 0
+    for (const [i, c] of list.entries()) {
+      const rows = rowsFor(c, maxOffset)
+      const ref = aggregateCheckins(c.query, rows, offsets)
+      // the pure aggregate honours it: same as leaving the later rows out
+      t.strictSame(ref, aggregateCheckins({ ...c.query, receivedUpTo: undefined }, rows.filter((r) => r.receivedAt <= upTo), offsets), `${c.plan.gridId}: pure`)
+      if (JSON.stringify(ref) !== JSON.stringify(aggregateCheckins({ ...c.query, receivedUpTo: undefined }, rows, offsets))) differs++
+      t.strictSame(plain(full[i]), plain(ref), `${c.plan.gridId}: aggregatesMany`)
+      t.strictSame(plain(compact[i]), plain(compactAggregates(c.query, ref)), `${c.plan.gridId}: compactMany`)
+    }
+    t.equal(differs, list.length, 'every grid-day has rows received later')
+    t.strictSame(plain(await store.coverage.aggregates(list[0]!.query)), plain(full[0]), 'aggregates (single) honours it too')
+  })
+}
+
+function features(c: CompactAggregates, seen: Set<string>): void {
+  if (c.metCells > 0) seen.add('met')
+  if (c.shortCells.some((s) => s.visits === 0)) seen.add('short_unvisited')
+  if (c.shortCells.some((s) => s.visits > 0)) seen.add('short_visited')
+  if (c.shortCells.some((s) => s.visits > 1)) seen.add('multi_visit_short')
+  if (c.periods.some((p) => p.first === null)) seen.add('empty_period')
+  if (c.periods.some((p) => p.longGaps.length > 0)) seen.add('gap_period')
+  if (c.previousVisits.length > 0) seen.add('previous_visits')
+  if (c.devices.some((d) => d.cellsCredited > 0) && c.patrollers.some((p) => p.cellsCredited > 0)) seen.add('cells_credited')
+  for (const s of c.signals) seen.add(s.kind)
+}
