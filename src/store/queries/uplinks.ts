@@ -16,9 +16,10 @@ import type {
 } from '../types.ts'
 
 export function uplinkQueries(db: Db, retentionDays = 0): Store['uplinks'] {
+  const claims = new ClaimMode()
   return {
     retentionDays,
-    write: (batch) => writeBatch(db, batch),
+    write: (batch) => writeBatch(db, batch, claims),
     async pruneSeen(beforeMs) {
       // In slices of 10,000 (received_at is indexed): short statements, no long lock on the ingest's path.
       let total = 0
@@ -54,14 +55,14 @@ export function uplinkQueries(db: Db, retentionDays = 0): Store['uplinks'] {
  * transaction before write() resolves: nothing is acknowledged before both
  * commit, and a retry after a failure between them finds the same conflicts.
  */
-export async function writeBatch(db: Db, batch: WriteBatch): Promise<WriteResult> {
+export async function writeBatch(db: Db, batch: WriteBatch, claims = new ClaimMode()): Promise<WriteResult> {
   const plan = planBatch(batch.records)
   const rejects = batch.rejects ?? []
   const presence = batch.presence ?? []
   const acks = batch.records.some((r) => r.kind === 'ack')
   let unclaimed: Unclaimed[]
   if (rejects.length === 0 && !acks) {
-    unclaimed = plan.candidates.length + presence.length > 0 ? await claimAndInsert(db, plan, presence) : []
+    unclaimed = plan.candidates.length + presence.length > 0 ? await claimAndInsert(db, plan, presence, claims) : []
     settleClaims(plan, unclaimed)
     const conflicts = conflictRejects(batch.records, plan.outcomes)
     const unknown = unclaimed.filter((u) => u.t === null)
@@ -73,7 +74,7 @@ export async function writeBatch(db: Db, batch: WriteBatch): Promise<WriteResult
     }
   } else {
     await db.transaction(async (tx) => {
-      unclaimed = await tx.query<Unclaimed>(...mainStatement(plan, presence, true, db.driver === 'pg'))
+      unclaimed = await tx.query<Unclaimed>(...mainStatement(plan, presence, 'claim-lenient', db.driver === 'pg'))
       settleClaims(plan, unclaimed)
       const unknown = unclaimed.filter((u) => u.t === null)
       if (unknown.length > 0) await resolveUnknown(tx, plan, unknown)
@@ -94,18 +95,56 @@ export async function writeBatch(db: Db, batch: WriteBatch): Promise<WriteResult
 }
 
 /**
- * The common group's statement, in autocommit. The claimed records are inserted
- * without ON CONFLICT (speculative insertion made the insert ≈ 1.6× slower,
- * bench in BENCHMARKS.md): a claimed key has no row yet — unless its dedup key
- * was pruned (retention) and an old re-send arrives; that statement fails whole
- * with unique_violation and is run again with ON CONFLICT DO NOTHING.
+ * How a group claims its keys. 'optimistic': a plain INSERT of every key into
+ * uplink_seen (no ON CONFLICT) and of every record, nothing joined to the
+ * claims — the usual group has no key stored before (re-sends the ingest still
+ * remembers never reach the store). A key already stored, or claimed by a
+ * concurrent writer that commits, fails the whole statement with
+ * unique_violation (23505; nothing of it is kept) and the group is written
+ * again by 'claim'. 'claim': INSERT … ON CONFLICT DO NOTHING into uplink_seen,
+ * only the claimed records inserted (joined to the claims; without ON CONFLICT:
+ * a claimed key has no row yet), the unclaimed keys returned. 'claim-lenient': the same with ON CONFLICT DO NOTHING on the
+ * records' tables too (a pruned dedup key re-sent while its row is kept).
+ * Speculative insertion (ON CONFLICT) and the join cost ≈ 15 % of the
+ * database's CPU per row of a batch-shaped group (BENCHMARKS.md, Ingest).
  */
-async function claimAndInsert(db: Db, plan: Plan, presence: PresenceEvent[]): Promise<Unclaimed[]> {
+type Claim = 'optimistic' | 'claim' | 'claim-lenient'
+
+/**
+ * After an optimistic statement failed on a stored key, re-sends tend to come
+ * in bursts (a reconnecting fleet, batch re-uploads): the next groups claim
+ * with ON CONFLICT for `holdMs` instead of failing and running twice.
+ */
+export class ClaimMode {
+  private claimUntil = 0
+  constructor(
+    private readonly holdMs = 10_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+  get optimistic(): boolean {
+    return this.now() >= this.claimUntil
+  }
+  sawStoredKey(): void {
+    this.claimUntil = this.now() + this.holdMs
+  }
+}
+
+/** The common group's statement, in autocommit: optimistic first (see Claim), then claim, then claim-lenient. */
+async function claimAndInsert(db: Db, plan: Plan, presence: PresenceEvent[], claims: ClaimMode): Promise<Unclaimed[]> {
+  const pg = db.driver === 'pg'
+  if (claims.optimistic) {
+    try {
+      return await db.query<Unclaimed>(...mainStatement(plan, presence, 'optimistic', pg))
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== '23505') throw err
+      claims.sawStoredKey()
+    }
+  }
   try {
-    return await db.query<Unclaimed>(...mainStatement(plan, presence, false, db.driver === 'pg'))
+    return await db.query<Unclaimed>(...mainStatement(plan, presence, 'claim', pg))
   } catch (err) {
     if ((err as { code?: unknown }).code !== '23505') throw err
-    return db.query<Unclaimed>(...mainStatement(plan, presence, true, db.driver === 'pg'))
+    return db.query<Unclaimed>(...mainStatement(plan, presence, 'claim-lenient', pg))
   }
 }
 
@@ -181,8 +220,8 @@ async function insertRejects(tx: Queryable, rejects: NewReject[]): Promise<void>
   }
 }
 
-/** Builds the group's statement: claim, insert per kind present, presence, device_state; returns the unclaimed keys. */
-function mainStatement(plan: Plan, presence: PresenceEvent[], onConflict: boolean, literals: boolean): [string, unknown[]] {
+/** Builds the group's statement: claim, insert per kind present, presence, device_state; returns the unclaimed keys (none when optimistic). */
+function mainStatement(plan: Plan, presence: PresenceEvent[], claim: Claim, literals: boolean): [string, unknown[]] {
   const params: unknown[] = []
   const $ = (v: unknown, type: string) => {
     params.push(v)
@@ -192,30 +231,52 @@ function mainStatement(plan: Plan, presence: PresenceEvent[], onConflict: boolea
   // conversion escapes every element with two regex replaces); PGlite gets JS arrays.
   const arr = <T, V>(rows: T[], f: (r: T) => V | undefined): unknown => (literals ? arrayLiteral(rows, f) : col(rows, f))
   const c = plan.candidates.map((i) => plan.records[i] as UplinkRecord)
+  const optimistic = claim === 'optimistic'
+  const checkIns = c.filter((r): r is CheckInRecord => r.kind === 'checkin')
+  // Check-in columns after (d, s, t, r): the same arrays whether they are cand's (below) or ci's own.
+  const checkInCols = () => `${$(arr(checkIns, (r) => r.gridId), 'text[]')}, ${$(arr(checkIns, (r) => r.checkpointId), 'text[]')},
+         ${$(arr(checkIns, (r) => r.tagId), 'text[]')}, ${$(arr(checkIns, (r) => r.method), 'text[]')},
+         ${$(arr(checkIns, (r) => r.lat), 'float8[]')}, ${$(arr(checkIns, (r) => r.lon), 'float8[]')},
+         ${$(arr(checkIns, (r) => r.accuracyM), 'real[]')}, ${$(arr(checkIns, (r) => r.badgeId), 'text[]')},
+         ${$(arr(checkIns, (r) => r.batteryPct), 'smallint[]')}, ${$(arr(checkIns, (r) => r.clockFuture), 'boolean[]')},
+         ${$(arr(checkIns, (r) => r.clockAncient), 'boolean[]')}`
+  // Optimistic and every candidate a check-in (the usual group): one unnest feeds
+  // the claims and the check-ins — each column parsed once.
+  const fused = optimistic && checkIns.length === c.length && c.length > 0
   const battery = (r: UplinkRecord) => (r.kind === 'checkin' || r.kind === 'status' ? (r.batteryPct ?? null) : null)
+  const key = `${$(arr(c, (r) => r.deviceId), 'text[]')}, ${$(arr(c, (r) => r.seq), 'int8[]')}, ${$(arr(c, (r) => r.deviceTimeMs), 'float8[]')}`
   const ctes: string[] = [
-    `cand AS (SELECT * FROM unnest(${$(arr(c, (r) => r.deviceId), 'text[]')}, ${$(arr(c, (r) => r.seq), 'int8[]')}, ${$(arr(c, (r) => r.deviceTimeMs), 'float8[]')},
-       ${$(arr(c, (r) => r.kind), 'text[]')}, ${$(arr(c, (r) => r.receivedAtMs), 'float8[]')}, ${$(arr(c, battery), 'smallint[]')}) WITH ORDINALITY AS u(d, s, t, k, r, b, o))`,
-    `claimed AS (
+    fused
+      ? `cand AS (SELECT *, 'checkin'::text AS k, bat AS b FROM unnest(${key}, ${$(arr(c, (r) => r.receivedAtMs), 'float8[]')},
+         ${checkInCols()}) WITH ORDINALITY AS u(d, s, t, r, g, c, tag, m, la, lo, acc, bad, bat, cf, ca, o))`
+      : `cand AS (SELECT * FROM unnest(${key}, ${$(arr(c, (r) => r.kind), 'text[]')}, ${$(arr(c, (r) => r.receivedAtMs), 'float8[]')},
+         ${$(arr(c, battery), 'smallint[]')}) WITH ORDINALITY AS u(d, s, t, k, r, b, o))`,
+    // Optimistic: every key must be new (else unique_violation); nclaimed (one row,
+    // read by each insert below) makes every claim, in key order, come before any
+    // other lock the statement takes.
+    optimistic
+      ? `claimed AS (
+       INSERT INTO uplink_seen (device_id, seq, device_time, kind, received_at)
+       SELECT d, s, to_timestamp(t / 1000), k, to_timestamp(r / 1000) FROM cand ORDER BY o
+       RETURNING 1),
+     nclaimed AS (SELECT count(*) AS n FROM claimed)`
+      : `claimed AS (
        INSERT INTO uplink_seen (device_id, seq, device_time, kind, received_at)
        SELECT d, s, to_timestamp(t / 1000), k, to_timestamp(r / 1000) FROM cand ORDER BY o
        ON CONFLICT (device_id, seq) DO NOTHING
        RETURNING device_id, seq)`,
   ]
-  const join = `JOIN claimed ON claimed.device_id = u.d AND claimed.seq = u.s${onConflict ? ' ON CONFLICT DO NOTHING' : ''}`
-  const checkIns = c.filter((r): r is CheckInRecord => r.kind === 'checkin')
+  const join = optimistic ? 'CROSS JOIN nclaimed' : `JOIN claimed ON claimed.device_id = u.d AND claimed.seq = u.s${claim === 'claim-lenient' ? ' ON CONFLICT DO NOTHING' : ''}`
   if (checkIns.length > 0) {
+    const from = fused
+      ? 'cand u'
+      : `unnest(${$(arr(checkIns, (r) => r.deviceId), 'text[]')}, ${$(arr(checkIns, (r) => r.seq), 'int8[]')},
+         ${$(arr(checkIns, (r) => r.deviceTimeMs), 'float8[]')}, ${$(arr(checkIns, (r) => r.receivedAtMs), 'float8[]')},
+         ${checkInCols()}) AS u(d, s, t, r, g, c, tag, m, la, lo, acc, bad, bat, cf, ca)`
     ctes.push(`ci AS (INSERT INTO check_ins (device_id, seq, device_time, received_at, grid_id, checkpoint_id, tag_id, method,
          lat, lon, accuracy_m, badge_id, battery_pct, clock_future, clock_ancient, unknown_tag)
-       SELECT u.d, u.s, to_timestamp(u.t / 1000), to_timestamp(u.r / 1000), u.g, u.c, u.tag, u.m, u.la, u.lo, u.acc, u.b, u.bat, u.cf, u.ca, u.c IS NULL
-       FROM unnest(${$(arr(checkIns, (r) => r.deviceId), 'text[]')}, ${$(arr(checkIns, (r) => r.seq), 'int8[]')},
-         ${$(arr(checkIns, (r) => r.deviceTimeMs), 'float8[]')}, ${$(arr(checkIns, (r) => r.receivedAtMs), 'float8[]')},
-         ${$(arr(checkIns, (r) => r.gridId), 'text[]')}, ${$(arr(checkIns, (r) => r.checkpointId), 'text[]')},
-         ${$(arr(checkIns, (r) => r.tagId), 'text[]')}, ${$(arr(checkIns, (r) => r.method), 'text[]')},
-         ${$(arr(checkIns, (r) => r.lat), 'float8[]')}, ${$(arr(checkIns, (r) => r.lon), 'float8[]')},
-         ${$(arr(checkIns, (r) => r.accuracyM), 'real[]')}, ${$(arr(checkIns, (r) => r.badgeId), 'text[]')},
-         ${$(arr(checkIns, (r) => r.batteryPct), 'smallint[]')}, ${$(arr(checkIns, (r) => r.clockFuture), 'boolean[]')},
-         ${$(arr(checkIns, (r) => r.clockAncient), 'boolean[]')}) AS u(d, s, t, r, g, c, tag, m, la, lo, acc, b, bat, cf, ca)
+       SELECT u.d, u.s, to_timestamp(u.t / 1000), to_timestamp(u.r / 1000), u.g, u.c, u.tag, u.m, u.la, u.lo, u.acc, u.bad, u.bat, u.cf, u.ca, u.c IS NULL
+       FROM ${from}
        ${join})`)
   }
   const tel = c.filter((r): r is TelemetryRecord => r.kind === 'telemetry').flatMap((r) => r.readings.map((x, idx) => ({ r, x, idx })))
@@ -271,7 +332,7 @@ function mainStatement(plan: Plan, presence: PresenceEvent[], onConflict: boolea
      FROM (SELECT u.d, max(u.r) AS sa, max(u.s) AS ls,
              (array_agg(u.b ORDER BY u.t DESC, u.s DESC) FILTER (WHERE u.b IS NOT NULL))[1] AS b,
              max(u.t) FILTER (WHERE u.b IS NOT NULL) AS st
-           FROM cand u JOIN claimed ON claimed.device_id = u.d AND claimed.seq = u.s GROUP BY u.d) f
+           FROM cand u ${optimistic ? 'CROSS JOIN nclaimed' : 'JOIN claimed ON claimed.device_id = u.d AND claimed.seq = u.s'} GROUP BY u.d) f
      FULL JOIN (${pres}) p ON p.d = f.d
      ORDER BY 1
      ON CONFLICT (device_id) DO UPDATE SET
@@ -281,6 +342,8 @@ function mainStatement(plan: Plan, presence: PresenceEvent[], onConflict: boolea
        last_seq     = GREATEST(s.last_seq, excluded.last_seq),
        battery_pct  = CASE WHEN excluded.status_at >= s.status_at OR s.status_at IS NULL THEN COALESCE(excluded.battery_pct, s.battery_pct) ELSE s.battery_pct END,
        status_at    = GREATEST(s.status_at, excluded.status_at))`)
+  // Optimistic: every key was claimed (or the statement failed), nothing to return.
+  if (optimistic) return [`WITH ${ctes.join(',\n')}\n    SELECT NULL::text AS d, NULL::int8 AS s, NULL::int8 AS t WHERE false`, params]
   // Returns only the keys it could NOT claim (usually none: fewer rows to parse), with
   // the stored device time when the statement's snapshot sees it.
   const sql = `WITH ${ctes.join(',\n')}
