@@ -1,18 +1,22 @@
-// npm run bench:rules [-- --grids 1000,10000 --driver embedded,server]
+// npm run bench:rules [-- --grids 1000,10000 --driver embedded,server --stage-a sql,node]
 // Evaluates one local day for N grids × 20 checkpoints × 12 two-hour windows
 // (≈ 240 check-ins per grid, 3 % of (checkpoint, window) pairs missed) per
-// driver: the SQL stage A alone (passes of 500 grid-days, one at a time), the
-// full first evaluation (verdicts, gaps, evidence, revision 1 stored, cases
-// raised) and an idempotent re-run, with the machine's load average. The
+// driver: stage A alone as bulk evaluation runs it (exceptions only:
+// runner.ts compactStageA; passes of 500 grid-days, one at a time), the full
+// first evaluation (verdicts, gaps, exceptions with evidence, revision 1 stored,
+// cases raised) and an idempotent re-run, with the machine's load average and
+// the stored result's size per report. The
 // comparison printed in the same run: a bare per-checkpoint visit-count and
 // longest-gap query over the same day (what the issue quotes as reference).
 // The server driver runs when DATABASE_URL is set (a throwaway database).
+// --stage-a: sql (coverage.compactMany, what the runner uses) and/or node (the
+// full aggregates compacted in Node), each on the same loaded data, in that order.
 import { readFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import pg from 'pg'
 import { pino } from 'pino'
-import { createRunner } from '../src/rules/runner.ts'
+import { compactStageA, createRunner } from '../src/rules/runner.ts'
 import { coverageQuery } from '../src/rules/coverage/query.ts'
 import { parsePlan } from '../src/rules/plans/schema.ts'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -30,6 +34,7 @@ const arg = (name: string, def: string) => {
 }
 const gridCounts = arg('grids', '1000').split(',').map(Number)
 const driversWanted = arg('driver', process.env['DATABASE_URL'] ? 'embedded,server' : 'embedded').split(',') as Driver[]
+const stageAs = arg('stage-a', 'sql').split(',') as Array<'sql' | 'node'>
 const DATE = '2024-06-04'
 const CPS = 20
 const dayStart = Date.parse(`${DATE}T00:00:00+08:00`)
@@ -107,7 +112,7 @@ async function open(driver: Driver): Promise<Store | undefined> {
 const secs = (ms: number) => (ms / 1000).toFixed(2)
 
 for (const driver of driversWanted) {
-  for (const grids of gridCounts) {
+  for (const grids of gridCounts) for (const via of stageAs) {
     const store = await open(driver)
     if (!store) {
       console.log(`${driver}: skipped (DATABASE_URL unset)`)
@@ -151,11 +156,11 @@ for (const driver of driversWanted) {
     const c0 = await cpuNow()
     const a0 = performance.now()
     // one pass at a time, in the runner's pass size (runner.ts batchGrids)
-    for (let i = 0; i < queries.length; i += 500) await store.coverage.aggregatesMany(queries.slice(i, i + 500))
+    for (let i = 0; i < queries.length; i += 500) await compactStageA(store, queries.slice(i, i + 500), via)
     const stageAMs = performance.now() - a0
     const c1 = await cpuNow()
 
-    const runner = createRunner({ store, log, now: () => dayStart + 86_400_000 + 3_600_000 })
+    const runner = createRunner({ store, log, now: () => dayStart + 86_400_000 + 3_600_000, config: { stageA: via } })
     const items = [...plans.keys()].map((gridId) => ({ gridId, localDate: DATE }))
     const f0 = performance.now()
     const loadBefore = loadavg()[0] ?? 0
@@ -167,11 +172,12 @@ for (const driver of driversWanted) {
     const rerunMs = performance.now() - r0
     const c3 = await cpuNow()
     const cases = first.reduce((n, o) => n + o.casesOpened, 0)
+    const stored = first.reduce((n, o) => n + JSON.stringify(o.result ?? null).length, 0) / Math.max(1, first.length)
     console.log(
-      `${driver.padEnd(8)} grids ${String(grids).padStart(6)}  check-ins ${checkins}  (load ${secs(loadMs)} s)\n` +
+      `${driver.padEnd(8)} grids ${String(grids).padStart(6)}  stage A compacted in ${via}  check-ins ${checkins}  (load ${secs(loadMs)} s)\n` +
         `  bare count+gap query      ${secs(bareMs)} s  (${bare} rows)\n` +
-        `  stage A (SQL aggregate)   ${secs(stageAMs)} s  ${Math.round(checkins / (stageAMs / 1000))} check-ins/s  ${cpuSince(c0, c1)}\n` +
-        `  full first evaluation     ${secs(fullMs)} s  ${Math.round(checkins / (fullMs / 1000))} check-ins/s  (${first.filter((o) => o.status === 'revised').length} reports, ${cases} cases)  ${cpuSince(c1, c2)}\n` +
+        `  stage A (exceptions)      ${secs(stageAMs)} s  ${Math.round(checkins / (stageAMs / 1000))} check-ins/s  ${cpuSince(c0, c1)}\n` +
+        `  full first evaluation     ${secs(fullMs)} s  ${Math.round(checkins / (fullMs / 1000))} check-ins/s  (${first.filter((o) => o.status === 'revised').length} reports, ${cases} cases, ${Math.round(stored)} B of result JSON per report)  ${cpuSince(c1, c2)}\n` +
         `  idempotent re-run         ${secs(rerunMs)} s  (${again.filter((o) => o.status === 'unchanged').length} unchanged)  ${cpuSince(c2, c3)}\n` +
         `  machine load (1-min avg)  ${loadBefore.toFixed(2)} before the full evaluation, ${(loadavg()[0] ?? 0).toFixed(2)} after the re-run (2 cores, shared)`,
     )

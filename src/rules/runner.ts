@@ -30,6 +30,10 @@ export const runnerConfigSchema = z
     deviceLookbackHours: z.number().positive().default(48).describe('How far back the battery, alarm and threshold rules read'),
     passesInFlight: z.number().int().min(1).max(8).optional().describe('Stage A passes running at once (default: 2 on the server driver, 1 embedded)'),
     batchGrids: z.number().int().min(1).default(500).describe('Grid-days aggregated per SQL pass (the next pass runs while the previous one is stored)'),
+    stageA: z
+      .enum(['sql', 'node'])
+      .default('sql')
+      .describe('Where bulk evaluation compacts stage A: sql (coverage.compactMany) or node (full aggregates compacted in Node: the reference path, for comparisons)'),
   })
   .prefault({})
 export type RunnerConfig = z.output<typeof runnerConfigSchema>
@@ -90,11 +94,13 @@ export interface Runner {
 }
 
 /**
- * Stage A for bulk evaluation, exceptions only (compact.ts). Until the store
- * computes the compact form in SQL (`coverage.compactMany`), the full
- * aggregates are fetched and compacted in Node.
+ * Stage A for bulk evaluation, exceptions only (compact.ts), computed in SQL
+ * (`coverage.compactMany`: nothing per check-in or per met cell reaches Node).
+ * `via: 'node'` fetches the full aggregates and compacts them in Node — the
+ * reference path, kept for the benchmark's comparison.
  */
-export async function compactStageA(store: Store, qs: readonly CoverageQuery[]): Promise<CompactAggregates[]> {
+export async function compactStageA(store: Store, qs: readonly CoverageQuery[], via: 'sql' | 'node' = 'sql'): Promise<CompactAggregates[]> {
+  if (via === 'sql') return store.coverage.compactMany(qs)
   return (await store.coverage.aggregatesMany(qs)).map((a, i) => compactAggregates(qs[i] as CoverageQuery, a))
 }
 
@@ -104,7 +110,7 @@ export async function compactStageA(store: Store, qs: readonly CoverageQuery[]):
  * same rows. Rows received later are the next evaluation's (scheduler: touched).
  */
 export function asOfWatermark(q: CoverageQuery, watermark: Instant | null): CoverageQuery {
-  return watermark === null ? q : { ...q, ...{ receivedUpTo: watermark } }
+  return watermark === null ? q : { ...q, receivedUpTo: watermark }
 }
 
 /**
@@ -156,7 +162,7 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
         // and only those count (a report and its on-demand detail see the same rows).
         const watermark = await store.watermark.current()
         const at = now()
-        const aggs = await compactStageA(store, live.map((j) => asOfWatermark(j.built!.query, watermark)))
+        const aggs = await compactStageA(store, live.map((j) => asOfWatermark(j.built!.query, watermark)), config.stageA)
         return { jobs, live, aggs, watermark, at }
       })()
       ready.catch(() => undefined) // awaited below; not an unhandled rejection while the previous batch settles

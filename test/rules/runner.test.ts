@@ -152,7 +152,15 @@ for (const driver of drivers()) {
       t.ok(off.disagreements.some((c) => c.kind === 'cell' && c.checkpointId === 'R5-B' && c.from === 'missed' && c.to === 'met'), 'names the cell')
       const again = await runner.evaluateDay('R5', DATE)
       t.same([again.status, again.revision, again.casesResolved], ['revised', 2, 1])
-      t.strictSame((await runner.reportDetail((await store.reports.latest('R5', DATE))!)).disagreements, [], 'the new revision agrees')
+      const rev2 = (await store.reports.latest('R5', DATE))!
+      t.strictSame((await runner.reportDetail(rev2)).disagreements, [], 'the new revision agrees')
+
+      // A row received after the watermark is the next evaluation's: the detail is as of the watermark.
+      await store.uplinks.write({ records: [scan('R5-dev', 'R5-tb', local('16:00'), (rev2.watermarkMs ?? 0) + 3_600_000)] })
+      const asOf = await runner.reportDetail(rev2)
+      t.strictSame(asOf.disagreements, [], 'the later row would have changed the device figures')
+      t.equal(asOf.result.devices[0]?.scans, 4)
+      t.equal((await runner.evaluateDay('R5', DATE)).revision, 3, 'the next evaluation counts it')
     })
 
     await t.test('a report stored before exceptions-only storage is read as it is', async (t) => {
