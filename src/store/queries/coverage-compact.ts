@@ -98,11 +98,32 @@ async function compactBatch(db: Db, qs: readonly CoverageQuery[]): Promise<Compa
     const maxOffset = off?.m ?? 0
     await loadParams(tx, qs, maxOffset)
     const bounds = qs.map((q) => scanBounds(q, maxOffset))
-    const result = await tx.query<OutRow>(compactSql(Math.min(...bounds.map((b) => b.lo)), Math.max(...bounds.map((b) => b.hi)), kmax))
+    const sql = compactSql(Math.min(...bounds.map((b) => b.lo)), Math.max(...bounds.map((b) => b.hi)), kmax)
+    const result = await tx.query<OutRow>(sql)
     await tx.exec('DROP TABLE gp_cc_q, gp_cc_t, gp_cc_cp')
     return result
   })
   return assemble(qs, rows)
+}
+
+/**
+ * Consecutive scans further apart in time than this cannot be impossible travel:
+ * an upper bound of the distance between two of the plan's checkpoints (meridian
+ * then parallel at the latitude nearest the equator, ≥ the great circle) at
+ * maxSpeedKmh, less the slack. The SQL skips the distance of such pairs.
+ */
+function travelDtMs(q: CoverageQuery): number {
+  const pos = q.checkpoints.filter((c) => c.lat !== undefined && c.lon !== undefined) as Array<{ lat: number; lon: number }>
+  if (pos.length < 2) return 0
+  const lats = pos.map((c) => c.lat)
+  const lons = pos.map((c) => c.lon)
+  const rad = Math.PI / 180
+  const lo = Math.min(...lats)
+  const hi = Math.max(...lats)
+  const maxCos = lo <= 0 && hi >= 0 ? 1 : Math.cos(Math.min(Math.abs(lo), Math.abs(hi)) * rad)
+  const meters = 6_371_008.8 * rad * (hi - lo + Math.min(180, Math.max(...lons) - Math.min(...lons)) * maxCos)
+  if (!(q.maxSpeedKmh > 0)) return Number.MAX_SAFE_INTEGER
+  return Math.max(0, (((meters * 1.001 + 1 - q.travelSlackMeters) / (q.maxSpeedKmh / 3.6)) * 1000)) + 1000
 }
 
 async function loadParams(tx: Queryable, qs: readonly CoverageQuery[], maxOffset: number): Promise<void> {
@@ -111,11 +132,11 @@ async function loadParams(tx: Queryable, qs: readonly CoverageQuery[], maxOffset
   await tx.query(
     `CREATE TEMP TABLE gp_cc_q ON COMMIT DROP AS
      SELECT qi, grid_id, span_start, span_end, lo, hi, rescan, max_gap, max_ahead, max_delay, credit_foreign, prev_before, max_speed, slack, rcv_upto,
-            wb::int8[] AS wb, need::int[] AS need, pbnd::int8[] AS pbnd, nwin, nper
+            wb::int8[] AS wb, need::int[] AS need, pbnd::int8[] AS pbnd, nwin, nper, travel_dt
      FROM unnest($1::int[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::bool[],
-                 $12::int8[], $13::float8[], $14::float8[], $15::int8[], $16::text[], $17::text[], $18::text[], $19::int[], $20::int[])
+                 $12::int8[], $13::float8[], $14::float8[], $15::int8[], $16::text[], $17::text[], $18::text[], $19::int[], $20::int[], $21::float8[])
        AS q(qi, grid_id, span_start, span_end, lo, hi, rescan, max_gap, max_ahead, max_delay, credit_foreign, prev_before, max_speed, slack, rcv_upto,
-            wb, need, pbnd, nwin, nper)`,
+            wb, need, pbnd, nwin, nper, travel_dt)`,
     [
       qs.map((_, i) => i),
       col((q) => q.gridId),
@@ -137,6 +158,7 @@ async function loadParams(tx: Queryable, qs: readonly CoverageQuery[], maxOffset
       col((q) => arr(sortedPeriods(q).flatMap((p) => [p.start, p.end]))),
       col((q) => q.windows.length),
       col((q) => q.periods.length),
+      col(travelDtMs),
     ],
   )
   // tag → checkpoint exactly as the reference resolves it (checkpoint id first, then its tags; later wins), with the checkpoint's position.
@@ -178,7 +200,7 @@ const branch = (kind: string, cols: Partial<Record<Col, string>>, rest: string) 
     .join(', ')} ${rest}`
 
 interface OutRow {
-  k: 'E' | 'R' | 'T' | 'L' | 'V' | 'N' | 'M' | 'DV' | 'BV' | 'DF' | 'BF' | 'X' | 'G'
+  k: 'E' | 'R' | 'T' | 'L' | 'V' | 'N' | 'M' | 'DF' | 'BF' | 'X' | 'G'
   qi: number
   cp: string | null
   n1: number | null
@@ -203,8 +225,9 @@ interface OutRow {
 const ts = (ms: number) => `'${new Date(ms).toISOString()}'::timestamptz`
 
 function compactSql(lo: number, hi: number, kmax: number): string {
-  const lags = (col: string) =>
-    kmax <= 1 ? 'false' : Array.from({ length: kmax - 1 }, (_, j) => `coalesce(lag(${col}, ${j + 1}) OVER w = ${col}, false)`).join(' OR ')
+  const terms = (n: number, f: (j: number) => string) => Array.from({ length: n }, (_, j) => f(j + 1))
+  const sum = (n: number, f: (j: number) => string) => (n <= 0 ? '0' : terms(n, (j) => `coalesce(${f(j)}, 0)`).join(' + '))
+  const any = (n: number, f: (j: number) => string) => (n <= 0 ? 'false' : terms(n, (j) => `coalesce(${f(j)}, false)`).join(' OR '))
   const range = `c.device_time >= ${ts(lo)} AND c.device_time < ${ts(hi)}`
   return `
 WITH off AS (SELECT DISTINCT ON (device_id) device_id, round(offset_ms)::int8 AS off FROM clock_offsets ORDER BY device_id, measured_at DESC),
@@ -226,70 +249,73 @@ timed AS (
          (date_part('epoch', r.device_time) * 1000)::int8 AS dt,
          r.grid_id IS NOT NULL AND r.grid_id <> q.grid_id AS fgn,
          q.span_start, q.span_end, q.lo, q.hi, q.rescan, q.max_gap, q.max_ahead, q.max_delay, q.credit_foreign, q.prev_before, q.max_speed, q.slack,
-         q.rcv_upto, q.wb, q.need, q.pbnd, q.nwin, q.nper
+         q.rcv_upto, q.wb, q.need, q.pbnd, q.nwin, q.nper, q.travel_dt
   FROM raw r JOIN gp_cc_q q ON q.qi = r.qi LEFT JOIN off o ON o.device_id = r.device_id
+  OFFSET 0 -- (a fence: each level's expressions are computed once per row, not inlined into every use)
 ),
 judged AS (
   SELECT t.*, t.at - t.rcv <= t.max_ahead AND t.rcv - t.at <= t.max_delay AS plausible,
          width_bucket(t.at, t.wb) AS b, width_bucket(t.at, t.pbnd) AS pb
   FROM timed t WHERE t.dt >= t.lo AND t.dt < t.hi AND (t.rcv_upto IS NULL OR t.rcv <= t.rcv_upto)
-),
-flagged AS (
-  SELECT j.*,
-         j.plausible AND j.at >= j.span_start AND j.at < j.span_end AS in_span,
-         CASE WHEN j.plausible THEN j.at ELSE j.rcv END >= j.span_start AND CASE WHEN j.plausible THEN j.at ELSE j.rcv END < j.span_end AS in_scope,
-         j.plausible AND j.cp IS NOT NULL AND (j.credit_foreign OR NOT j.fgn) AS credited
-  FROM judged j
+  OFFSET 0
 ),
 -- every row in scope of a grid-day, and the credited rows before previousVisitBefore; no arrays kept
 s AS MATERIALIZED (
-  SELECT qi, id, dev, badge, dgrid, tag_id, cp, lat, lon, at, rcv, plausible, fgn, in_span, in_scope, credited, b, pb,
-         CASE WHEN b % 2 = 1 THEN need[(b + 1) / 2] END AS k, pbnd[pb] AS ps, pbnd[pb + 1] AS pe,
-         nwin, nper, span_start, rescan, prev_before, max_gap, max_speed, slack
-  FROM flagged WHERE in_scope OR (credited AND at < prev_before)
+  SELECT qi, id, dev, badge, dgrid, tag_id, cp, lat, lon, at, rcv, plausible, fgn,
+         plausible AND at >= span_start AND at < span_end AS in_span,
+         CASE WHEN plausible THEN at ELSE rcv END >= span_start AND CASE WHEN plausible THEN at ELSE rcv END < span_end AS in_scope,
+         plausible AND cp IS NOT NULL AND (credit_foreign OR NOT fgn) AS credited,
+         b, pb, CASE WHEN b % 2 = 1 THEN need[(b + 1) / 2] END AS k, pbnd[pb] AS ps, pbnd[pb + 1] AS pe,
+         nwin, nper, span_start, rescan, prev_before, max_gap, max_speed, slack, travel_dt
+  FROM judged
+  WHERE CASE WHEN plausible THEN at ELSE rcv END >= span_start AND CASE WHEN plausible THEN at ELSE rcv END < span_end
+     OR (plausible AND cp IS NOT NULL AND (credit_foreign OR NOT fgn) AND at < prev_before)
 ),
--- the one sort: credited rows by (qi, cp, pb, b, at, id); rescan chaining and the previous visit
+-- THE sort: credited rows by (qi, cp, pb, b, at, id). Every window function below uses
+-- this one window (a): rows of one period, and of one cell (window), are contiguous in it.
 m1 AS (
   SELECT qi, cp, pb, b, at, id, dev, badge, k, ps, pe, nwin, nper, span_start, rescan, prev_before, max_gap, in_span,
          lag(at) OVER a AS l_at, lead(at) OVER a AS n_at
   FROM s WHERE credited AND (in_span OR at < prev_before)
   WINDOW a AS (PARTITION BY qi, cp ORDER BY pb, b, at, id COLLATE "C")
 ),
+-- visits (rescan chaining) and the previous visit (last credited row before previousVisitBefore)
 m2 AS (
   SELECT x.*,
-         count(*) OVER wc AS wn, row_number() OVER w AS wr,
-         count(*) OVER pc AS pn, row_number() OVER p AS pr,
-         lag(at) OVER p AS pl_at, lag(id) OVER p AS pl_id, lag(dev) OVER p AS pl_dev, lag(badge) OVER p AS pl_badge,
          lag(at) OVER a AS al_at, lag(id) OVER a AS al_id, lag(dev) OVER a AS al_dev, lag(badge) OVER a AS al_badge,
          coalesce(lag(is_prev) OVER a, false) AS al_prev, coalesce(lag(b) OVER a, 0) AS al_b, coalesce(lag(pb) OVER a, 0) AS al_pb,
          lead(pb) OVER a AS an_pb,
-         ${lags('dev')} AS dup_dev,
-         ${lags('badge')} AS dup_badge
+         -- visits of the same cell before this one (capped at kmax) and after it (capped at kmax - 1)
+         ${sum(kmax, (j) => `(lag(b, ${j}) OVER a = b)::int`)} AS before_c,
+         ${sum(kmax - 1, (j) => `(lead(b, ${j}) OVER a = b)::int`)} AS after_c,
+         ${any(kmax - 1, (j) => `(lag(b, ${j}) OVER a = b AND lag(dev, ${j}) OVER a = dev)`)} AS dup_dev,
+         ${any(kmax - 1, (j) => `(lag(b, ${j}) OVER a = b AND lag(badge, ${j}) OVER a = badge)`)} AS dup_badge
   FROM (
     SELECT y.*, in_span AND (l_at IS NULL OR l_at < span_start OR at - l_at >= rescan) AS visit,
            coalesce(at < prev_before AND (n_at IS NULL OR n_at >= prev_before), false) AS is_prev
     FROM m1 y
   ) x
   WHERE visit OR is_prev
-  WINDOW a AS (PARTITION BY qi, cp ORDER BY pb, b, at, id COLLATE "C"),
-         p AS (PARTITION BY qi, cp, pb ORDER BY b, at, id COLLATE "C"),
-         pc AS (PARTITION BY qi, cp, pb),
-         w AS (PARTITION BY qi, cp, pb, b ORDER BY at, id COLLATE "C"),
-         wc AS (PARTITION BY qi, cp, pb, b)
+  WINDOW a AS (PARTITION BY qi, cp ORDER BY pb, b, at, id COLLATE "C")
 ),
 m3 AS MATERIALIZED (
-  SELECT z.*, bool_or(gap OR first_long OR last_long) OVER (PARTITION BY qi, cp, pb) AS p_listed
-  FROM (
-    SELECT m2.*,
-           visit AND pb % 2 = 1 AND pl_at IS NOT NULL AND at - pl_at > max_gap AS gap,
-           visit AND pb % 2 = 1 AND pr = 1 AND at - CASE WHEN pb = 1 AND al_prev THEN al_at ELSE ps END > max_gap AS first_long,
-           visit AND pb % 2 = 1 AND pr = pn AND pe - at > max_gap AS last_long
-    FROM m2
-  ) z
+  SELECT m2.*, before_c + 1 AS wr, before_c + 1 + after_c AS wn, al_pb <> pb AS p_first, an_pb IS DISTINCT FROM pb AS p_last,
+         visit AND pb % 2 = 1 AND al_pb = pb AND at - al_at > max_gap AS gap,
+         visit AND pb % 2 = 1 AND al_pb <> pb AND at - CASE WHEN pb = 1 AND al_prev THEN al_at ELSE ps END > max_gap AS first_long,
+         visit AND pb % 2 = 1 AND an_pb IS DISTINCT FROM pb AND pe - at > max_gap AS last_long
+  FROM m2
 ),
+-- the rows the per-row results below come from (a small part of m3)
+x3 AS MATERIALIZED (
+  SELECT * FROM m3
+  WHERE (visit AND (b % 2 = 1 AND wn < k OR p_first OR p_last OR gap OR (al_b + 1) / 2 + 1 <= b / 2 OR (al_pb + 1) / 2 + 1 <= pb / 2))
+     OR (is_prev AND an_pb IS DISTINCT FROM 1)
+),
+-- (checkpoint, period) pairs with a visit that can hold an over-long gap (compact.ts: periods)
+listed AS MATERIALIZED (SELECT DISTINCT qi, cp, pb FROM x3 WHERE gap OR first_long OR last_long),
 -- consecutive plausible scans per device (the second sort)
 d AS (
-  SELECT qi, dev, badge, cp, id, at, lat, lon, rescan, max_speed, slack,
+  SELECT qi, dev, badge, cp, id, at, lat, lon, rescan, max_speed, slack, travel_dt,
          lag(cp) OVER dw AS a_cp, lag(id) OVER dw AS a_id, lag(at) OVER dw AS a_at, lag(lat) OVER dw AS a_lat, lag(lon) OVER dw AS a_lon
   FROM s WHERE in_scope AND plausible
   WINDOW dw AS (PARTITION BY qi, dev ORDER BY at, id COLLATE "C")
@@ -301,27 +327,28 @@ f1 AS MATERIALIZED (
 )
 ${[
   // visits of short cells (fewer visits than required), in rank order
-  branch('E', { qi: 'qi', cp: 'cp', n1: '(b + 1) / 2', n2: 'wn', n3: 'wr', id: 'id', dev: 'dev', badge: 'badge', at: 'at' }, 'FROM m3 WHERE visit AND b % 2 = 1 AND wn < k'),
+  branch('E', { qi: 'qi', cp: 'cp', n1: '(b + 1) / 2', n3: 'wr', id: 'id', dev: 'dev', badge: 'badge', at: 'at' }, 'FROM x3 WHERE visit AND b % 2 = 1 AND wn < k'),
   // windows / periods with no visit between this visit and the one before
   branch('R', { qi: 'qi', cp: 'cp', n1: '(al_b + 1) / 2 + 1', n2: 'b / 2', n3: '(al_pb + 1) / 2 + 1', n4: 'pb / 2' },
-    'FROM m3 WHERE visit AND ((al_b + 1) / 2 + 1 <= b / 2 OR (al_pb + 1) / 2 + 1 <= pb / 2)'),
+    'FROM x3 WHERE visit AND ((al_b + 1) / 2 + 1 <= b / 2 OR (al_pb + 1) / 2 + 1 <= pb / 2)'),
   // ... and after the last visit
   branch('T', { qi: 'qi', cp: 'cp', n1: '(b + 1) / 2 + 1', n2: 'nwin', n3: '(pb + 1) / 2 + 1', n4: 'nper' },
-    'FROM m3 WHERE visit AND an_pb IS NULL AND ((b + 1) / 2 + 1 <= nwin OR (pb + 1) / 2 + 1 <= nper)'),
+    'FROM x3 WHERE visit AND an_pb IS NULL AND ((b + 1) / 2 + 1 <= nwin OR (pb + 1) / 2 + 1 <= nper)'),
   // listed periods: first, last, and each visit ending a long gap (with the visit before it)
-  branch('L', { qi: 'qi', cp: 'cp', n1: '(pb + 1) / 2', n2: 'pr', n3: 'pn', n4: 'gap::int', id: 'id', dev: 'dev', badge: 'badge', at: 'at',
-    id2: 'pl_id', dev2: 'pl_dev', badge2: 'pl_badge', at2: 'pl_at' }, 'FROM m3 WHERE visit AND pb % 2 = 1 AND p_listed AND (pr = 1 OR pr = pn OR gap)'),
+  branch('L', { qi: 'qi', cp: 'cp', n1: '(pb + 1) / 2', n2: 'p_first::int', n3: 'p_last::int', n4: 'gap::int', id: 'id', dev: 'dev', badge: 'badge', at: 'at',
+    id2: 'al_id', dev2: 'al_dev', badge2: 'al_badge', at2: 'al_at' }, 'FROM x3 WHERE visit AND pb % 2 = 1 AND (p_first OR p_last OR gap) AND (qi, cp, pb) IN (SELECT qi, cp, pb FROM listed)'),
   // previous visit of a checkpoint listed in the first period: cited by that period's first visit ...
-  branch('V', { qi: 'qi', cp: 'cp', id: 'al_id', dev: 'al_dev', badge: 'al_badge', at: 'al_at' }, 'FROM m3 WHERE visit AND pb = 1 AND pr = 1 AND al_prev AND p_listed'),
+  branch('V', { qi: 'qi', cp: 'cp', id: 'al_id', dev: 'al_dev', badge: 'al_badge', at: 'al_at' }, 'FROM x3 WHERE visit AND pb = 1 AND p_first AND al_prev AND (qi, cp, pb) IN (SELECT qi, cp, pb FROM listed)'),
   // ... or, when the first period has no visit, by itself
-  branch('V', { qi: 'qi', cp: 'cp', id: 'id', dev: 'dev', badge: 'badge', at: 'at' }, 'FROM m3 WHERE is_prev AND an_pb IS DISTINCT FROM 1'),
+  branch('V', { qi: 'qi', cp: 'cp', id: 'id', dev: 'dev', badge: 'badge', at: 'at' }, 'FROM x3 WHERE is_prev AND an_pb IS DISTINCT FROM 1'),
   // checkpoints with no visit at all
   branch('N', { qi: 'c.qi', cp: 'c.cp' },
-    `FROM gp_cc_cp c WHERE NOT EXISTS (SELECT 1 FROM m3 WHERE m3.qi = c.qi AND m3.cp = c.cp AND m3.visit AND (m3.al_prev OR m3.al_at IS NULL))`),
-  branch('M', { qi: 'qi', n1: 'count(*) FILTER (WHERE b % 2 = 1 AND wr = 1 AND wn >= k)' }, 'FROM m3 WHERE visit GROUP BY qi'),
-  branch('DV', { qi: 'qi', dev: 'dev', n1: 'count(*)', n2: 'count(*) FILTER (WHERE b % 2 = 1 AND wr <= k AND NOT dup_dev)' }, 'FROM m3 WHERE visit GROUP BY qi, dev'),
-  branch('BV', { qi: 'qi', badge: 'badge', n1: 'count(*)', n2: 'count(*) FILTER (WHERE b % 2 = 1 AND wr <= k AND NOT dup_badge)' },
-    "FROM m3 WHERE visit AND badge <> '' GROUP BY qi, badge"),
+    `FROM gp_cc_cp c WHERE NOT EXISTS (SELECT 1 FROM x3 WHERE x3.qi = c.qi AND x3.cp = c.cp AND x3.visit AND x3.p_first AND (x3.al_prev OR x3.al_at IS NULL))`),
+  // met cells per grid-day, visits and cited cells per device and per patroller, in one pass
+  branch('M', { qi: 'qi', s1: 'CASE WHEN GROUPING(dev) = 0 THEN \'d\' WHEN GROUPING(badge) = 0 THEN \'b\' ELSE \'q\' END', dev: 'dev', badge: 'badge',
+    n1: 'count(*)', n2: 'count(*) FILTER (WHERE b % 2 = 1 AND wr = 1 AND wn >= k)',
+    n3: 'count(*) FILTER (WHERE b % 2 = 1 AND wr <= k AND NOT dup_dev)', n4: 'count(*) FILTER (WHERE b % 2 = 1 AND wr <= k AND NOT dup_badge)' },
+    "FROM m3 WHERE visit GROUP BY GROUPING SETS ((qi), (qi, dev), (qi, badge))"),
   branch('DF', { qi: 'qi', dev: 'dev', n1: 'sum(n)', n2: 'sum(ni)', n3: 'sum(nf)', n4: 'coalesce(sum(n) FILTER (WHERE cp IS NULL), 0)',
     n5: 'count(DISTINCT cp) FILTER (WHERE pl)', n6: 'min(fa)', at: 'max(la)' }, 'FROM f1 GROUP BY qi, dev'),
   branch('BF', { qi: 'qi', badge: 'badge', n1: 'sum(n)', n5: 'count(DISTINCT cp) FILTER (WHERE pl)', n6: 'min(fa)', at: 'max(la)', ids: 'array_agg(DISTINCT dev)' },
@@ -330,7 +357,7 @@ ${[
   branch('X', { qi: 'qi', dev: 'dev', badge: 'badge', cp: 'cp', s1: 'a_cp', id: 'id', id2: 'a_id', at: 'at', n1: 'at - a_at' },
     `FROM d WHERE cp IS NOT NULL AND a_cp IS NOT NULL AND (
        (a_cp = cp AND at - a_at < rescan)
-       OR (a_cp <> cp AND lat IS NOT NULL AND lon IS NOT NULL AND a_lat IS NOT NULL AND a_lon IS NOT NULL AND
+       OR (a_cp <> cp AND at - a_at < travel_dt AND lat IS NOT NULL AND lon IS NOT NULL AND a_lat IS NOT NULL AND a_lon IS NOT NULL AND
            2 * 6371008.8 * asin(least(1, sqrt(power(sin(radians(lat - a_lat) / 2), 2)
              + cos(radians(a_lat)) * cos(radians(lat)) * power(sin(radians(lon - a_lon) / 2), 2))))
            > max_speed / 3.6 * ((at - a_at) / 1000.0) + slack - 1))`),
@@ -388,7 +415,7 @@ function assemble(qs: readonly CoverageQuery[], rows: readonly OutRow[]): Compac
     switch (r.k) {
       case 'E': {
         const c = shortCell(r.qi, num(r.n1), cp)
-        c.visits = num(r.n2)
+        c.visits++
         c.evidence[num(r.n3) - 1] = ref(r.id, r.at, r.dev, r.badge)
         break
       }
@@ -406,10 +433,10 @@ function assemble(qs: readonly CoverageQuery[], rows: readonly OutRow[]): Compac
         if (!e) a.listed.set(key, (e = { checkpointId: cp, periodStart: p.start, first: null, last: null, longGaps: [], gapAt: [] }))
         const v = ref(r.id, r.at, r.dev, r.badge)
         if (r.n2 === 1) e.first = v
-        if (r.n2 === r.n3) e.last = v
+        if (r.n3 === 1) e.last = v
         if (r.n4 === 1) {
           e.longGaps.push({ from: ref(r.id2, r.at2, r.dev2, r.badge2), to: v })
-          e.gapAt.push(num(r.n2))
+          e.gapAt.push(num(r.at))
         }
         break
       }
@@ -417,13 +444,9 @@ function assemble(qs: readonly CoverageQuery[], rows: readonly OutRow[]): Compac
         a.prev.set(cp, ref(r.id, r.at, r.dev, r.badge))
         break
       case 'M':
-        a.met = num(r.n1)
-        break
-      case 'DV':
-        a.devVisits.set(r.dev ?? '', [num(r.n1), num(r.n2)])
-        break
-      case 'BV':
-        a.badgeVisits.set(r.badge ?? '', [num(r.n1), num(r.n2)])
+        if (r.s1 === 'q') a.met = num(r.n2)
+        else if (r.s1 === 'd') a.devVisits.set(r.dev ?? '', [num(r.n1), num(r.n3)])
+        else if (r.badge !== null) a.badgeVisits.set(r.badge, [num(r.n1), num(r.n4)])
         break
       case 'DF':
         a.devices.set(r.dev ?? '', {
