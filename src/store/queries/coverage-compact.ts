@@ -307,12 +307,12 @@ m3 AS MATERIALIZED (
 ),
 -- the rows the per-row results below come from (a small part of m3)
 x3 AS MATERIALIZED (
-  SELECT * FROM m3
+  -- a (checkpoint, period) with a visit is listed when it can hold an over-long gap (compact.ts: periods);
+  -- every row deciding that is in this subset, so the flag is a window over the subset only
+  SELECT *, bool_or(gap OR first_long OR last_long) OVER (PARTITION BY qi, cp, pb) AS p_listed FROM m3
   WHERE (visit AND (b % 2 = 1 AND wn < k OR p_first OR p_last OR gap OR (al_b + 1) / 2 + 1 <= b / 2 OR (al_pb + 1) / 2 + 1 <= pb / 2))
      OR (is_prev AND an_pb IS DISTINCT FROM 1)
 ),
--- (checkpoint, period) pairs with a visit that can hold an over-long gap (compact.ts: periods)
-listed AS MATERIALIZED (SELECT DISTINCT qi, cp, pb FROM x3 WHERE gap OR first_long OR last_long),
 -- consecutive plausible scans per device (the second sort)
 d AS (
   SELECT qi, dev, badge, cp, id, at, lat, lon, rescan, max_speed, slack, travel_dt,
@@ -336,14 +336,14 @@ ${[
     'FROM x3 WHERE visit AND an_pb IS NULL AND ((b + 1) / 2 + 1 <= nwin OR (pb + 1) / 2 + 1 <= nper)'),
   // listed periods: first, last, and each visit ending a long gap (with the visit before it)
   branch('L', { qi: 'qi', cp: 'cp', n1: '(pb + 1) / 2', n2: 'p_first::int', n3: 'p_last::int', n4: 'gap::int', id: 'id', dev: 'dev', badge: 'badge', at: 'at',
-    id2: 'al_id', dev2: 'al_dev', badge2: 'al_badge', at2: 'al_at' }, 'FROM x3 WHERE visit AND pb % 2 = 1 AND (p_first OR p_last OR gap) AND (qi, cp, pb) IN (SELECT qi, cp, pb FROM listed)'),
+    id2: 'al_id', dev2: 'al_dev', badge2: 'al_badge', at2: 'al_at' }, 'FROM x3 WHERE visit AND pb % 2 = 1 AND (p_first OR p_last OR gap) AND p_listed'),
   // previous visit of a checkpoint listed in the first period: cited by that period's first visit ...
-  branch('V', { qi: 'qi', cp: 'cp', id: 'al_id', dev: 'al_dev', badge: 'al_badge', at: 'al_at' }, 'FROM x3 WHERE visit AND pb = 1 AND p_first AND al_prev AND (qi, cp, pb) IN (SELECT qi, cp, pb FROM listed)'),
+  branch('V', { qi: 'qi', cp: 'cp', id: 'al_id', dev: 'al_dev', badge: 'al_badge', at: 'al_at' }, 'FROM x3 WHERE visit AND pb = 1 AND p_first AND al_prev AND p_listed'),
   // ... or, when the first period has no visit, by itself
   branch('V', { qi: 'qi', cp: 'cp', id: 'id', dev: 'dev', badge: 'badge', at: 'at' }, 'FROM x3 WHERE is_prev AND an_pb IS DISTINCT FROM 1'),
   // checkpoints with no visit at all
-  branch('N', { qi: 'c.qi', cp: 'c.cp' },
-    `FROM gp_cc_cp c WHERE NOT EXISTS (SELECT 1 FROM x3 WHERE x3.qi = c.qi AND x3.cp = c.cp AND x3.visit AND x3.p_first AND (x3.al_prev OR x3.al_at IS NULL))`),
+  branch('N', { qi: 'qi', cp: 'cp' },
+    `FROM (SELECT qi, cp FROM gp_cc_cp EXCEPT ALL SELECT qi, cp FROM x3 WHERE visit AND p_first AND (al_prev OR al_at IS NULL)) c`),
   // met cells per grid-day, visits and cited cells per device and per patroller, in one pass
   branch('M', { qi: 'qi', s1: 'CASE WHEN GROUPING(dev) = 0 THEN \'d\' WHEN GROUPING(badge) = 0 THEN \'b\' ELSE \'q\' END', dev: 'dev', badge: 'badge',
     n1: 'count(*)', n2: 'count(*) FILTER (WHERE b % 2 = 1 AND wr = 1 AND wn >= k)',
