@@ -146,7 +146,17 @@ interface Measure {
 async function backends(db: string): Promise<number[]> {
   return admin(async (c) => (await c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [db])).rows.map((r) => r.pid))
 }
-const sumCpu = (pids: number[]) => pids.reduce((a, p) => a + (cpuMs(p) || 0), 0)
+/**
+ * CPU ms of the bench database's backends since `start` (pid → CPU ms then). The ingest's pool
+ * may open connections after the warm-up (it grows under load): backends listed at the end that
+ * were not there at the start count whole (before, only those present at the start counted).
+ */
+async function dbCpuSince(db: string, start: Map<number, number>): Promise<number> {
+  let ms = 0
+  for (const [p, c] of start) ms += (cpuMs(p) || 0) - c
+  for (const p of await backends(db)) if (!start.has(p)) ms += cpuMs(p) || 0
+  return ms
+}
 
 /**
  * Closed loops (window unacked per device) during warm-up + SECONDS; `count()` gives rows so far.
@@ -166,7 +176,7 @@ async function measure(pid: number | undefined, count: () => number, loops: () =
   const t0 = Date.now()
   const s0 = pid ? cpuMs(pid) : NaN
   const c0 = cpuMs('self')
-  const d0 = sumCpu(pids)
+  const d0 = new Map(pids.map((p) => [p, cpuMs(p) || 0]))
   let last = r0
   let steps = 0
   let first: [number, number] | undefined // [ms, count] at the first change
@@ -187,7 +197,7 @@ async function measure(pid: number | undefined, count: () => number, loops: () =
   const rows = first && end && steps >= 3 ? ((end[1] - first[1]) / (end[0] - first[0])) * 1000 : windowRows
   const serverCpu = pid ? ((cpuMs(pid) - s0) / ms) * 100 : NaN
   const clientCpu = ((cpuMs('self') - c0) / ms) * 100
-  const dbCpu = db ? ((sumCpu(pids) - d0) / ms) * 100 : NaN
+  const dbCpu = db ? ((await dbCpuSince(db, d0)) / ms) * 100 : NaN
   await stopLoad()
   return { rows, windowRows, steps, serverCpu, clientCpu, dbCpu }
 }
