@@ -1,4 +1,11 @@
 // npm run bench:rules:setbased [-- --grids 1000,10000 --connections 1,2 --cells misses|all|fused --explain r_exc]
+// npm run bench:rules:setbased -- --phase compact [--grids 1000,10000 --driver server,embedded --runs 2]
+//   times the PRODUCT stage A in its compact form, store.coverage.compactMany, on
+//   the same data (bench/rules.ts's generator) in the product schema: server on a
+//   throwaway database made on the DATABASE_URL server (rows COPYed into the
+//   migrated check_ins), embedded PGlite + TimescaleDB in a temp dir (rows through
+//   store.uplinks.write); wall and CPU (Node — with PGlite when embedded — plus the
+//   database's backends) and the load average per run. See compactPhase below.
 // Feasibility prototype for issue 6 (NOT product code): the coverage verdicts of
 // one local day computed with a few set-based SQL statements, nothing per cell
 // shipped to Node. Same data as bench/rules.ts (same prng and seed: N grids × 20
@@ -24,17 +31,25 @@ import { Readable } from 'node:stream'
 import { coverageQuery } from '../src/rules/coverage/query.ts'
 import { parsePlan } from '../src/rules/plans/schema.ts'
 import { prng } from '../test/rules/store/generate.ts'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import { openStore } from '../src/store/index.ts'
+import type { CheckInRecord, Store } from '../src/store/types.ts'
+import { makeTestDatabase } from '../test/helpers/db.ts'
 
 const arg = (name: string, def: string) => {
   const i = process.argv.indexOf(`--${name}`)
   return i > 0 ? (process.argv[i + 1] ?? def) : def
 }
 const url = process.env['DATABASE_URL']
-if (!url) {
+const gridCounts = arg('grids', '1000').split(',').map(Number)
+if (!url && arg('phase', 'prototype') !== 'compact') {
   console.error('bench:rules:setbased needs DATABASE_URL (a scratch database: schema sb_setbased is dropped and recreated)')
   process.exit(2)
 }
-const gridCounts = arg('grids', '1000').split(',').map(Number)
 const connCounts = arg('connections', '1,2').split(',').map(Number)
 /** --explain r_exc: print EXPLAIN ANALYZE of the step creating that table (once more, before it is timed). */
 const explain = arg('explain', '')
@@ -49,6 +64,12 @@ const dayStart = Date.parse(`${DATE}T00:00:00+08:00`)
 const dayEnd = dayStart + 86_400_000
 const watermark = new Date(dayEnd + 3_600_000)
 const secs = (ms: number) => (ms / 1000).toFixed(2)
+
+// (after the constants the phase uses)
+if (arg('phase', 'prototype') === 'compact') {
+  await compactPhase(gridCounts, arg('driver', url ? 'server,embedded' : 'embedded').split(','), Number(arg('runs', '2')))
+  process.exit(0)
+}
 
 const SCHEMA = `
 DROP SCHEMA IF EXISTS sb_setbased CASCADE;
@@ -354,4 +375,119 @@ for (const grids of gridCounts) {
   }
   await admin.query('DROP SCHEMA sb_setbased CASCADE')
   await admin.end()
+}
+
+/**
+ * --phase compact: store.coverage.compactMany (the product SQL) for all N grid-days
+ * in one call, `--runs` times back to back (the first run also warms caches), per
+ * driver. Server: check_ins ANALYZEd after the COPY (what autovacuum does soon after);
+ * embedded: no statistics, as in production (PGlite runs no autovacuum).
+ */
+async function compactPhase(grids: number[], driversWanted: string[], runs: number): Promise<void> {
+  const log = pino({ level: 'silent' })
+  for (const driver of driversWanted) {
+    for (const n of grids) {
+      let store: Store
+      let dbUrl: string | undefined
+      const cleanup: Array<() => unknown> = []
+      if (driver === 'server') {
+        const db = await makeTestDatabase('gp_bench_compact')
+        if (!db) {
+          console.log('server: skipped (DATABASE_URL unset)')
+          continue
+        }
+        dbUrl = db.url
+        store = await openStore({ dataDir: '/nonexistent', databaseUrl: db.url }, log)
+        cleanup.push(() => store.close(), () => db.drop())
+      } else {
+        const dir = await mkdtemp(join(tmpdir(), 'gp-bench-compact-'))
+        store = await openStore({ dataDir: dir, databaseUrl: undefined }, log)
+        cleanup.push(() => store.close(), () => rm(dir, { recursive: true, force: true }))
+      }
+      await store.migrate()
+      const l0 = performance.now()
+      let checkins = 0
+      if (dbUrl) {
+        const c = new pg.Client({ connectionString: dbUrl })
+        await c.connect()
+        await pipeline(Readable.from(checkinLines(n)), c.query(copyFrom('COPY check_ins (device_id, seq, device_time, received_at, grid_id, checkpoint_id, tag_id, method, badge_id) FROM STDIN')))
+        await c.query('ANALYZE check_ins')
+        checkins = Number((await c.query<{ n: string }>('SELECT count(*) n FROM check_ins')).rows[0]?.n)
+        await c.end()
+      } else {
+        // bench/rules.ts's generator and batches, through the product write path
+        const r = prng(n)
+        let batch: CheckInRecord[] = []
+        let seq = 0
+        for (let g = 0; g < n; g++) {
+          for (let w = 0; w < 12; w++) {
+            for (let j = 0; j < CPS; j++) {
+              if (r() < 0.03) continue
+              const at = dayStart + w * 7_200_000 + Math.floor(r() * 7_000) * 1000
+              batch.push({ kind: 'checkin', deviceId: `d${g}`, seq: ++seq, deviceTimeMs: at, receivedAtMs: at + 3000, clockFuture: false, clockAncient: false, tagId: `g${g}-t${j}`, method: 'nfc', checkpointId: `g${g}-c${j}`, gridId: `g${g}`, badgeId: `p${g}` })
+              if (batch.length === 5000) {
+                checkins += (await store.uplinks.write({ records: batch })).inserted
+                batch = []
+              }
+            }
+          }
+        }
+        if (batch.length) checkins += (await store.uplinks.write({ records: batch })).inserted
+      }
+      const queries = plansFor(n).map((plan) => coverageQuery(plan, DATE).query)
+      console.log(`compactMany  ${driver.padEnd(8)} grids ${String(n).padStart(6)}  check-ins ${checkins}  (load ${secs(performance.now() - l0)} s)`)
+      for (let run = 1; run <= runs; run++) {
+        const load = loadavg()[0] ?? 0
+        const c0 = await cpuNow(dbUrl)
+        const t0 = performance.now()
+        const res = await store.coverage.compactMany(queries)
+        const ms = performance.now() - t0
+        const c1 = await cpuNow(dbUrl)
+        const short = res.reduce((a, x) => a + x.shortCells.length, 0)
+        const met = res.reduce((a, x) => a + x.metCells, 0)
+        const periods = res.reduce((a, x) => a + x.periods.length, 0)
+        const gaps = res.reduce((a, x) => a + x.periods.reduce((b, p) => b + p.longGaps.length, 0), 0)
+        const signals = res.reduce((a, x) => a + x.signals.length, 0)
+        console.log(
+          `  run ${run}  ${secs(ms)} s  ${Math.round(checkins / (ms / 1000))} check-ins/s  ${cpuSince(c0, c1, dbUrl)}  load ${load.toFixed(2)} → ${(loadavg()[0] ?? 0).toFixed(2)}\n` +
+            `         met ${met}  short ${short}  listed periods ${periods} (long gaps ${gaps})  signals ${signals}  devices ${res.reduce((a, x) => a + x.devices.length, 0)}`,
+        )
+      }
+      for (const fn of cleanup) await fn()
+    }
+  }
+}
+
+/** utime + stime of a process in ms (USER_HZ = 100); 0 when it is gone. */
+function procCpuMs(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100
+  } catch {
+    return 0
+  }
+}
+
+/** CPU so far per pid: this process (with PGlite when embedded) and the bench database's server backends (as bench/rules.ts). */
+async function cpuNow(dbUrl: string | undefined): Promise<Map<number, number>> {
+  const u = process.cpuUsage()
+  const m = new Map([[process.pid, (u.user + u.system) / 1000]])
+  if (dbUrl) {
+    const c = new pg.Client({ connectionString: dbUrl })
+    await c.connect()
+    const { rows } = await c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')
+    await c.end()
+    for (const r of rows) m.set(r.pid, procCpuMs(r.pid))
+  }
+  return m
+}
+
+function cpuSince(a: Map<number, number>, b: Map<number, number>, dbUrl: string | undefined): string {
+  let node = 0
+  let db = 0
+  for (const [pid, ms] of b) {
+    if (pid === process.pid) node += ms - (a.get(pid) ?? 0)
+    else db += ms - (a.get(pid) ?? 0)
+  }
+  return dbUrl ? `cpu ${secs(node + db)} s (node ${secs(node)} + server ${secs(db)})` : `cpu ${secs(node)} s`
 }
