@@ -268,4 +268,29 @@ export function storeContract(t: Test, getStore: () => Store): void {
     const only = await store.checkIns.hourlyVisits({ from: new Date(T0), to: new Date(T0 + HOUR), checkpointIds: [b.id] })
     t.same(only, [])
   })
+
+  t.test('watermark and touched: latest receipt time of an accepted uplink; check-ins received in (since, until]', async (t) => {
+    const store = getStore()
+    const dev = uid('dev')
+    const tag = uid('TW')
+    // Receipt times in 2090, after any other test's: the watermark is this test's.
+    const FUT = Date.UTC(2090, 0, 1)
+    const at = (seq: number, deviceTimeMs: number, receivedAtMs: number) => ({ ...checkIn(dev, seq, deviceTimeMs, { tagId: tag }), receivedAtMs })
+    await store.uplinks.write({ records: [at(1, T0, FUT + 1_000), at(2, T0 + HOUR, FUT + 2_000)] })
+    t.equal(await store.watermark.current(), FUT + 2_000)
+    await store.uplinks.write({ records: [at(2, T0 + HOUR, FUT + 5_000)], presence: [{ deviceId: dev, receivedAtMs: FUT + 9_000, online: true }] })
+    t.equal(await store.watermark.current(), FUT + 2_000, 'neither a duplicate nor a presence event moves it')
+    const base = { deviceId: dev, clockFuture: false, clockAncient: false }
+    await store.uplinks.write({ records: [{ ...base, kind: 'status', seq: 3, deviceTimeMs: T0 + 2 * HOUR, receivedAtMs: FUT + 3_000, batteryPct: 50 }] })
+    t.equal(await store.watermark.current(), FUT + 3_000, 'any kind of uplink moves it')
+    const mine = async (since: number, until: number) => (await store.coverage.touched(since, until)).filter((x) => x.tag === tag)
+    t.same(await mine(FUT, FUT + 3_000), [{ tag, deviceGridId: null, fromMs: T0, toMs: T0 + HOUR }])
+    t.same(await mine(FUT + 1_000, FUT + 3_000), [{ tag, deviceGridId: null, fromMs: T0 + HOUR, toMs: T0 + HOUR }], 'since is exclusive')
+    t.same(await mine(FUT + 2_000, FUT + 3_000), [], 'the status uplink is no check-in')
+    // A late commit with an older receipt time (a group retried after an outage) is found by range.
+    await store.uplinks.write({ records: [at(4, T0 - HOUR, FUT + 1_500)] })
+    t.equal(await store.watermark.current(), FUT + 3_000, 'an older receipt time does not lower it')
+    t.same(await mine(FUT + 1_000, FUT + 1_600), [{ tag, deviceGridId: null, fromMs: T0 - HOUR, toMs: T0 - HOUR }])
+    t.same(await mine(FUT, FUT + 3_000), [{ tag, deviceGridId: null, fromMs: T0 - HOUR, toMs: T0 + HOUR }])
+  })
 }

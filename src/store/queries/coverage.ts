@@ -32,8 +32,12 @@ export function coverageQueries(db: Db): RulesRepositories['coverage'] {
     aggregatesMany: many,
     compactMany: (qs) => compactMany(db, qs),
     async touched(sinceMs, untilMs) {
-      // uplink_seen carries received_at (indexed); grouped by the tag (or the
-      // ingest-resolved checkpoint) and the device's grid, which is what a plan matches on.
+      // uplink_seen carries received_at (BRIN, migration 041: appended in receipt order, so
+      // the block ranges since the last watermark are read, not the table); grouped by the
+      // tag (or the ingest-resolved checkpoint) and the device's grid, which is what a plan
+      // matches on. PGlite has no autovacuum to summarise completed ranges: an unsummarised
+      // range is always read, so the embedded store summarises the new ones first.
+      if (db.driver === 'pglite') await db.query("SELECT brin_summarize_new_values('uplink_seen_received_brin')")
       return db.query<{ tag: string; deviceGridId: string | null; fromMs: number; toMs: number }>(
         `SELECT coalesce(c.checkpoint_id, c.tag_id) AS tag, c.grid_id AS "deviceGridId",
                 (extract(epoch FROM min(c.device_time)) * 1000)::int8 AS "fromMs", (extract(epoch FROM max(c.device_time)) * 1000)::int8 AS "toMs"
@@ -580,8 +584,12 @@ function unpackRows<R extends { result: unknown }>(rows: R[]): R[] {
 export function watermarkQueries(db: Queryable): RulesRepositories['watermark'] {
   return {
     async current() {
-      // uplink_seen holds every accepted uplink with its receipt time (indexed).
-      const [row] = await db.query<{ m: number | null }>('SELECT (extract(epoch FROM max(received_at)) * 1000)::int8 AS m FROM uplink_seen')
+      // device_state.last_seen_at is the latest received_at of a device's claimed uplinks,
+      // upserted (GREATEST) by the same statement that claims them in uplink_seen
+      // (queries/uplinks.ts): its max is max(uplink_seen.received_at), visible with the
+      // same rows, read from one row per device instead of an index on every uplink
+      // (migration 041). Never decreases (pruning uplink_seen does not touch it).
+      const [row] = await db.query<{ m: number | null }>('SELECT (extract(epoch FROM max(last_seen_at)) * 1000)::int8 AS m FROM device_state')
       return row?.m ?? null
     },
   }

@@ -21,7 +21,7 @@ export function uplinkQueries(db: Db, retentionDays = 0): Store['uplinks'] {
     retentionDays,
     write: (batch) => writeBatch(db, batch, claims),
     async pruneSeen(beforeMs) {
-      // In slices of 10,000 (received_at is indexed): short statements, no long lock on the ingest's path.
+      // In slices of 10,000 (received_at has a BRIN, migration 041: the oldest block ranges are read): short statements, no long lock on the ingest's path.
       let total = 0
       for (;;) {
         const [row] = await db.query<{ n: number }>(
