@@ -1,4 +1,4 @@
-// npm run bench:ingest [-- --devices 1000 --seconds 4 --warmup 1 --phases bare,pg,copy,write,external,pglite,pglitecopy]
+// npm run bench:ingest [-- --devices 1000 --seconds 4 --warmup 1 --phases bare,pg,copy,write,external,pglite,pglitecopy --ours single,batch]
 //
 // Check-in rows/s, everything in one run on this machine (issue 4's benchmark):
 // 1. single check-ins: N devices, QoS 1, 8 unacked each, through our broker with
@@ -48,6 +48,8 @@ const DEVICES = arg('devices', 1000)
 const SECONDS = arg('seconds', 4)
 const WARMUP = arg('warmup', 1)
 const PHASES = argList('phases', 'bare,pg,copy,write,external,pglite,pglitecopy')
+// --ours single: only the single check-in measure of the pg / pglite phases (profiling the single phase alone).
+const OURS = argList('ours', 'single,batch')
 const BASE = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres'
 const MOSQUITTO = process.env.GRIDPATROL_BENCH_MOSQUITTO || 'mqtt://127.0.0.1:1883'
 const serverScript = fileURLToPath(new URL('./ingest/server.ts', import.meta.url))
@@ -269,12 +271,16 @@ async function ours(driver: 'pg' | 'pglite'): Promise<void> {
     let acked = 0
     const topic = (i: number, k: 'checkin' | 'batch') => uplinkTopic(`bench-${i}`, k)
     const db = dir ? undefined : new URL(target).pathname.slice(1)
-    const single = await measure(c.proc.pid, () => acked, publishLoops(devs, topic, 8, 0, (n) => (acked += n)), db)
-    fig[`${driver}Single`] = single.rows
-    report(`ours → ${driver}, single (PUBACK after commit)`, single)
-    const batches = await measure(c.proc.pid, () => acked, publishLoops(devs, topic, 1, 100, (n) => (acked += n)), db)
-    fig[`${driver}Batch`] = batches.rows
-    report(`ours → ${driver}, batches of 100 (dedup on)`, batches)
+    if (OURS.has('single')) {
+      const single = await measure(c.proc.pid, () => acked, publishLoops(devs, topic, 8, 0, (n) => (acked += n)), db)
+      fig[`${driver}Single`] = single.rows
+      report(`ours → ${driver}, single (PUBACK after commit)`, single)
+    }
+    if (OURS.has('batch')) {
+      const batches = await measure(c.proc.pid, () => acked, publishLoops(devs, topic, 1, 100, (n) => (acked += n)), db)
+      fig[`${driver}Batch`] = batches.rows
+      report(`ours → ${driver}, batches of 100 (dedup on)`, batches)
+    }
     await endAll(devs)
   } finally {
     await stop(c)
