@@ -53,7 +53,8 @@ export interface UplinkMessage {
   topic: string
   payload: Buffer
   qos: 0 | 1 | 2
-  receivedAt: Date
+  /** Receipt time: ms since the epoch (the broker's, no Date per message) or a Date. */
+  receivedAt: Date | number
   clientId: string
 }
 
@@ -65,6 +66,12 @@ export interface UplinkMessage {
  */
 export interface UplinkSink {
   commit(msg: UplinkMessage): Promise<void>
+  /**
+   * Optional, the same contract with a callback (no promise per message): `done(null)`
+   * once durable, `done(err)` when nothing could be stored; called once, never
+   * synchronously. Used instead of commit() when present.
+   */
+  commitCallback?(msg: UplinkMessage, done: (err: Error | null) => void): void
 }
 
 export type PresenceReason =

@@ -16,10 +16,12 @@ export interface BatcherOptions {
   retry: { initialMs: number; maxMs: number }
 }
 
+/** Called once: (null, outcomes) after the commit, or (err) when the item cannot be stored. */
+export type Done = (err: Error | null, outcomes?: RecordOutcome[]) => void
+
 interface Pending extends BatchItem {
   rows: number
-  resolve(outcomes: RecordOutcome[]): void
-  reject(err: Error): void
+  done: Done
 }
 
 const size = (i: BatchItem) => Math.max(1, i.records.length + i.rejects.length + i.presence.length)
@@ -47,20 +49,31 @@ export class Batcher {
     private opts: BatcherOptions,
     private metrics: IngestMetrics,
     private log: Logger,
+    /** Called with each message's records and outcomes once committed, before its promise resolves. */
+    private onCommitted?: (records: UplinkRecord[], outcomes: RecordOutcome[]) => void,
   ) {}
 
   submit(item: BatchItem): Promise<RecordOutcome[]> {
-    // Not async: with room in the queue (the common case) the only promise is the one returned.
+    return new Promise<RecordOutcome[]>((resolve, reject) => this.submitCallback(item, (err, outcomes) => (err ? reject(err) : resolve(outcomes ?? []))))
+  }
+
+  /**
+   * The same with a callback (the broker's hot path: no promise per message). `done` is
+   * never called synchronously. Past maxQueuedRows the item waits for room first.
+   */
+  submitCallback(item: BatchItem, done: Done): void {
     if (this.queuedRows >= this.opts.maxQueuedRows && !this.closing) {
-      return new Promise<void>((r) => this.roomWaiters.push(r)).then(() => this.submit(item))
+      this.roomWaiters.push(() => this.submitCallback(item, done))
+      return
     }
-    if (this.closing) return Promise.reject(new IngestError('GP_INGEST_CLOSED', 'the ingest is closing'))
-    return new Promise<RecordOutcome[]>((resolve, reject) => {
-      const p: Pending = { records: item.records, rejects: item.rejects, presence: item.presence, rows: size(item), resolve, reject }
-      this.queue.push(p)
-      this.queuedRows += p.rows
-      this.schedulePump()
-    })
+    if (this.closing) {
+      process.nextTick(done, new IngestError('GP_INGEST_CLOSED', 'the ingest is closing'))
+      return
+    }
+    const p: Pending = { records: item.records, rejects: item.rejects, presence: item.presence, rows: size(item), done }
+    this.queue.push(p)
+    this.queuedRows += p.rows
+    this.schedulePump()
   }
 
   /** Waits for everything queued to commit (or fail), then refuses new work. */
@@ -117,7 +130,7 @@ export class Batcher {
       } catch (err) {
         // Only transient errors reach here (data errors are isolated in writeGroup).
         if (this.closing && this.queueDrainAbandoned()) {
-          for (const p of group) p.reject(err as Error)
+          for (const p of group) p.done(err as Error)
           return
         }
         this.metrics.retries.inc()
@@ -157,7 +170,7 @@ export class Batcher {
       if (depth >= 2) {
         // Even the sanitised reject row was refused: nothing more to try.
         this.log.error({ err: (err as Error).message, topic: p.rejects[0]?.topic }, 'database refused a reject row: message dropped')
-        p.resolve([])
+        p.done(null, [])
         return
       }
       this.log.error({ err: (err as Error).message }, 'database refused a message: stored as a reject')
@@ -182,7 +195,8 @@ export class Batcher {
         else conflicts++
       }
       for (const j of p.rejects) this.metrics.rejects.inc({ code: j.code })
-      p.resolve(outcomes)
+      if (p.records.length > 0) this.onCommitted?.(p.records, outcomes)
+      p.done(null, outcomes)
     }
     // Counters once per group, not per row.
     for (const [kind, n] of counts) this.metrics.rows.inc({ kind }, n)

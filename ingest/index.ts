@@ -25,6 +25,8 @@ export interface CommitResult {
 export interface Ingest {
   /** UplinkSink: resolves once the message's rows or its reject row are committed. Throws only when nothing could be stored. */
   commit(msg: IngestMessage): Promise<void>
+  /** commit() with a callback: `done(null)` once committed, `done(err)` when nothing could be stored. Never called synchronously. */
+  commitCallback(msg: IngestMessage, done: (err: Error | null) => void): void
   /** The same, returning what happened (tests, external mode). */
   ingest(msg: IngestMessage): Promise<CommitResult>
   /** A broker presence event, stored as device status (fire and forget; retried like uplinks). */
@@ -49,8 +51,9 @@ export function createIngest(deps: IngestDeps): Ingest {
     ...deps.options,
   }
   const metrics = createMetrics(deps.registry)
-  const batcher = new Batcher(deps.store, opts, metrics, log)
   const stageDeps = { lookups: new Lookups(deps.store, { ttlMs: opts.lookupTtlMs, missingTtlMs: opts.unknownTtlMs, maxEntries: opts.lookupMaxEntries }, now), recent: new RecentKeys() }
+  // Committed keys are remembered by the batcher before it resolves the message: no extra .then per message.
+  const batcher = new Batcher(deps.store, opts, metrics, log, (records, outcomes) => stageDeps.recent.remember(records, outcomes))
   const pendingPresence = new Set<Promise<unknown>>()
 
   // Dedup keys older than the retention are pruned (the time-series rows go with
@@ -81,9 +84,15 @@ export function createIngest(deps: IngestDeps): Ingest {
     return run(msg, true) as Promise<CommitResult>
   }
 
+  // The stages replace envelopes and records (never push onto them): no arrays made here.
+  function work(msg: IngestMessage): Work {
+    const at = msg.receivedAt
+    return { msg, receivedAtMs: typeof at === 'number' ? at : at.getTime(), envelopes: NONE, records: NONE, knownDuplicates: 0 }
+  }
+
   /** commit() asks for no result: one promise per message on the hot path, no result object. */
   function run(msg: IngestMessage, result: boolean): Promise<CommitResult | void> {
-    const w: Work = { msg, receivedAtMs: msg.receivedAt.getTime(), envelopes: [], records: [], knownDuplicates: 0 }
+    const w = work(msg)
     try {
       const pending = runStages(w, stageDeps)
       return pending ? pending.then(() => submitWork(w, result)) : submitWork(w, result)
@@ -100,11 +109,35 @@ export function createIngest(deps: IngestDeps): Ingest {
     }
     if (w.knownDuplicates > 0) metrics.dedupHits.inc(w.knownDuplicates)
     if (w.records.length === 0) return Promise.resolve(result ? { outcomes: [] } : undefined) // every record known committed: ack again
-    const records = w.records
-    return batcher.submit({ records, rejects: NONE, presence: NONE }).then((outcomes) => {
-      stageDeps.recent.remember(outcomes.includes('conflict') ? records.filter((_, i) => outcomes[i] !== 'conflict') : records)
-      return result ? { outcomes } : undefined
-    })
+    const committed = batcher.submit({ records: w.records, rejects: NONE, presence: NONE })
+    // commit(): the batcher's own promise (its outcomes are not looked at).
+    return result ? committed.then((outcomes) => ({ outcomes })) : (committed as Promise<unknown> as Promise<void>)
+  }
+
+  /**
+   * commit() with a callback (the broker's hot path): stages synchronous, records to
+   * write — the batcher calls `done` after the commit, no promise made. Anything else
+   * (a reject, known duplicates only, a lookup to wait for) takes the promise path.
+   * `done` is called once, never synchronously.
+   */
+  function commitCallback(msg: IngestMessage, done: (err: Error | null) => void): void {
+    const w = work(msg)
+    let pending: Promise<void> | undefined
+    try {
+      pending = runStages(w, stageDeps)
+    } catch (err) {
+      process.nextTick(done, err as Error)
+      return
+    }
+    if (pending === undefined && w.reject === undefined && w.records.length > 0) {
+      if (w.knownDuplicates > 0) metrics.dedupHits.inc(w.knownDuplicates)
+      batcher.submitCallback({ records: w.records, rejects: NONE, presence: NONE }, done)
+      return
+    }
+    ;(pending ? pending.then(() => submitWork(w, false)) : submitWork(w, false)).then(
+      () => done(null),
+      (err: unknown) => done(err as Error),
+    )
   }
 
   return {
@@ -113,6 +146,7 @@ export function createIngest(deps: IngestDeps): Ingest {
     commit(msg) {
       return run(msg, false) as Promise<void>
     },
+    commitCallback,
     presence(ev) {
       const p = batcher
         .submit({ records: [], rejects: [], presence: [{ deviceId: ev.deviceId, receivedAtMs: ev.at.getTime(), online: ev.online, reason: ev.reason }] })

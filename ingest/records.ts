@@ -9,8 +9,8 @@ export interface RecordContext {
   deviceId: string
   receivedAtMs: number
   gridId: string | null
-  /** tag id → checkpoint id, for the registered tags. */
-  checkpoints: Map<string, string>
+  /** tag id → checkpoint id, for the registered tags (a Map, or the lookups' one-tag view). */
+  checkpoints: { get(tagId: string): string | undefined }
   source: UplinkSource
 }
 

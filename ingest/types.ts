@@ -10,7 +10,8 @@ export interface IngestMessage {
   kind: UplinkKind
   topic: string
   payload: Uint8Array
-  receivedAt: Date
+  /** Receipt time: ms since the epoch or a Date. */
+  receivedAt: Date | number
 }
 
 /** A presence event (structurally the broker's PresenceEvent). */

@@ -58,7 +58,7 @@ export function makeAuthorizePublish(ctx: BrokerContext) {
       topic: packet.topic,
       payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
       qos: packet.qos,
-      receivedAt: new Date(),
+      receivedAt: Date.now(),
       clientId: client.id,
     }
     // The commit starts at once, so a device's publishes of one socket read share the
@@ -138,6 +138,22 @@ function waitForRouting(ctx: BrokerContext): Promise<void> {
  */
 function commitWithRetry(ctx: BrokerContext, client: Client, st: ClientState, msg: UplinkMessage, slot: AckSlot): void {
   const started = performance.now()
+  const sink = ctx.sink
+  if (sink.commitCallback !== undefined) {
+    // One closure per message, no promise (the ingest's hot path).
+    const done = (err: Error | null) => {
+      if (err === null) {
+        ctx.metrics.commitSeconds.observe(secondsSince(started))
+        settle(ctx, st, slot, true)
+      } else void retryCommit(ctx, client, msg, err).then((committed) => settle(ctx, st, slot, committed))
+    }
+    try {
+      sink.commitCallback(msg, done)
+    } catch (err) {
+      process.nextTick(done, err instanceof Error ? err : new Error(String(err)))
+    }
+    return
+  }
   let first: Promise<void>
   try {
     first = ctx.sink.commit(msg)

@@ -174,6 +174,26 @@ export class Lookups {
     return out
   }
 
+  /**
+   * One tag (a single check-in, the hot path): a view answering for that tag from the
+   * cache (no Map per message), or undefined when it is not cached.
+   */
+  checkpointCached(tagId: string): { get(tagId: string): string | undefined } | undefined {
+    const hit = this.tags.peek(tagId)
+    if (!hit) return undefined
+    this.oneTag.tagId = tagId
+    this.oneTag.checkpointId = hit.value
+    return this.oneTag
+  }
+  // Valid until the next checkpointCached call: used synchronously by resolved() only.
+  private oneTag = {
+    tagId: '',
+    checkpointId: undefined as string | undefined,
+    get(t: string): string | undefined {
+      return t === this.tagId ? this.checkpointId : undefined
+    },
+  }
+
   /** tag → checkpoint for the registered tags; an unregistered tag is remembered as such for missingTtlMs. */
   async checkpoints(tagIds: string[]): Promise<Map<string, string>> {
     const out = new Map<string, string>()
@@ -201,6 +221,15 @@ export class Lookups {
  * checkpoint NULL (flagged unknown_tag), never dropped.
  */
 export function identify(w: Work, lookups: Lookups): void | Promise<void> {
+  if (w.envelopes.length === 1) {
+    // One envelope (the hot path): no tag array, no Map per message.
+    const e = w.envelopes[0] as Uplink
+    const tag = e.kind === 'checkin' && e.checkin.tagId !== '' ? e.checkin.tagId : undefined
+    const device = lookups.deviceCached(w.msg.deviceId)
+    const checkpoints = device && (tag === undefined ? NO_CHECKPOINTS : lookups.checkpointCached(tag))
+    if (device && checkpoints) return resolved(w, lookups, device.value, checkpoints)
+    return identifyAsync(w, lookups, tag === undefined ? [] : [tag])
+  }
   const tags = w.envelopes.flatMap((e: Uplink) => (e.kind === 'checkin' && e.checkin.tagId !== '' ? [e.checkin.tagId] : []))
   // Everything cached (the common case): no promise, no microtask.
   const device = lookups.deviceCached(w.msg.deviceId)
@@ -215,15 +244,18 @@ async function identifyAsync(w: Work, lookups: Lookups, tags: string[]): Promise
   return resolved(w, lookups, device, checkpoints)
 }
 
-function resolved(w: Work, lookups: Lookups, device: { gridId: string | null; disabled: boolean } | undefined, checkpoints: Map<string, string>): void | Promise<void> {
+const NO_CHECKPOINTS: ReadonlyMap<string, string> = new Map()
+
+function resolved(w: Work, lookups: Lookups, device: { gridId: string | null; disabled: boolean } | undefined, checkpoints: { get(tagId: string): string | undefined }): void | Promise<void> {
   if (!device) return rejectWith(w, 'GP_INGEST_UNKNOWN_DEVICE', `device "${w.msg.deviceId}" is not registered`, undefined)
   if (device.disabled) return rejectWith(w, 'GP_INGEST_DISABLED_DEVICE', `device "${w.msg.deviceId}" is disabled`, undefined)
   const ctx = { deviceId: w.msg.deviceId, receivedAtMs: w.receivedAtMs, gridId: device.gridId, checkpoints, source: { topic: w.msg.topic, payload: w.msg.payload } }
   w.records = w.envelopes.map((e): UplinkRecord => toRecord(e, ctx))
   // GPS check-ins without a registered tag: the geofence of the device's grid that
   // holds the fix (PROTOCOL.md §3.2); none found → kept, flagged unknown, as a tag would be.
-  const gps = w.records.filter((r) => r.kind === 'checkin' && r.checkpointId === null && r.method === 'gps' && r.lat !== undefined && r.lon !== undefined)
-  if (gps.length > 0 && device.gridId !== null) {
+  let gps: UplinkRecord[] | undefined // no array unless a GPS check-in needs a geofence
+  for (const r of w.records) if (r.kind === 'checkin' && r.checkpointId === null && r.method === 'gps' && r.lat !== undefined && r.lon !== undefined) (gps ??= []).push(r)
+  if (gps !== undefined && device.gridId !== null) {
     return lookups.geofences(device.gridId).then((fences) => {
       for (const r of gps) if (r.kind === 'checkin') r.checkpointId = matchGeofence(fences, { lat: r.lat!, lon: r.lon!, accuracyM: r.accuracyM })
     })
