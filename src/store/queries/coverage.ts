@@ -36,8 +36,9 @@ export function coverageQueries(db: Db): RulesRepositories['coverage'] {
       // the block ranges since the last watermark are read, not the table); grouped by the
       // tag (or the ingest-resolved checkpoint) and the device's grid, which is what a plan
       // matches on. PGlite has no autovacuum to summarise completed ranges: an unsummarised
-      // range is always read, so the embedded store summarises the new ones first.
-      if (db.driver === 'pglite') await db.query("SELECT brin_summarize_new_values('uplink_seen_received_brin')")
+      // range is always read, so the embedded store summarises the new ones first (to_regclass:
+      // NULL, nothing to do, before migration 041).
+      if (db.driver === 'pglite') await db.query("SELECT brin_summarize_new_values(to_regclass('uplink_seen_received_brin'))")
       return db.query<{ tag: string; deviceGridId: string | null; fromMs: number; toMs: number }>(
         `SELECT coalesce(c.checkpoint_id, c.tag_id) AS tag, c.grid_id AS "deviceGridId",
                 (extract(epoch FROM min(c.device_time)) * 1000)::int8 AS "fromMs", (extract(epoch FROM max(c.device_time)) * 1000)::int8 AS "toMs"
