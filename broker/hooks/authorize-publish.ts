@@ -140,17 +140,12 @@ function commitWithRetry(ctx: BrokerContext, client: Client, st: ClientState, ms
   const started = performance.now()
   const sink = ctx.sink
   if (sink.commitCallback !== undefined) {
-    // One closure per message, no promise (the ingest's hot path).
-    const done = (err: Error | null) => {
-      if (err === null) {
-        ctx.metrics.commitSeconds.observe(secondsSince(started))
-        settle(ctx, st, slot, true)
-      } else void retryCommit(ctx, client, msg, err).then((committed) => settle(ctx, st, slot, committed))
-    }
+    // One closure per message, no promise (the ingest's hot path). Anonymous on purpose:
+    // tsx (esbuild keepNames) wraps a named closure in __name(), a defineProperty per message.
     try {
-      sink.commitCallback(msg, done)
+      sink.commitCallback(msg, (err) => committed(ctx, client, st, msg, slot, started, err))
     } catch (err) {
-      process.nextTick(done, err instanceof Error ? err : new Error(String(err)))
+      process.nextTick(committed, ctx, client, st, msg, slot, started, err instanceof Error ? err : new Error(String(err)))
     }
     return
   }
@@ -167,6 +162,14 @@ function commitWithRetry(ctx: BrokerContext, client: Client, st: ClientState, ms
     },
     (err: unknown) => void retryCommit(ctx, client, msg, err).then((committed) => settle(ctx, st, slot, committed)),
   )
+}
+
+/** commitCallback's outcome: ack now (in its turn), or retry as commit() failures are. */
+function committed(ctx: BrokerContext, client: Client, st: ClientState, msg: UplinkMessage, slot: AckSlot, started: number, err: Error | null): void {
+  if (err === null) {
+    ctx.metrics.commitSeconds.observe(secondsSince(started))
+    settle(ctx, st, slot, true)
+  } else void retryCommit(ctx, client, msg, err).then((ok) => settle(ctx, st, slot, ok))
 }
 
 async function retryCommit(ctx: BrokerContext, client: Client, msg: UplinkMessage, firstErr: unknown): Promise<boolean> {
