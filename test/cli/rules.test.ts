@@ -33,6 +33,13 @@ t.test('grid, plan, report coverage, cases', async (t) => {
   t.equal(csv.length, 5, 'one row per (checkpoint, window)')
   t.match(csv[1], /^CG,2024-06-01,1,,00:00-12:00,2024-05-31T16:00:00.000Z,2024-06-01T04:00:00.000Z,CG-A,missed,0,1,$/)
 
+  // Dates that are not on the calendar are refused by the CLI, naming the flag and the value
+  // (before: PostgreSQL's own "date/time field value out of range").
+  const badDate = await fails('report', 'coverage', '--grid', 'CG', '--date', '2024-13-45')
+  t.equal(badDate?.code, 1)
+  t.match(badDate?.stderr, /--date must be a calendar date YYYY-MM-DD, got "2024-13-45"/)
+  t.match((await fails('cases', 'stats', '--from', '2024-02-30'))?.stderr, /--from must be a calendar date YYYY-MM-DD, got "2024-02-30"/)
+
   const refused = await fails('cases', 'transition', '1', '--to', 'closed', '--actor', 'x', '--role', 'operator')
   t.ok(refused, 'refused')
   t.equal(refused?.code, 1)

@@ -8,6 +8,7 @@ import { RulesError } from '../../rules/errors.ts'
 import { createRunner } from '../../rules/runner.ts'
 import { addDays, localToInstant } from '../../rules/tz.ts'
 import type { CaseRow } from '../../store/types.ts'
+import { requireLocalDate } from '../dates.ts'
 import { printTable, withStore } from '../with-store.ts'
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
@@ -64,7 +65,7 @@ export function registerCases(program: Command): void {
     .option('--to <YYYY-MM-DD>', 'last filing date, inclusive; default: today')
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
     .action(async (o: { by: MetricsGroup; from?: string; to?: string; format: 'table' | 'json' | 'csv' }) => {
-      for (const [flag, v] of [['--from', o.from], ['--to', o.to]] as const) if (v !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(v)) throw new Error(`${flag} must be YYYY-MM-DD, got "${v}"`)
+      for (const [flag, v] of [['--from', o.from], ['--to', o.to]] as const) if (v !== undefined) requireLocalDate(flag, v)
       const asOf = Date.now()
       const rows = await withStore(async (store) => {
         const { timeZone } = effectiveRulesConfig('calendar', await store.rulesConfig.get('calendar'))

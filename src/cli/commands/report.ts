@@ -4,6 +4,7 @@ import type { CoverageResult } from '../../rules/coverage/evaluate.ts'
 import type { CoverageChange } from '../../rules/revisions.ts'
 import { createRunner, type ReportDetail } from '../../rules/runner.ts'
 import type { CoverageReportRow } from '../../store/types.ts'
+import { requireLocalDate } from '../dates.ts'
 import { printTable, withStore } from '../with-store.ts'
 
 type Format = 'table' | 'json' | 'csv'
@@ -110,7 +111,7 @@ export function registerReport(program: Command): void {
     .option('--revision <n>', 'a stored revision instead of the latest')
     .option('--evaluate', 'evaluate now first (stores a new revision only if the result changed); default when none is stored')
     .action(async (o: { grid: string; date: string; format: Format; revision?: string; evaluate?: boolean }) => {
-      if (!/^\d{4}-\d{2}-\d{2}$/.test(o.date)) throw new Error('--date must be YYYY-MM-DD')
+      requireLocalDate('--date', o.date)
       const found = await withStore(async (store) => {
         const runner = createRunner({ store, log: pino({ level: 'silent' }) })
         const stored = await (async () => {
