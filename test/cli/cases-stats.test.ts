@@ -42,7 +42,7 @@ t.test('cases stats per department / street, cases list overdue', async (t) => {
   const monday = JSON.parse((await gp('cases', 'stats', '--by', 'grid', '--to', '2025-03-10', '--format', 'json')).stdout)
   t.strictSame(monday.map((r: { grid: string; due: number }) => [r.grid, r.due]), [['G91', 2]], '--to is inclusive, in local time')
   const bad = await gp('cases', 'stats', '--from', '11/03/2025').then(() => undefined, (e: { code: number; stderr: string }) => e)
-  t.match(bad?.stderr, /--from must be YYYY-MM-DD, got "11\/03\/2025"/)
+  t.match(bad?.stderr, /--from must be a calendar date YYYY-MM-DD, got "11\/03\/2025"/)
 
   const listed = JSON.parse((await gp('cases', 'list', '--json')).stdout) as Array<{ windowKey: string; state: string; overdue: string[] }>
   t.strictSame(
