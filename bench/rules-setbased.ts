@@ -30,14 +30,14 @@ import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
 import { coverageQuery } from '../src/rules/coverage/query.ts'
 import { parsePlan } from '../src/rules/plans/schema.ts'
-import { prng } from '../test/rules/store/generate.ts'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { openStore } from '../src/store/index.ts'
-import type { CheckInRecord, Store } from '../src/store/types.ts'
+import type { Store } from '../src/store/types.ts'
+import { CPS, DATE, dayCheckins, dayStart, writeDayCheckins } from './rules-data.ts'
 import { makeTestDatabase } from '../test/helpers/db.ts'
 
 const arg = (name: string, def: string) => {
@@ -58,9 +58,6 @@ if (variant !== 'all' && variant !== 'misses' && variant !== 'fused') throw new 
 for (const n of [...gridCounts, ...connCounts]) {
   if (!Number.isInteger(n) || n < 1) throw new Error(`--grids / --connections: expected positive integers, got ${n}`)
 }
-const DATE = '2024-06-04'
-const CPS = 20
-const dayStart = Date.parse(`${DATE}T00:00:00+08:00`)
 const dayEnd = dayStart + 86_400_000
 const watermark = new Date(dayEnd + 3_600_000)
 const secs = (ms: number) => (ms / 1000).toFixed(2)
@@ -96,16 +93,8 @@ CREATE INDEX cases_report_idx ON cases (grid_id, report_date) WHERE report_date 
 
 /** bench/rules.ts's generator, verbatim (same seed, same draws), as COPY text lines. */
 function* checkinLines(grids: number): Generator<string> {
-  const r = prng(grids)
-  let seq = 0
-  for (let g = 0; g < grids; g++) {
-    for (let w = 0; w < 12; w++) {
-      for (let j = 0; j < CPS; j++) {
-        if (r() < 0.03) continue
-        const at = dayStart + w * 7_200_000 + Math.floor(r() * 7_000) * 1000
-        yield `d${g}\t${++seq}\t${new Date(at).toISOString()}\t${new Date(at + 3000).toISOString()}\tg${g}\tg${g}-c${j}\tg${g}-t${j}\tnfc\tp${g}\n`
-      }
-    }
+  for (const c of dayCheckins(grids)) {
+    yield `${c.deviceId}\t${c.seq}\t${new Date(c.deviceTimeMs).toISOString()}\t${new Date(c.receivedAtMs).toISOString()}\t${c.gridId}\t${c.checkpointId}\t${c.tagId}\t${c.method}\t${c.badgeId}\n`
   }
 }
 
@@ -416,23 +405,7 @@ async function compactPhase(grids: number[], driversWanted: string[], runs: numb
         await c.end()
       } else {
         // bench/rules.ts's generator and batches, through the product write path
-        const r = prng(n)
-        let batch: CheckInRecord[] = []
-        let seq = 0
-        for (let g = 0; g < n; g++) {
-          for (let w = 0; w < 12; w++) {
-            for (let j = 0; j < CPS; j++) {
-              if (r() < 0.03) continue
-              const at = dayStart + w * 7_200_000 + Math.floor(r() * 7_000) * 1000
-              batch.push({ kind: 'checkin', deviceId: `d${g}`, seq: ++seq, deviceTimeMs: at, receivedAtMs: at + 3000, clockFuture: false, clockAncient: false, tagId: `g${g}-t${j}`, method: 'nfc', checkpointId: `g${g}-c${j}`, gridId: `g${g}`, badgeId: `p${g}` })
-              if (batch.length === 5000) {
-                checkins += (await store.uplinks.write({ records: batch })).inserted
-                batch = []
-              }
-            }
-          }
-        }
-        if (batch.length) checkins += (await store.uplinks.write({ records: batch })).inserted
+        checkins = await writeDayCheckins(store, n)
       }
       const queries = plansFor(n).map((plan) => coverageQuery(plan, DATE).query)
       console.log(`compactMany  ${driver.padEnd(8)} grids ${String(n).padStart(6)}  check-ins ${checkins}  (load ${secs(performance.now() - l0)} s)`)

@@ -23,7 +23,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openStore } from '../src/store/index.ts'
-import type { CheckInRecord, Store } from '../src/store/types.ts'
+import type { Store } from '../src/store/types.ts'
+import { CPS, DATE, dayStart, writeDayCheckins } from './rules-data.ts'
 import { makeTestDatabase } from '../test/helpers/db.ts'
 
 type Driver = 'embedded' | 'server'
@@ -35,21 +36,7 @@ const arg = (name: string, def: string) => {
 const gridCounts = arg('grids', '1000').split(',').map(Number)
 const driversWanted = arg('driver', process.env['DATABASE_URL'] ? 'embedded,server' : 'embedded').split(',') as Driver[]
 const stageAs = arg('stage-a', 'sql').split(',') as Array<'sql' | 'node'>
-const DATE = '2024-06-04'
-const CPS = 20
-const dayStart = Date.parse(`${DATE}T00:00:00+08:00`)
 const log = pino({ level: 'silent' })
-
-function prng(seed: number) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const teardowns: Array<() => unknown> = []
 
@@ -118,7 +105,6 @@ for (const driver of driversWanted) {
       console.log(`${driver}: skipped (DATABASE_URL unset)`)
       continue
     }
-    const r = prng(grids)
     const t0 = performance.now()
     let checkins = 0
     for (let g = 0; g < grids; g++) {
@@ -127,22 +113,7 @@ for (const driver of driversWanted) {
       const checkpoints = Array.from({ length: CPS }, (_, j) => ({ id: `${gridId}-c${j}`, tagIds: [`${gridId}-t${j}`], lat: 31 + g * 0.001, lon: 121 + j * 0.0005 }))
       await store.plans.put({ gridId, effectiveFrom: null, plan: parsePlan({ gridId, checkpoints, windows: { kind: 'every', every: '2h' }, maxGapMinutes: 240 }) })
     }
-    let batch: CheckInRecord[] = []
-    let seq = 0
-    for (let g = 0; g < grids; g++) {
-      for (let w = 0; w < 12; w++) {
-        for (let j = 0; j < CPS; j++) {
-          if (r() < 0.03) continue
-          const at = dayStart + w * 7_200_000 + Math.floor(r() * 7_000) * 1000
-          batch.push({ kind: 'checkin', deviceId: `d${g}`, seq: ++seq, deviceTimeMs: at, receivedAtMs: at + 3000, clockFuture: false, clockAncient: false, tagId: `g${g}-t${j}`, method: 'nfc', checkpointId: `g${g}-c${j}`, gridId: `g${g}`, badgeId: `p${g}` })
-          if (batch.length === 5000) {
-            checkins += (await store.uplinks.write({ records: batch })).inserted
-            batch = []
-          }
-        }
-      }
-    }
-    if (batch.length) checkins += (await store.uplinks.write({ records: batch })).inserted
+    checkins += await writeDayCheckins(store, grids)
     const loadMs = performance.now() - t0
     const plans = await createRunner({ store, log }).plans()
     const queries = [...plans.values()].map((v) => coverageQuery(v[0]!, DATE).query)
