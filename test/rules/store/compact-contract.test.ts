@@ -10,28 +10,8 @@ import type { CheckinRow, CoverageQuery } from '../../../src/rules/coverage/inpu
 import { coverageQuery } from '../../../src/rules/coverage/query.ts'
 import { parsePlan, type PatrolPlan } from '../../../src/rules/plans/schema.ts'
 import { scanBounds } from '../../../src/store/queries/coverage.ts'
-import type { Store } from '../../../src/store/types.ts'
 import { generate, type Generated } from './generate.ts'
-import { drivers, openRulesStore } from './open.ts'
-
-const plain = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T
-
-async function load(store: Store, g: Generated, prefix: string): Promise<void> {
-  for (const p of g.plans) await store.grids.create({ id: p.gridId, level: 'district', name: p.gridId })
-  for (const c of g.registered) await store.checkpoints.create({ id: c.id, gridId: c.gridId, tagId: c.tagId, name: c.id })
-  const T0 = Date.parse('2024-05-01T00:00:00Z')
-  for (const [n, o] of g.offsets.entries()) {
-    // One time-sync round trip with zero delay: offset = t1 - t0 (clock-offset.ts).
-    const commandId = `${prefix}ts${n}`
-    await store.commands.enqueue({ commandId, deviceId: o.deviceId, kind: 'time_sync', body: { timeSync: { serverTimeMs: T0 } }, issuedAtMs: T0, expiresAtMs: null })
-    await store.uplinks.write({
-      records: [
-        { kind: 'ack', deviceId: o.deviceId, seq: 1_000_000, deviceTimeMs: T0 + o.offsetMs, receivedAtMs: T0, clockFuture: false, clockAncient: false, commandId, status: 'ok', receivedDeviceTimeMs: T0 + o.offsetMs },
-      ],
-    })
-  }
-  await store.uplinks.write({ records: g.records })
-}
+import { drivers, loadGenerated, openRulesStore, plain } from './open.ts'
 
 /**
  * The generator's two grids plus plans of our own over the same tags (so the same
@@ -150,7 +130,7 @@ for (const driver of drivers()) {
     const store = await openRulesStore(t, driver)
     if (!store) return
     const { gens, list } = cases()
-    for (const { g, prefix } of gens) await load(store, g, prefix)
+    for (const { g, prefix } of gens) await loadGenerated(store, g, prefix)
     const offsets = gens.flatMap(({ g }) => g.offsets)
     const maxOffset = Math.max(...offsets.map((o) => Math.abs(o.offsetMs)))
     const many = await store.coverage.compactMany(list.map((c) => c.query))
@@ -182,7 +162,7 @@ for (const driver of drivers()) {
     const store = await openRulesStore(t, driver)
     if (!store) return
     const { gens, list: all } = cases()
-    for (const { g, prefix } of gens) await load(store, g, prefix)
+    for (const { g, prefix } of gens) await loadGenerated(store, g, prefix)
     const offsets = gens.flatMap(({ g }) => g.offsets)
     const maxOffset = Math.max(...offsets.map((o) => Math.abs(o.offsetMs)))
     const upTo = Date.parse('2024-05-10T13:30:00+08:00')

@@ -5,35 +5,15 @@ import t from 'tap'
 import { aggregateCheckins } from '../../../src/rules/coverage/aggregate.ts'
 import { coverageQuery } from '../../../src/rules/coverage/query.ts'
 import { scanBounds } from '../../../src/store/queries/coverage.ts'
-import type { Store } from '../../../src/store/types.ts'
 import { generate } from './generate.ts'
-import { drivers, openRulesStore } from './open.ts'
-
-const plain = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T
-
-async function load(store: Store, g: ReturnType<typeof generate>, prefix: string): Promise<void> {
-  for (const p of g.plans) await store.grids.create({ id: p.gridId, level: 'district', name: p.gridId })
-  for (const c of g.registered) await store.checkpoints.create({ id: c.id, gridId: c.gridId, tagId: c.tagId, name: c.id })
-  const T0 = Date.parse('2024-05-01T00:00:00Z')
-  for (const [n, o] of g.offsets.entries()) {
-    // One time-sync round trip with zero delay: offset = t1 - t0 (clock-offset.ts).
-    const commandId = `${prefix}ts${n}`
-    await store.commands.enqueue({ commandId, deviceId: o.deviceId, kind: 'time_sync', body: { timeSync: { serverTimeMs: T0 } }, issuedAtMs: T0, expiresAtMs: null })
-    await store.uplinks.write({
-      records: [
-        { kind: 'ack', deviceId: o.deviceId, seq: 1_000_000, deviceTimeMs: T0 + o.offsetMs, receivedAtMs: T0, clockFuture: false, clockAncient: false, commandId, status: 'ok', receivedDeviceTimeMs: T0 + o.offsetMs },
-      ],
-    })
-  }
-  await store.uplinks.write({ records: g.records })
-}
+import { drivers, loadGenerated, openRulesStore, plain } from './open.ts'
 
 for (const driver of drivers()) {
   t.test(`SQL aggregate equals the reference (${driver})`, async (t) => {
     const store = await openRulesStore(t, driver)
     if (!store) return
     const gens = [1, 2, 3].map((seed) => ({ seed, prefix: `s${seed}-`, g: generate(seed, '2024-05-10', `s${seed}-`) }))
-    for (const { g, prefix } of gens) await load(store, g, prefix)
+    for (const { g, prefix } of gens) await loadGenerated(store, g, prefix)
     // what the store knows of clocks is what the reference gets
     const offsets = gens.flatMap(({ g }) => g.offsets)
     const maxOffset = Math.max(...offsets.map((o) => Math.abs(o.offsetMs)))

@@ -3,6 +3,7 @@
 // DATABASE_URL is set. Not a test file.
 import type { Store } from '../../../src/store/types.ts'
 import { openEmbeddedStore, openServerStore } from '../../helpers/store.ts'
+import type { Generated } from './generate.ts'
 
 interface T {
   teardown(fn: () => unknown): void
@@ -16,3 +17,24 @@ export async function openRulesStore(t: T, driver: Driver): Promise<Store | unde
 
 /** The drivers to run a suite on: embedded always, server when DATABASE_URL is set. */
 export const drivers = (): Driver[] => (process.env['DATABASE_URL'] ? ['embedded', 'server'] : ['embedded'])
+
+/** JSON round trip: compares what a result says, not how its objects were built. */
+export const plain = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T
+
+/** Loads a generated data set: grids, registered checkpoints, a time sync per clock offset, the records. */
+export async function loadGenerated(store: Store, g: Generated, prefix: string): Promise<void> {
+  for (const p of g.plans) await store.grids.create({ id: p.gridId, level: 'district', name: p.gridId })
+  for (const c of g.registered) await store.checkpoints.create({ id: c.id, gridId: c.gridId, tagId: c.tagId, name: c.id })
+  const T0 = Date.parse('2024-05-01T00:00:00Z')
+  for (const [n, o] of g.offsets.entries()) {
+    // One time-sync round trip with zero delay: offset = t1 - t0 (clock-offset.ts).
+    const commandId = `${prefix}ts${n}`
+    await store.commands.enqueue({ commandId, deviceId: o.deviceId, kind: 'time_sync', body: { timeSync: { serverTimeMs: T0 } }, issuedAtMs: T0, expiresAtMs: null })
+    await store.uplinks.write({
+      records: [
+        { kind: 'ack', deviceId: o.deviceId, seq: 1_000_000, deviceTimeMs: T0 + o.offsetMs, receivedAtMs: T0, clockFuture: false, clockAncient: false, commandId, status: 'ok', receivedDeviceTimeMs: T0 + o.offsetMs },
+      ],
+    })
+  }
+  await store.uplinks.write({ records: g.records })
+}
