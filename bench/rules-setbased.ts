@@ -31,12 +31,12 @@ import { Readable } from 'node:stream'
 import { coverageQuery } from '../src/rules/coverage/query.ts'
 import { parsePlan } from '../src/rules/plans/schema.ts'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { openStore } from '../src/store/index.ts'
 import type { Store } from '../src/store/types.ts'
+import { cpuSince, cpuSnapshot } from './proc-cpu.ts'
 import { CPS, DATE, dayCheckins, dayStart, writeDayCheckins } from './rules-data.ts'
 import { makeTestDatabase } from '../test/helpers/db.ts'
 
@@ -411,11 +411,11 @@ async function compactPhase(grids: number[], driversWanted: string[], runs: numb
       console.log(`compactMany  ${driver.padEnd(8)} grids ${String(n).padStart(6)}  check-ins ${checkins}  (load ${secs(performance.now() - l0)} s)`)
       for (let run = 1; run <= runs; run++) {
         const load = loadavg()[0] ?? 0
-        const c0 = await cpuNow(dbUrl)
+        const c0 = await cpuSnapshot(dbUrl)
         const t0 = performance.now()
         const res = await store.coverage.compactMany(queries)
         const ms = performance.now() - t0
-        const c1 = await cpuNow(dbUrl)
+        const c1 = await cpuSnapshot(dbUrl)
         const short = res.reduce((a, x) => a + x.shortCells.length, 0)
         const met = res.reduce((a, x) => a + x.metCells, 0)
         const periods = res.reduce((a, x) => a + x.periods.length, 0)
@@ -431,36 +431,5 @@ async function compactPhase(grids: number[], driversWanted: string[], runs: numb
   }
 }
 
-/** utime + stime of a process in ms (USER_HZ = 100); 0 when it is gone. */
-function procCpuMs(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-    return ((Number(f[11]) + Number(f[12])) * 1000) / 100
-  } catch {
-    return 0
-  }
-}
 
-/** CPU so far per pid: this process (with PGlite when embedded) and the bench database's server backends (as bench/rules.ts). */
-async function cpuNow(dbUrl: string | undefined): Promise<Map<number, number>> {
-  const u = process.cpuUsage()
-  const m = new Map([[process.pid, (u.user + u.system) / 1000]])
-  if (dbUrl) {
-    const c = new pg.Client({ connectionString: dbUrl })
-    await c.connect()
-    const { rows } = await c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')
-    await c.end()
-    for (const r of rows) m.set(r.pid, procCpuMs(r.pid))
-  }
-  return m
-}
 
-function cpuSince(a: Map<number, number>, b: Map<number, number>, dbUrl: string | undefined): string {
-  let node = 0
-  let db = 0
-  for (const [pid, ms] of b) {
-    if (pid === process.pid) node += ms - (a.get(pid) ?? 0)
-    else db += ms - (a.get(pid) ?? 0)
-  }
-  return dbUrl ? `cpu ${secs(node + db)} s (node ${secs(node)} + server ${secs(db)})` : `cpu ${secs(node)} s`
-}

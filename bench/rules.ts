@@ -11,10 +11,8 @@
 // The server driver runs when DATABASE_URL is set (a throwaway database).
 // --stage-a: sql (coverage.compactMany, what the runner uses) and/or node (the
 // full aggregates compacted in Node), each on the same loaded data, in that order.
-import { readFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
-import pg from 'pg'
 import { pino } from 'pino'
 import { compactStageA, createRunner } from '../src/rules/runner.ts'
 import { coverageQuery } from '../src/rules/coverage/query.ts'
@@ -24,6 +22,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openStore } from '../src/store/index.ts'
 import type { Store } from '../src/store/types.ts'
+import { cpuSince, cpuSnapshot } from './proc-cpu.ts'
 import { CPS, DATE, dayStart, writeDayCheckins } from './rules-data.ts'
 import { makeTestDatabase } from '../test/helpers/db.ts'
 
@@ -43,42 +42,7 @@ const teardowns: Array<() => unknown> = []
 /** A fresh store per run: a temp data dir, or a throwaway database on the DATABASE_URL server. */
 let serverUrl: string | undefined
 
-/** utime + stime of a process in ms (USER_HZ = 100); 0 when it is gone. */
-function procCpuMs(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-    return ((Number(f[11]) + Number(f[12])) * 1000) / 100
-  } catch {
-    return 0
-  }
-}
 
-/**
- * CPU time so far, per pid: this process (embedded: Node and PGlite) and, on the
- * server driver, the bench database's backends (when the server runs on this
- * machine). CPU time is what the shared machine's load distorts least.
- */
-async function cpuNow(): Promise<Map<number, number>> {
-  const m = new Map([[process.pid, (process.cpuUsage().user + process.cpuUsage().system) / 1000]])
-  if (serverUrl) {
-    const c = new pg.Client({ connectionString: serverUrl })
-    await c.connect()
-    const { rows } = await c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')
-    await c.end()
-    for (const r of rows) m.set(r.pid, procCpuMs(r.pid))
-  }
-  return m
-}
-/** CPU seconds between two snapshots: Node's and the server's (backends that closed in between are not counted). */
-function cpuSince(a: Map<number, number>, b: Map<number, number>): string {
-  let node = 0
-  let db = 0
-  for (const [pid, ms] of b) {
-    if (pid === process.pid) node += ms - (a.get(pid) ?? 0)
-    else db += ms - (a.get(pid) ?? 0)
-  }
-  return serverUrl ? `cpu ${secs(node + db)} s (node ${secs(node)} + server ${secs(db)})` : `cpu ${secs(node)} s`
-}
 
 async function open(driver: Driver): Promise<Store | undefined> {
   if (driver === 'server') {
@@ -124,12 +88,12 @@ for (const driver of driversWanted) {
     const bare = await barePass(store, dayStart)
     const bareMs = performance.now() - b0
 
-    const c0 = await cpuNow()
+    const c0 = await cpuSnapshot(serverUrl)
     const a0 = performance.now()
     // one pass at a time, in the runner's pass size (runner.ts batchGrids)
     for (let i = 0; i < queries.length; i += 500) await compactStageA(store, queries.slice(i, i + 500), via)
     const stageAMs = performance.now() - a0
-    const c1 = await cpuNow()
+    const c1 = await cpuSnapshot(serverUrl)
 
     const runner = createRunner({ store, log, now: () => dayStart + 86_400_000 + 3_600_000, config: { stageA: via } })
     const items = [...plans.keys()].map((gridId) => ({ gridId, localDate: DATE }))
@@ -137,19 +101,19 @@ for (const driver of driversWanted) {
     const loadBefore = loadavg()[0] ?? 0
     const first = await runner.evaluateDays(items)
     const fullMs = performance.now() - f0
-    const c2 = await cpuNow()
+    const c2 = await cpuSnapshot(serverUrl)
     const r0 = performance.now()
     const again = await runner.evaluateDays(items)
     const rerunMs = performance.now() - r0
-    const c3 = await cpuNow()
+    const c3 = await cpuSnapshot(serverUrl)
     const cases = first.reduce((n, o) => n + o.casesOpened, 0)
     const stored = first.reduce((n, o) => n + JSON.stringify(o.result ?? null).length, 0) / Math.max(1, first.length)
     console.log(
       `${driver.padEnd(8)} grids ${String(grids).padStart(6)}  stage A compacted in ${via}  check-ins ${checkins}  (load ${secs(loadMs)} s)\n` +
         `  bare count+gap query      ${secs(bareMs)} s  (${bare} rows)\n` +
-        `  stage A (exceptions)      ${secs(stageAMs)} s  ${Math.round(checkins / (stageAMs / 1000))} check-ins/s  ${cpuSince(c0, c1)}\n` +
-        `  full first evaluation     ${secs(fullMs)} s  ${Math.round(checkins / (fullMs / 1000))} check-ins/s  (${first.filter((o) => o.status === 'revised').length} reports, ${cases} cases, ${Math.round(stored)} B of result JSON per report)  ${cpuSince(c1, c2)}\n` +
-        `  idempotent re-run         ${secs(rerunMs)} s  (${again.filter((o) => o.status === 'unchanged').length} unchanged)  ${cpuSince(c2, c3)}\n` +
+        `  stage A (exceptions)      ${secs(stageAMs)} s  ${Math.round(checkins / (stageAMs / 1000))} check-ins/s  ${cpuSince(c0, c1, serverUrl)}\n` +
+        `  full first evaluation     ${secs(fullMs)} s  ${Math.round(checkins / (fullMs / 1000))} check-ins/s  (${first.filter((o) => o.status === 'revised').length} reports, ${cases} cases, ${Math.round(stored)} B of result JSON per report)  ${cpuSince(c1, c2, serverUrl)}\n` +
+        `  idempotent re-run         ${secs(rerunMs)} s  (${again.filter((o) => o.status === 'unchanged').length} unchanged)  ${cpuSince(c2, c3, serverUrl)}\n` +
         `  machine load (1-min avg)  ${loadBefore.toFixed(2)} before the full evaluation, ${(loadavg()[0] ?? 0).toFixed(2)} after the re-run (2 cores, shared)`,
     )
     for (const fn of teardowns.splice(0)) await fn()
