@@ -1,10 +1,12 @@
-// npm run bench:rules [-- --grids 1000,10000 --driver embedded,server --stage-a sql,node]
+// npm run bench:rules [-- --grids 1000,10000 --driver embedded,server --stage-a sql,node --db-prefix gp_bench]
 // Evaluates one local day for N grids × 20 checkpoints × 12 two-hour windows
 // (≈ 240 check-ins per grid, 3 % of (checkpoint, window) pairs missed) per
 // driver: stage A alone as bulk evaluation runs it (exceptions only:
 // runner.ts compactStageA; passes of 500 grid-days, one at a time), the full
 // first evaluation (verdicts, gaps, exceptions with evidence, revision 1 stored,
-// cases raised) and an idempotent re-run, with the machine's load average and
+// cases raised), an idempotent re-run (incremental: nothing received, nothing
+// re-read), a full re-run (every grid-day re-read: `evaluateDays(…, { full: true })`)
+// and an incremental run after one late row for 1 % of the grids, with the machine's load average and
 // the stored result's size per report. The
 // comparison printed in the same run: a bare per-checkpoint visit-count and
 // longest-gap query over the same day (what the issue quotes as reference).
@@ -35,6 +37,8 @@ const arg = (name: string, def: string) => {
 const gridCounts = arg('grids', '1000').split(',').map(Number)
 const driversWanted = arg('driver', process.env['DATABASE_URL'] ? 'embedded,server' : 'embedded').split(',') as Driver[]
 const stageAs = arg('stage-a', 'sql').split(',') as Array<'sql' | 'node'>
+// Prefix of the throwaway server database's name (a random suffix is added).
+const dbPrefix = arg('db-prefix', 'gp_bench')
 const log = pino({ level: 'silent' })
 
 const teardowns: Array<() => unknown> = []
@@ -46,7 +50,7 @@ let serverUrl: string | undefined
 
 async function open(driver: Driver): Promise<Store | undefined> {
   if (driver === 'server') {
-    const db = await makeTestDatabase('gp_bench')
+    const db = await makeTestDatabase(dbPrefix)
     if (!db) return undefined
     const store = await openStore({ dataDir: '/nonexistent', databaseUrl: db.url }, log)
     serverUrl = db.url
@@ -106,6 +110,25 @@ for (const driver of driversWanted) {
     const again = await runner.evaluateDays(items)
     const rerunMs = performance.now() - r0
     const c3 = await cpuSnapshot(serverUrl)
+    // Every grid-day re-read (what a re-run cost before incremental evaluation; unchanged
+    // digests skip case reconciliation), then late rows for 1 % of the grids, incremental.
+    const u0 = performance.now()
+    const full = await runner.evaluateDays(items, { full: true })
+    const fullRerunMs = performance.now() - u0
+    const c4 = await cpuSnapshot(serverUrl)
+    const lateGrids = items.filter((_, i) => i % 100 === 7)
+    let lateSeq = 10_000_000
+    await store.uplinks.write({
+      records: lateGrids.map(({ gridId }) => {
+        const g = gridId.slice(1)
+        const at = dayStart + 11 * 7_200_000 + 7_100_000
+        return { kind: 'checkin' as const, deviceId: `d${g}`, seq: ++lateSeq, deviceTimeMs: at, receivedAtMs: dayStart + 86_400_000 + 1_800_000, clockFuture: false, clockAncient: false, tagId: `${gridId}-t0`, method: 'nfc' as const, checkpointId: `${gridId}-c0`, gridId, badgeId: `p${g}` }
+      }),
+    })
+    const l0 = performance.now()
+    const late = await runner.evaluateDays(items)
+    const lateMs = performance.now() - l0
+    const c5 = await cpuSnapshot(serverUrl)
     const cases = first.reduce((n, o) => n + o.casesOpened, 0)
     const stored = first.reduce((n, o) => n + JSON.stringify(o.result ?? null).length, 0) / Math.max(1, first.length)
     console.log(
@@ -113,7 +136,9 @@ for (const driver of driversWanted) {
         `  bare count+gap query      ${secs(bareMs)} s  (${bare} rows)\n` +
         `  stage A (exceptions)      ${secs(stageAMs)} s  ${Math.round(checkins / (stageAMs / 1000))} check-ins/s  ${cpuSince(c0, c1, serverUrl)}\n` +
         `  full first evaluation     ${secs(fullMs)} s  ${Math.round(checkins / (fullMs / 1000))} check-ins/s  (${first.filter((o) => o.status === 'revised').length} reports, ${cases} cases, ${Math.round(stored)} B of result JSON per report)  ${cpuSince(c1, c2, serverUrl)}\n` +
-        `  idempotent re-run         ${secs(rerunMs)} s  (${again.filter((o) => o.status === 'unchanged').length} unchanged)  ${cpuSince(c2, c3, serverUrl)}\n` +
+        `  idempotent re-run         ${secs(rerunMs)} s  (${again.filter((o) => o.status === 'unchanged').length} unchanged, ${again.filter((o) => o.skipped).length} skipped: incremental)  ${cpuSince(c2, c3, serverUrl)}\n` +
+        `  full re-run (every day)   ${secs(fullRerunMs)} s  (${full.filter((o) => o.status === 'unchanged').length} unchanged)  ${cpuSince(c3, c4, serverUrl)}\n` +
+        `  late rows, 1 % of grids   ${secs(lateMs)} s  (${late.filter((o) => o.status === 'revised').length} revised, ${late.filter((o) => o.skipped).length} skipped)  ${cpuSince(c4, c5, serverUrl)}\n` +
         `  machine load (1-min avg)  ${loadBefore.toFixed(2)} before the full evaluation, ${(loadavg()[0] ?? 0).toFixed(2)} after the re-run (2 cores, shared)`,
     )
     for (const fn of teardowns.splice(0)) await fn()

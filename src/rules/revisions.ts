@@ -151,6 +151,25 @@ export function materialDigest(r: CoverageResult): string {
   return createHash('sha256').update(JSON.stringify(material)).digest('base64url')
 }
 
+/**
+ * The evaluation engine's version, stored with each report (as the prefix of its
+ * digest). Bump it whenever the same inputs would now give a different result
+ * (verdicts, gaps, signals, figures, cases): incremental evaluation (runner.ts)
+ * re-evaluates every report not computed by this version instead of trusting it.
+ */
+export const ENGINE_VERSION = 1
+const ENGINE_TAG = `e${ENGINE_VERSION}.`
+
+/** The digest stored with a report: materialDigest tagged with the engine version. */
+export function reportDigest(r: CoverageResult): string {
+  return ENGINE_TAG + materialDigest(r)
+}
+
+/** A stored digest written by this engine version (null, untagged or another version: no). */
+export function isCurrentDigest(digest: string | null): boolean {
+  return digest !== null && digest.startsWith(ENGINE_TAG)
+}
+
 /** JSON with the object's own keys sorted (figures come from SQL rows or Node objects, in either key order). */
 function canonicalJson(o: object): string {
   return JSON.stringify(Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))))

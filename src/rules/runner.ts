@@ -1,9 +1,9 @@
 import { z } from 'zod'
-import type { CoverageReportRow, NewCoverageReport, Store } from '../store/types.ts'
+import type { CoverageReportRow, NewCoverageReport, ReportHead, Store } from '../store/types.ts'
 import { alarmConfigSchema, evaluateAlarms, ALARM_RULE } from './alarm.ts'
 import { batteryConfigSchema, evaluateBattery, BATTERY_RULE } from './battery.ts'
 import { calendarSchema } from './calendar.ts'
-import { asProposal, effective, raiseCases, resolveCase, transitionCase, type CaseContext } from './cases/apply.ts'
+import { asProposal, effective, raiseCases, raiseCasesCounted, resolveCase, transitionCase, type CaseContext } from './cases/apply.ts'
 import { categoriesSchema } from './cases/categories.ts'
 import type { CaseProposal } from './cases/proposal.ts'
 import type { Actor, CaseState } from './cases/workflow.ts'
@@ -15,11 +15,12 @@ import type { CoverageQuery } from './coverage/inputs.ts'
 import { coverageQuery } from './coverage/query.ts'
 import { evaluateOffline, offlineConfigSchema, OFFLINE_RULE } from './offline.ts'
 import { parsePlan, planInForce, type PatrolPlan } from './plans/schema.ts'
-import { diffProposals, diffResults, materialDigest, nextRevision, type CoverageChange, type CoverageReport } from './revisions.ts'
+import { diffProposals, diffResults, isCurrentDigest, nextRevision, reportDigest, type CoverageChange, type CoverageReport } from './revisions.ts'
 import { evaluateThreshold, thresholdConfigSchema, THRESHOLD_RULE } from './threshold.ts'
 import type { Instant } from './tz.ts'
 
 const HOUR = 3_600_000
+const MINUTE = 60_000
 
 export const runnerConfigSchema = z
   .object({
@@ -30,6 +31,15 @@ export const runnerConfigSchema = z
     deviceLookbackHours: z.number().positive().default(48).describe('How far back the battery, alarm and threshold rules read'),
     passesInFlight: z.number().int().min(1).max(8).optional().describe('Stage A passes running at once (default: 2 on the server driver, 1 embedded)'),
     batchGrids: z.number().int().min(1).default(500).describe('Grid-days aggregated per SQL pass (the next pass runs while the previous one is stored)'),
+    incremental: z
+      .boolean()
+      .default(true)
+      .describe('Re-evaluate only grid-days whose verdict or cases may have changed since their stored report (late rows, clock offsets, plan, case context, engine, unsettled windows); false: every grid-day asked for'),
+    lateOverlapSeconds: z
+      .number()
+      .min(0)
+      .default(120)
+      .describe('Incremental evaluation: rows received up to this long before a report\'s watermark may not have been visible to it (a transaction may commit after a later receipt time)'),
     stageA: z
       .enum(['sql', 'node'])
       .default('sql')
@@ -54,8 +64,15 @@ export interface DayOutcome {
   readonly casesOpened: number
   readonly casesUpdated: number
   readonly casesResolved: number
-  /** The evaluated result, in the exceptions scope (what is stored; evaluate.ts). */
+  /** The evaluated result, in the exceptions scope (what is stored; evaluate.ts). Absent when skipped. */
   readonly result?: CoverageResult
+  /** Not re-evaluated (incremental): nothing that can change its report or cases changed since it was stored. */
+  readonly skipped?: boolean
+}
+
+export interface EvaluateOptions {
+  /** Re-evaluate every grid-day asked for, even those incremental evaluation would skip (default: !config.incremental). */
+  readonly full?: boolean
 }
 
 /** A stored report's full per-cell detail, derived on demand (Runner.reportDetail). */
@@ -74,9 +91,19 @@ export interface ReportDetail {
 }
 
 export interface Runner {
-  evaluateDay(gridId: string, localDate: string): Promise<DayOutcome>
-  /** Many grid-days, aggregated in SQL in batches (config.batchGrids). */
-  evaluateDays(items: ReadonlyArray<{ gridId: string; localDate: string }>): Promise<DayOutcome[]>
+  /**
+   * One grid-day, on request (`report coverage --evaluate`): evaluated in full —
+   * rows committed late with an old receipt time are read too — unless
+   * `opts.full` is false.
+   */
+  evaluateDay(gridId: string, localDate: string, opts?: EvaluateOptions): Promise<DayOutcome>
+  /**
+   * Many grid-days, aggregated in SQL in batches (config.batchGrids). Incremental
+   * by default: a grid-day nothing changed for since its stored report is not
+   * re-read (outcome `skipped`); the reports and cases are those a full
+   * re-evaluation gives.
+   */
+  evaluateDays(items: ReadonlyArray<{ gridId: string; localDate: string }>, opts?: EvaluateOptions): Promise<DayOutcome[]>
   /** Offline, battery, alarm and threshold rules over the store's current data. */
   runDeviceRules(): Promise<{ opened: number; updated: number; resolved: number }>
   /** A person's case transition, checked against the workflow table (throws the rule's error). */
@@ -132,6 +159,20 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
     calendar: calendarSchema.parse((await store.rulesConfig.get('calendar')) ?? {}),
   })
 
+  /**
+   * Grid-days this runner evaluated and found as their latest report says (or
+   * stored): as of which watermark, instant, plan version and case context. A
+   * re-evaluation that changes nothing stores nothing, so without this the
+   * report's own watermark and instant would keep dating it back (in memory:
+   * the scheduler's runner lives as long as the process; bounded).
+   */
+  const confirmed = new Map<string, Confirmation>()
+  const confirm = (k: string, c: Confirmation) => {
+    confirmed.delete(k)
+    confirmed.set(k, c)
+    if (confirmed.size > MAX_CONFIRMED) confirmed.delete(confirmed.keys().next().value as string)
+  }
+
   // Plan versions are immutable: each is parsed once (the scheduler asks every tick).
   const parsed = new Map<string, PatrolPlan & { version: number }>()
   async function plans(): Promise<Map<string, Array<PatrolPlan & { version: number }>>> {
@@ -145,17 +186,23 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
     return out
   }
 
-  async function evaluateDays(items: ReadonlyArray<{ gridId: string; localDate: string }>): Promise<DayOutcome[]> {
+  async function evaluateDays(items: ReadonlyArray<{ gridId: string; localDate: string }>, opts: EvaluateOptions = {}): Promise<DayOutcome[]> {
     const all = await plans()
+    // Read before the context: a change committed after this stamp is seen by the next run (reports' createdAt).
+    const stamp = await store.cases.contextChangedAtMs()
     const ctx = await context()
-    const out: DayOutcome[] = []
+    const done = new Map<string, DayOutcome>()
+    const evaluated: CoverageResult[] = []
+    const planned = items.map((it) => {
+      const plan = planInForce(all.get(it.gridId) ?? [], it.localDate)
+      return { ...it, plan, built: plan ? coverageQuery(plan, it.localDate) : undefined }
+    })
+    const skip = (opts.full ?? !config.incremental) ? new Map<string, ReportHead>() : await unchangedSince(planned, stamp)
+    for (const [k, h] of skip) done.set(k, { gridId: h.gridId, localDate: h.localDate, status: 'unchanged', revision: h.revision, casesOpened: 0, casesUpdated: 0, casesResolved: 0, skipped: true })
+    const todo = planned.filter((j) => !skip.has(dayKey(j)))
     // Stage A of the next batch runs in the database while this one is
     // evaluated and stored in Node (pipelined: the two overlap on 2 cores).
-    const prepare = (batch: ReadonlyArray<{ gridId: string; localDate: string }>) => {
-      const jobs = batch.map((it) => {
-        const plan = planInForce(all.get(it.gridId) ?? [], it.localDate)
-        return { ...it, plan, built: plan ? coverageQuery(plan, it.localDate) : undefined }
-      })
+    const prepare = (jobs: typeof todo) => {
       const live = jobs.filter((j) => j.built && j.built.windows.length > 0)
       const ready = (async () => {
         // Taken before the aggregate: every row received up to it was visible,
@@ -168,8 +215,8 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
       ready.catch(() => undefined) // awaited below; not an unhandled rejection while the previous batch settles
       return ready
     }
-    const batches: Array<ReadonlyArray<{ gridId: string; localDate: string }>> = []
-    for (let i = 0; i < items.length; i += config.batchGrids) batches.push(items.slice(i, i + config.batchGrids))
+    const batches: Array<typeof todo> = []
+    for (let i = 0; i < todo.length; i += config.batchGrids) batches.push(todo.slice(i, i + config.batchGrids))
     // Server: two passes in flight on two connections (both database cores work);
     // embedded PGlite runs one statement at a time, so one pass ahead is enough.
     const ahead = config.passesInFlight ?? (store.capabilities.driver === 'pg' ? 2 : 1)
@@ -184,37 +231,121 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
         const agg = aggOf.get(j) ?? NO_VISITS
         return [{ plan: j.plan, result: evaluateCompact(j.plan, j.localDate, j.built.windows, agg, at) }]
       })
-      const settled = await settleDays(ctx, days, watermark, at)
-      for (const j of jobs) {
-        const done = settled.get(dayKey(j))
-        out.push(done ?? { gridId: j.gridId, localDate: j.localDate, status: 'no_plan', revision: null, casesOpened: 0, casesUpdated: 0, casesResolved: 0 })
+      for (const [k, o] of await settleDays(ctx, days, watermark, at, stamp)) done.set(k, o)
+      for (const d of days) evaluated.push(d.result)
+    }
+    // The case context changed while this run raised cases with the old one: the
+    // reports it stored are newer than the change, so bring their cases in line now.
+    const after = await store.cases.contextChangedAtMs()
+    if (after !== stamp && evaluated.length > 0) {
+      const counts = await reconcileCases(await context(), evaluated, now())
+      for (const [k, c] of counts) {
+        const o = done.get(k)
+        if (o) done.set(k, { ...o, casesOpened: o.casesOpened + c.casesOpened, casesUpdated: o.casesUpdated + c.casesUpdated, casesResolved: o.casesResolved + c.casesResolved })
       }
     }
+    return items.map(
+      (it) => done.get(dayKey(it)) ?? { gridId: it.gridId, localDate: it.localDate, status: 'no_plan', revision: null, casesOpened: 0, casesUpdated: 0, casesResolved: 0 },
+    )
+  }
+
+  /**
+   * Incremental evaluation: the grid-days whose stored report a re-evaluation now
+   * would leave as it is, with their report. Conservative — a grid-day is
+   * re-evaluated unless every input of its verdict and of its cases is known
+   * unchanged since its report:
+   *  - its report was computed by this engine (digest tag, revisions.ts) with the
+   *    plan version in force now;
+   *  - the day was settled then and is now (every window closed: end + grace; every
+   *    patrol period ended + grace), so the evaluation instant no longer matters;
+   *  - the case context (categories, calendar) did not change after it was stored;
+   *  - no check-in that stage A would read for it (by tag or checkpoint of its plan,
+   *    or by a device of its grid, with a device time inside its scan bounds) was
+   *    received since its watermark (less lateOverlapSeconds: a transaction may
+   *    commit after a later receipt time), no such row's device had its clock offset
+   *    measured again since, and the largest clock offset (the scan's slack) stayed put.
+   */
+  async function unchangedSince(
+    jobs: ReadonlyArray<{ gridId: string; localDate: string; plan: (PatrolPlan & { version: number }) | undefined; built: ReturnType<typeof coverageQuery> | undefined }>,
+    stamp: number | null,
+  ): Promise<Map<string, ReportHead>> {
+    const out = new Map<string, ReportHead>()
+    const withPlan = jobs.filter((j) => j.plan && j.built && j.built.windows.length > 0)
+    if (withPlan.length === 0) return out
+    const heads = new Map((await store.reports.latestDigests(withPlan)).map((h) => [dayKey(h), h]))
+    const at = now()
+    let cands = withPlan.flatMap((j) => {
+      const stored = heads.get(dayKey(j))
+      if (!stored) return []
+      // A later evaluation by this runner that found the same report vouches for it as of then.
+      const c = confirmed.get(dayKey(j))
+      const conf = c && c.revision === stored.revision && c.digest === stored.digest ? c : undefined
+      const h = conf ? { ...stored, ...conf } : stored
+      const plan = j.plan!
+      const { query, windows } = j.built!
+      // Computed (or, confirmed, re-checked) by this engine with the plan version in force.
+      if (!(conf || isCurrentDigest(h.digest)) || h.planVersion !== plan.version) return []
+      // Its cases were brought in line with the case context in force now.
+      if (stamp !== null && !(conf ? conf.stamp === stamp : stored.createdAtMs > stamp)) return []
+      const settled = Math.max(...windows.map((w) => w.end), ...query.periods.map((p) => p.end)) + plan.graceMinutes * MINUTE
+      if (h.evaluatedAtMs < settled || at < settled) return []
+      return [{ j, h: stored, seen: h, query }]
+    })
+    if (cands.length === 0) return out
+    const overlap = config.lateOverlapSeconds * 1000
+    const watermark = await store.watermark.current()
+    // Receipts older than the retention are pruned (uplink_seen) with their rows: not trusted.
+    const kept = store.uplinks.retentionDays > 0 ? (watermark ?? 0) - store.uplinks.retentionDays * 86_400_000 + overlap : -Infinity
+    cands = cands.filter((c) => (c.seen.watermarkMs ?? -Infinity) >= kept)
+    // Rows it may not have seen: received after its watermark, or committed after it ran
+    // (stage A runs after evaluatedAt; a row commits at most lateOverlapSeconds after its receipt).
+    const changed = await store.coverage.changedSince(
+      cands.map((c) => ({ query: c.query, sinceMs: Math.min(c.seen.watermarkMs ?? 0, c.seen.evaluatedAtMs - overlap) })),
+      watermark ?? 0,
+    )
+    cands.forEach((c, k) => changed[k] === false && out.set(dayKey(c.j), c.h))
     return out
   }
 
   /**
-   * Stores the revisions that changed (one statement for the batch; a grid-day a
-   * concurrent runner stored first is re-compared with theirs) and brings each
-   * day's cases in line with its result.
+   * Brings each changed day's cases in line with its result, then stores the
+   * revisions that changed (one statement for the batch; a grid-day a concurrent
+   * runner stored first is re-compared with theirs). Cases first: a run that
+   * stops between the two leaves the report unstored, so the next run sees the
+   * digest differ and raises the cases again (idempotently); a day whose digest
+   * is the stored one has its cases in line already and is not reconciled
+   * (unless the case context changed after its report was stored).
    */
   async function settleDays(
     ctx: CaseContext,
     days: ReadonlyArray<{ plan: PatrolPlan & { version: number }; result: CoverageResult }>,
     watermark: number | null,
     at: Instant,
+    stamp: number | null,
   ): Promise<Map<string, DayOutcome>> {
     const keys = days.map((d) => ({ gridId: d.result.gridId, localDate: d.result.localDate }))
     const status = new Map<string, { status: DayOutcome['status']; revision: number }>()
     // Unchanged days are recognised by digest, without reading their results back.
-    const digests = new Map((await store.reports.latestDigests(keys)).map((r) => [dayKey(r), r]))
-    const digestOf = new Map(days.map((d) => [dayKey(d.result), materialDigest(d.result)]))
+    const heads = new Map((await store.reports.latestDigests(keys)).map((r) => [dayKey(r), r]))
+    const digestOf = new Map(days.map((d) => [dayKey(d.result), reportDigest(d.result)]))
+    const same = (d: (typeof days)[number]) => {
+      const h = heads.get(dayKey(d.result))
+      return h !== undefined && h.digest !== null && h.digest === digestOf.get(dayKey(d.result))
+    }
     let pending = days.filter((d) => {
-      const stored = digests.get(dayKey(d.result))
-      if (!stored || stored.digest === null || stored.digest !== digestOf.get(dayKey(d.result))) return true
-      status.set(dayKey(d.result), { status: 'unchanged', revision: stored.revision })
+      if (!same(d)) return true
+      status.set(dayKey(d.result), { status: 'unchanged', revision: heads.get(dayKey(d.result))!.revision })
       return false
     })
+    // Cases in line already: the same digest, stored after the case context last changed (or confirmed since).
+    const stale = (d: (typeof days)[number]) => {
+      if (!same(d)) return true
+      const h = heads.get(dayKey(d.result))!
+      const c = confirmed.get(dayKey(d.result))
+      return stamp !== null && h.createdAtMs <= stamp && !(c && c.revision === h.revision && c.digest === h.digest && c.stamp === stamp)
+    }
+    const counts = await reconcileCases(ctx, days.filter(stale).map((d) => d.result), at)
+
     const prev = new Map((await store.reports.latestMany(pending.map((d) => d.result))).map((r) => [dayKey(r), toReport(r)]))
     for (let attempt = 0; attempt < 5 && pending.length > 0; attempt++) {
       const toSave: Array<{ day: (typeof days)[number]; row: NewCoverageReport }> = []
@@ -230,29 +361,45 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
       for (const r of await store.reports.latestMany(pending.map((d) => d.result))) prev.set(dayKey(r), toReport(r))
     }
 
+    const unsaved = new Set(pending.map((d) => dayKey(d.result)))
+    const out = new Map<string, DayOutcome>()
+    for (const d of days) {
+      const k = dayKey(d.result)
+      const st = status.get(k) ?? { status: 'unchanged' as const, revision: null }
+      // Confirmed where the latest report is known to be this result: the same digest, stored now,
+      // or found materially equal to the head read above (a concurrent runner's row: not confirmed).
+      const h = heads.get(k)
+      const digest = same(d) ? h!.digest : st.status === 'revised' ? digestOf.get(k)! : h && h.revision === st.revision && !unsaved.has(k) ? h.digest : undefined
+      if (digest !== undefined && st.revision !== null) confirm(k, { revision: st.revision, digest, planVersion: d.plan.version, watermarkMs: watermark, evaluatedAtMs: at, stamp })
+      const c = counts.get(k) ?? { casesOpened: 0, casesUpdated: 0, casesResolved: 0 }
+      out.set(k, { gridId: d.result.gridId, localDate: d.result.localDate, ...st, ...c, result: d.result })
+    }
+    return out
+  }
+
+  /** Raises, updates and resolves the patrol cases of these days' results (diffed against their uncleared cases). */
+  async function reconcileCases(ctx: CaseContext, results: readonly CoverageResult[], at: Instant) {
+    type Counts = { casesOpened: number; casesUpdated: number; casesResolved: number }
+    const counts = new Map<string, Counts>()
+    if (results.length === 0) return counts
+    const bump = (gridId: string, date: string | null, f: keyof Counts) => {
+      const k = dayKey({ gridId, localDate: date ?? '' })
+      const c = counts.get(k) ?? { casesOpened: 0, casesUpdated: 0, casesResolved: 0 }
+      counts.set(k, { ...c, [f]: c[f] + 1 })
+    }
     const stored = new Map<string, CaseProposal[]>()
-    for (const c of await store.cases.forReports(keys, [PATROL_MISS, PATROL_GAP])) {
+    for (const c of await store.cases.forReports(results, [PATROL_MISS, PATROL_GAP])) {
       const k = dayKey({ gridId: c.gridId, localDate: c.reportDate ?? '' })
       stored.set(k, [...(stored.get(k) ?? []), asProposal(c)])
     }
     const raise: Array<{ p: CaseProposal; reportDate: string }> = []
     const resolve: CaseProposal[] = []
-    for (const d of days) {
-      const diff = diffProposals((stored.get(dayKey(d.result)) ?? []).map(canonical), coverageCaseProposals(d.result).map((p) => canonical(effective(ctx, p))))
-      for (const p of [...diff.opened, ...diff.updated]) raise.push({ p, reportDate: d.result.localDate })
+    for (const r of results) {
+      const diff = diffProposals((stored.get(dayKey(r)) ?? []).map(canonical), coverageCaseProposals(r).map((p) => canonical(effective(ctx, p))))
+      for (const p of [...diff.opened, ...diff.updated]) raise.push({ p, reportDate: r.localDate })
       resolve.push(...diff.resolved)
     }
-    const raised = await raiseCases(ctx, raise, at)
-    const out = new Map<string, DayOutcome>()
-    for (const d of days) {
-      const k = dayKey(d.result)
-      const st = status.get(k) ?? { status: 'unchanged' as const, revision: null }
-      out.set(k, { gridId: d.result.gridId, localDate: d.result.localDate, ...st, casesOpened: 0, casesUpdated: 0, casesResolved: 0, result: d.result })
-    }
-    const bump = (gridId: string, date: string | null, f: 'casesOpened' | 'casesUpdated' | 'casesResolved') => {
-      const o = out.get(dayKey({ gridId, localDate: date ?? '' }))
-      if (o) out.set(dayKey(o), { ...o, [f]: o[f] + 1 })
-    }
+    const raised = await raiseCasesCounted(ctx, raise, at)
     raised.forEach((r, k) => {
       const x = raise[k] as (typeof raise)[number]
       if (r.created) bump(x.p.gridId, x.reportDate, 'casesOpened')
@@ -264,7 +411,7 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
       const r = await resolveCase(ctx, c.id, 'late data: the condition no longer holds', at)
       if (r?.event) bump(c.gridId, c.reportDate, 'casesResolved')
     }
-    return out
+    return counts
   }
 
   async function applyProposals(
@@ -352,7 +499,7 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
   }
 
   return {
-    evaluateDay: async (gridId, localDate) => (await evaluateDays([{ gridId, localDate }]))[0] as DayOutcome,
+    evaluateDay: async (gridId, localDate, opts = { full: true }) => (await evaluateDays([{ gridId, localDate }], opts))[0] as DayOutcome,
     reportDetail,
     evaluateDays,
     runDeviceRules,
@@ -366,6 +513,19 @@ const NO_AGGREGATES = { cells: [], periods: [], previousVisits: [], devices: [],
 const NO_VISITS: CompactAggregates = { shortCells: [], metCells: 0, periods: [], previousVisits: [], devices: [], patrollers: [], signals: [] }
 
 const dayKey = (d: { gridId: string; localDate: string }) => `${d.gridId}\u0000${d.localDate}`
+
+/** A grid-day's latest report, re-evaluated and found the same (runner: confirmed). */
+interface Confirmation {
+  readonly revision: number
+  /** The stored report's digest (what the confirmation is of). */
+  readonly digest: string | null
+  readonly planVersion: number
+  readonly watermarkMs: number | null
+  readonly evaluatedAtMs: number
+  /** cases.contextChangedAtMs() when its cases were last brought in line. */
+  readonly stamp: number | null
+}
+const MAX_CONFIRMED = 200_000
 
 function reportRow(
   planVersion: number,

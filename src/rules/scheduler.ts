@@ -108,8 +108,10 @@ export function createRulesEngine(deps: { store: Store; log: Logger; now?: () =>
         for (const gridId of grids) {
           const versions = plans.get(gridId)
           if (!versions) continue
-          // A scan may belong to a window of the previous local date (window crossing midnight).
-          for (const date of localDates(versions, t.fromMs - 1440 * MINUTE, t.toMs)) {
+          // A scan may belong to a window of the previous local date (window crossing midnight),
+          // or be the next date's previous visit (a gap continued over midnight); the runner
+          // re-reads only the grid-days whose scan bounds it falls in (incremental evaluation).
+          for (const date of localDates(versions, t.fromMs - 1440 * MINUTE, t.toMs + 1440 * MINUTE)) {
             const plan = planInForce(versions, date)
             if (plan && windowsForDay(plan, date).some((w) => w.start <= at)) mark(gridId, date)
           }

@@ -38,6 +38,19 @@ export interface CoverageReportRow {
 }
 export type NewCoverageReport = CoverageReportRow
 
+/** The latest revision of a grid-day without its result (reports.latestDigests). */
+export interface ReportHead {
+  gridId: string
+  localDate: string
+  revision: number
+  digest: string | null
+  planVersion: number
+  watermarkMs: number | null
+  evaluatedAtMs: number
+  /** When the row was written, in the database's clock (compared with cases.contextChangedAtMs). */
+  createdAtMs: number
+}
+
 export type CaseStateName = 'reported' | 'accepted' | 'rejected' | 'dispatched' | 'handled' | 'verified' | 'closed' | 'reopened'
 export type CaseJson = string | number | boolean | null
 
@@ -155,6 +168,15 @@ export interface RulesRepositories {
      * with their device-time range. The scheduler maps them to plans.
      */
     touched(sinceMs: number, untilMs: number): Promise<Array<{ tag: string; deviceGridId: string | null; fromMs: number; toMs: number }>>
+    /**
+     * Per grid-day (its stage A query, and since when its report is trusted): whether
+     * what stage A reads for it may have changed in (sinceMs, untilMs] — a check-in
+     * received then that it reads (by a checkpoint id or tag of its plan, or by a device
+     * of its grid, with a device time inside its scan bounds), a clock offset measured
+     * then for the device of such a check-in, or the largest clock offset (the scan's
+     * slack) moving (then every grid-day: true). Incremental evaluation (runner.ts).
+     */
+    changedSince(items: ReadonlyArray<{ query: CoverageQuery; sinceMs: number }>, untilMs: number): Promise<boolean[]>
   }
   reports: {
     latest(gridId: string, localDate: string): Promise<CoverageReportRow | undefined>
@@ -162,7 +184,7 @@ export interface RulesRepositories {
     /** Revisions of a grid-day without their results, oldest first. */
     revisions(gridId: string, localDate: string): Promise<Array<Omit<CoverageReportRow, 'result'>>>
     /** Revision and digest of the latest report of each grid-day asked for (no results read). */
-    latestDigests(keys: ReadonlyArray<{ gridId: string; localDate: string }>): Promise<Array<{ gridId: string; localDate: string; revision: number; digest: string | null }>>
+    latestDigests(keys: ReadonlyArray<{ gridId: string; localDate: string }>): Promise<ReportHead[]>
     /** The latest revision of each grid-day asked for (those with one), in one query. */
     latestMany(keys: ReadonlyArray<{ gridId: string; localDate: string }>): Promise<CoverageReportRow[]>
     /** Stores a revision; false when (grid, date, revision) exists already (a concurrent runner won). */
@@ -186,6 +208,16 @@ export interface RulesRepositories {
     forReport(gridId: string, localDate: string, rules: readonly string[]): Promise<CaseRow[]>
     /** forReport() for many grid-days in one query. */
     forReports(keys: ReadonlyArray<{ gridId: string; localDate: string }>, rules: readonly string[]): Promise<CaseRow[]>
+    /**
+     * upsertMany() when only the outcome counts: per input, whether the case was
+     * created or updated (no case rows read back). Same transaction and audit entries.
+     */
+    raiseMany(items: ReadonlyArray<{ c: NewCase; event: NewCaseEvent }>): Promise<Array<{ created: boolean; updated: boolean }>>
+    /**
+     * When the case context that shapes raised cases (rules_config 'categories',
+     * 'calendar') last changed, in the database's clock; null when never set.
+     */
+    contextChangedAtMs(): Promise<number | null>
     /** Uncleared cases of a rule (device rules: offline, battery, alarm, threshold). */
     openOfRule(rule: string): Promise<CaseRow[]>
     events(caseId: number): Promise<CaseEventRow[]>

@@ -40,32 +40,53 @@ export function asProposal(c: CaseRow): CaseProposal {
 
 /** Raises or refreshes cases (idempotent: the store upserts by dedup key in one transaction). */
 export async function raiseCases(ctx: CaseContext, items: ReadonlyArray<{ p: CaseProposal; reportDate: string | null }>, now: Instant) {
-  return ctx.store.cases.upsertMany(
-    items.map(({ p, reportDate }) => {
-      const cat = categoryOf(ctx.categories, p.category)
-      return {
-        c: {
-          dedupKey: p.key,
-          rule: p.rule,
-          gridId: p.gridId,
-          subject: p.subject,
-          windowKey: p.window,
-          reportDate,
-          category: p.category,
-          department: cat.department,
-          priority: p.priority,
-          title: p.title,
-          detectedAtMs: p.detectedAt,
-          openedAtMs: now,
-          stageDueAtMs: stageDue(cat, ctx.calendar, 'accept', now),
-          closureDueAtMs: closureDue(cat, ctx.calendar, now),
-          evidence: p.evidence,
-          detail: p.detail,
-        },
-        event: { rule: 'raise', actor: SYSTEM_ACTOR.id, role: 'system', note: p.title, atMs: now, detail: { evidence: [...p.evidence] } },
-      }
-    }),
-  )
+  const due = dueOf(ctx, now)
+  return ctx.store.cases.upsertMany(items.map(({ p, reportDate }) => raiseItem(due, p, reportDate, now)))
+}
+
+/** raiseCases() when only whether each case was created or updated counts (no case rows read back). */
+export async function raiseCasesCounted(ctx: CaseContext, items: ReadonlyArray<{ p: CaseProposal; reportDate: string | null }>, now: Instant) {
+  const due = dueOf(ctx, now)
+  return ctx.store.cases.raiseMany(items.map(({ p, reportDate }) => raiseItem(due, p, reportDate, now)))
+}
+
+/** Department and deadlines of a case raised at `now`, per category (computed once per category: working-hour arithmetic). */
+function dueOf(ctx: CaseContext, now: Instant) {
+  const memo = new Map<string, { department: string; stageDueAtMs: Instant; closureDueAtMs: Instant }>()
+  return (category: string) => {
+    let d = memo.get(category)
+    if (!d) {
+      const cat = categoryOf(ctx.categories, category)
+      d = { department: cat.department, stageDueAtMs: stageDue(cat, ctx.calendar, 'accept', now), closureDueAtMs: closureDue(cat, ctx.calendar, now) }
+      memo.set(category, d)
+    }
+    return d
+  }
+}
+
+function raiseItem(due: ReturnType<typeof dueOf>, p: CaseProposal, reportDate: string | null, now: Instant) {
+  const cat = due(p.category)
+  return {
+    c: {
+      dedupKey: p.key,
+      rule: p.rule,
+      gridId: p.gridId,
+      subject: p.subject,
+      windowKey: p.window,
+      reportDate,
+      category: p.category,
+      department: cat.department,
+      priority: p.priority,
+      title: p.title,
+      detectedAtMs: p.detectedAt,
+      openedAtMs: now,
+      stageDueAtMs: cat.stageDueAtMs,
+      closureDueAtMs: cat.closureDueAtMs,
+      evidence: p.evidence,
+      detail: p.detail,
+    },
+    event: { rule: 'raise', actor: SYSTEM_ACTOR.id, role: 'system', note: p.title, atMs: now, detail: { evidence: [...p.evidence] } },
+  }
 }
 
 /**

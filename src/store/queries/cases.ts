@@ -24,6 +24,13 @@ export function caseQueries(db: Db): RulesRepositories['cases'] {
   return {
     upsert: async (c, event) => (await upsertMany(db, [{ c, event }]))[0] as { case: CaseRow; created: boolean; updated: boolean },
     upsertMany: (items) => upsertMany(db, items),
+    raiseMany: (items) => upsertMany(db, items, false),
+    async contextChangedAtMs() {
+      const [row] = await db.query<{ m: number | null }>(
+        `SELECT (extract(epoch FROM max(updated_at)) * 1000)::int8 AS m FROM rules_config WHERE key IN ('categories', 'calendar')`,
+      )
+      return row?.m ?? null
+    },
     get: (id) => one('id = $1', id),
     byKey: (key) => one('dedup_key = $1', key),
     async list(f = {}) {
@@ -102,8 +109,12 @@ export function caseQueries(db: Db): RulesRepositories['cases'] {
  * something material changed. Set-based (one statement per step whatever the
  * count); keys are taken in sorted order so concurrent batches cannot deadlock.
  */
-async function upsertMany(db: Db, items: ReadonlyArray<{ c: NewCase; event: NewCaseEvent }>) {
+async function upsertMany(db: Db, items: ReadonlyArray<{ c: NewCase; event: NewCaseEvent }>): Promise<Array<{ case: CaseRow; created: boolean; updated: boolean }>>
+async function upsertMany(db: Db, items: ReadonlyArray<{ c: NewCase; event: NewCaseEvent }>, rows: false): Promise<Array<{ created: boolean; updated: boolean }>>
+async function upsertMany(db: Db, items: ReadonlyArray<{ c: NewCase; event: NewCaseEvent }>, rows = true) {
   if (items.length === 0) return []
+  // Without rows (raiseMany) only what the audit entries need comes back.
+  const cols = rows ? CASE_COLS : 'id, dedup_key AS "dedupKey", state'
   const sorted = [...new Map(items.map((x) => [x.c.dedupKey, x])).values()].sort((a, b) => (a.c.dedupKey < b.c.dedupKey ? -1 : 1))
   return db.transaction(async (tx) => {
     const col = <T>(f: (x: { c: NewCase; event: NewCaseEvent }) => T) => sorted.map(f)
@@ -116,7 +127,7 @@ async function upsertMany(db: Db, items: ReadonlyArray<{ c: NewCase; event: NewC
                    $11::float8[], $12::float8[], $13::float8[], $14::float8[], $15::text[], $16::text[]) WITH ORDINALITY
          AS u(k, r, g, s, w, rd, cat, dep, pr, ti, det, op, sd, cd, ev, dt, o)
        ORDER BY o
-       ON CONFLICT (dedup_key) DO NOTHING RETURNING ${CASE_COLS}`,
+       ON CONFLICT (dedup_key) DO NOTHING RETURNING ${cols}`,
       [
         col((x) => x.c.dedupKey), col((x) => x.c.rule), col((x) => x.c.gridId), col((x) => x.c.subject), col((x) => x.c.windowKey),
         col((x) => x.c.reportDate), col((x) => x.c.category), col((x) => x.c.department), col((x) => x.c.priority), col((x) => x.c.title),
@@ -134,7 +145,7 @@ async function upsertMany(db: Db, items: ReadonlyArray<{ c: NewCase; event: NewC
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[]) AS u(k, ev, dt, ti, pr, at)
          WHERE c.dedup_key = u.k
            AND (c.evidence, c.detail, c.title, c.priority, c.cleared_at IS NULL) IS DISTINCT FROM (u.ev::jsonb, u.dt::jsonb, u.ti, u.pr, true)
-         RETURNING ${CASE_COLS}`,
+         RETURNING ${cols}`,
         [col2((x) => x.c.dedupKey), col2((x) => JSON.stringify(x.c.evidence)), col2((x) => JSON.stringify(x.c.detail)), col2((x) => x.c.title), col2((x) => x.c.priority), col2((x) => x.event.atMs)],
       )
       for (const r of rows) updated.set(r.dedupKey, r)
@@ -158,6 +169,7 @@ async function upsertMany(db: Db, items: ReadonlyArray<{ c: NewCase; event: NewC
         ],
       )
     }
+    if (!rows) return items.map((x) => ({ created: created.has(x.c.dedupKey), updated: !created.has(x.c.dedupKey) && updated.has(x.c.dedupKey) }))
     const unchanged = sorted.filter((x) => !created.has(x.c.dedupKey) && !updated.has(x.c.dedupKey))
     const current = new Map<string, CaseRow>()
     if (unchanged.length > 0) {

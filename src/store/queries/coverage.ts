@@ -49,6 +49,68 @@ export function coverageQueries(db: Db): RulesRepositories['coverage'] {
         [sinceMs, untilMs],
       )
     },
+    async changedSince(items, untilMs) {
+      if (items.length === 0) return []
+      const sinceMs = Math.min(...items.map((x) => x.sinceMs))
+      if (untilMs <= sinceMs) untilMs = sinceMs
+      // The widest scan bounds any offset could give (rows of re-synced devices are looked for in it).
+      const wide = items.map((x) => scanBounds(x.query, MAX_OFFSET_SLACK_MS))
+      const fromMs = Math.min(...wide.map((w) => w.lo))
+      const toMs = Math.max(...wide.map((w) => w.hi))
+      if (db.driver === 'pglite') await db.query("SELECT brin_summarize_new_values(to_regclass('uplink_seen_received_brin'))")
+      const rows = await db.query<{ tag: string; deviceGridId: string | null; fromMs: number; toMs: number; lastMs: number }>(
+        `WITH rcv AS (
+           SELECT coalesce(c.checkpoint_id, c.tag_id) AS tag, c.grid_id AS g, c.device_time AS dt, u.received_at AS last
+           FROM uplink_seen u
+           JOIN check_ins c ON c.device_id = u.device_id AND c.seq = u.seq AND c.device_time = u.device_time
+           WHERE u.kind = 'checkin' AND u.received_at > to_timestamp($1::float8 / 1000) AND u.received_at <= to_timestamp($2::float8 / 1000)
+         ), synced AS (
+           SELECT device_id, max(measured_at) AS last FROM clock_offsets
+           WHERE measured_at > to_timestamp($1::float8 / 1000) AND measured_at <= to_timestamp($2::float8 / 1000) GROUP BY device_id
+         ), shifted AS (
+           SELECT coalesce(c.checkpoint_id, c.tag_id) AS tag, c.grid_id AS g, c.device_time AS dt, s.last
+           FROM synced s JOIN check_ins c ON c.device_id = s.device_id
+           WHERE c.device_time >= to_timestamp($3::float8 / 1000) AND c.device_time < to_timestamp($4::float8 / 1000)
+         )
+         SELECT tag, g AS "deviceGridId", (extract(epoch FROM min(dt)) * 1000)::int8 AS "fromMs", (extract(epoch FROM max(dt)) * 1000)::int8 AS "toMs",
+                (extract(epoch FROM max(last)) * 1000)::int8 AS "lastMs"
+         FROM (SELECT * FROM rcv UNION ALL SELECT * FROM shifted) x
+         GROUP BY 1, 2 ORDER BY 1, 2`,
+        [sinceMs, untilMs, fromMs, toMs],
+      )
+      // The scan slack (largest |offset| in force, as compactMany rounds it) now and at sinceMs;
+      // stable when every offset measured since is within the old maximum and a device that
+      // measured nothing since still holds it (so the maximum never moved in between).
+      const [o] = await db.query<{ now: number | null; then: number | null; fresh: number | null; held: boolean }>(
+        `WITH cur AS (SELECT DISTINCT ON (device_id) device_id, abs(round(offset_ms))::int8 AS a FROM clock_offsets ORDER BY device_id, measured_at DESC),
+              old AS (SELECT DISTINCT ON (device_id) device_id, abs(round(offset_ms))::int8 AS a FROM clock_offsets
+                      WHERE measured_at <= to_timestamp($1::float8 / 1000) ORDER BY device_id, measured_at DESC),
+              fresh AS (SELECT device_id, abs(round(offset_ms))::int8 AS a FROM clock_offsets
+                        WHERE measured_at > to_timestamp($1::float8 / 1000) AND measured_at <= to_timestamp($2::float8 / 1000))
+         SELECT (SELECT max(a) FROM cur) AS now, (SELECT max(a) FROM old) AS then, (SELECT max(a) FROM fresh) AS fresh,
+                EXISTS (SELECT 1 FROM old WHERE old.a = (SELECT max(a) FROM old) AND old.device_id NOT IN (SELECT device_id FROM fresh)) AS held`,
+        [sinceMs, untilMs],
+      )
+      const then = Number(o?.then ?? 0)
+      const fresh = o?.fresh === null || o?.fresh === undefined ? null : Number(o.fresh)
+      const stable = fresh === null || (fresh <= then && (then === 0 || o?.held === true))
+      // The scan slack moved: every grid-day's scan bounds (and previous visit) may have.
+      if (!stable) return items.map(() => true)
+      const maxOffset = Number(o?.now ?? 0)
+      const byTag = new Map<string, typeof rows>()
+      const byGrid = new Map<string, typeof rows>()
+      for (const r of rows) {
+        byTag.set(r.tag, [...(byTag.get(r.tag) ?? []), r])
+        if (r.deviceGridId !== null) byGrid.set(r.deviceGridId, [...(byGrid.get(r.deviceGridId) ?? []), r])
+      }
+      // What stage A reads for a grid-day: rows by its checkpoint ids and tags, and rows of its
+      // devices, with a raw device time inside its scan bounds.
+      return items.map(({ query: q, sinceMs: since }) => {
+        const b = scanBounds(q, maxOffset)
+        const hit = (rs: typeof rows | undefined) => (rs ?? []).some((r) => Number(r.lastMs) > since && Number(r.toMs) >= b.lo && Number(r.fromMs) < b.hi)
+        return hit(byGrid.get(q.gridId)) || q.checkpoints.some((c) => hit(byTag.get(c.id)) || c.tagIds.some((t) => hit(byTag.get(t))))
+      })
+    },
   }
 }
 
@@ -463,7 +525,9 @@ export function reportQueries(db: Queryable): RulesRepositories['reports'] {
     async latestDigests(keys) {
       if (keys.length === 0) return []
       return db.query(
-        `SELECT DISTINCT ON (grid_id, local_date) grid_id AS "gridId", to_char(local_date, 'YYYY-MM-DD') AS "localDate", revision, digest
+        `SELECT DISTINCT ON (grid_id, local_date) grid_id AS "gridId", to_char(local_date, 'YYYY-MM-DD') AS "localDate", revision, digest,
+                plan_version AS "planVersion", (extract(epoch FROM watermark) * 1000)::int8 AS "watermarkMs",
+                (extract(epoch FROM evaluated_at) * 1000)::int8 AS "evaluatedAtMs", (extract(epoch FROM created_at) * 1000)::int8 AS "createdAtMs"
          FROM coverage_reports WHERE (grid_id, local_date) IN (SELECT * FROM unnest($1::text[], $2::date[]))
          ORDER BY grid_id, local_date, revision DESC`,
         [keys.map((k) => k.gridId), keys.map((k) => k.localDate)],
