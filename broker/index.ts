@@ -21,7 +21,7 @@ import { compactRetainedPresence } from './retained-presence.ts'
 import { warmUpClientShape } from './warm-up.ts'
 import { RoutingGate, guardRouting } from './routing-guard.ts'
 import { aedesInternals } from './internals.ts'
-import type { DeviceDirectory, DownlinkReadyEvent, PresenceEvent, UplinkSink } from './types.ts'
+import type { DeviceDirectory, DownlinkReadyEvent, PresenceEvent, Session, UplinkSink } from './types.ts'
 
 export type * from './types.ts'
 export type { Limits } from './context.ts'
@@ -65,6 +65,15 @@ export interface Broker {
   listen(): Promise<{ mqtt: number; mqtts?: number; ws?: number }>
   close(): Promise<void>
   address(): Partial<Record<ListenerName, { address: string; port: number }>>
+  /** The authenticated connections on this node (devices, services, lab-mode anonymous clients). */
+  sessions(): Session[]
+  /**
+   * Closes one connection on this node because its credentials no longer hold
+   * (device disabled, secret rotated): its presence event says 'revoked', its
+   * will is published as for any lost connection, a persistent session keeps its
+   * queued messages. False when the client is not connected here.
+   */
+  revoke(clientId: string, why: string): boolean
   /** Publishes a command (QoS 1) to the device's command topic; queued for a persistent session. */
   publishCommand(deviceId: string, payload: Buffer): Promise<void>
   on(event: 'presence', listener: (ev: PresenceEvent) => void): this
@@ -191,6 +200,23 @@ export function createBroker(opts: BrokerOptions): Broker {
       return closed
     },
     address: () => ls.address(),
+    sessions() {
+      const out: Session[] = []
+      for (const c of Object.values(aedesInternals(aedes).clients)) {
+        const st = c && ctx.clients.get(c)
+        if (c && st?.principal && !st.warmUp && !c.closed) out.push({ clientId: c.id, principal: st.principal })
+      }
+      return out
+    },
+    revoke(clientId, why) {
+      const c = aedesInternals(aedes).clients[clientId]
+      const st = c && ctx.clients.get(c)
+      if (!c || !st || c.closed) return false
+      st.reason = 'revoked'
+      log.warn({ clientId, why }, 'connection revoked')
+      c.conn.destroy(new BrokerError('GP_BROKER_REVOKED', `credentials revoked: ${why}`))
+      return true
+    },
     publishCommand(deviceId, payload) {
       if (!isValidDeviceId(deviceId)) return Promise.reject(new BrokerError('GP_BROKER_BAD_OPTIONS', `invalid device id "${deviceId}"`))
       return new Promise((resolve, reject) => {

@@ -83,6 +83,13 @@ export type PresenceReason =
   | 'takeover' // the same client id connected again
   | 'slow_consumer'
   | 'broker_shutdown'
+  | 'revoked' // disconnected by the broker: the device was disabled or its secret rotated while connected
+
+/** A connection on this broker node that has authenticated. */
+export interface Session {
+  clientId: string
+  principal: Principal
+}
 
 /** Online/offline of one device on this broker node. */
 /** The device's command-topic subscription is in place: commands published now reach it. */

@@ -7,6 +7,7 @@ import { buildApp } from './api/app.ts'
 import { createCommandService } from './commands/dispatcher.ts'
 import type { Config } from './config/index.ts'
 import { createStoreDirectory } from './devices/directory.ts'
+import { startRevocationSweep } from './devices/revocation.ts'
 import type { Logger } from './logger.ts'
 import { createRulesEngine } from './rules/scheduler.ts'
 import { openStore } from './store/index.ts'
@@ -76,6 +77,9 @@ export async function start(config: Config, log: Logger, opts: StartOptions = {}
     broker.on('presence', (ev) => ingest.presence(clock ? { ...ev, at: new Date(clock()) } : ev))
     const mqttPorts = await broker.listen()
     closers.push(['broker', () => broker.close()])
+    // `device disable` / `rotate-secret` (possibly from another process) reach connected devices.
+    const revocation = startRevocationSweep({ store, broker, log, intervalMs: config.revokeCheckMs })
+    closers.push(['revocation', () => revocation.stop()])
 
     const commands = createCommandService({ store, broker, log, ...(clock ? { now: clock } : {}) })
     closers.push(['commands', () => commands.close()])

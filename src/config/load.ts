@@ -56,6 +56,7 @@ function fromEnv(e: Env): Config {
     redisUrl: e.REDIS_URL,
     logLevel: e.GRIDPATROL_LOG_LEVEL,
     storage: { retentionDays: e.GRIDPATROL_RETENTION_DAYS, compressAfterDays: e.GRIDPATROL_COMPRESS_AFTER_DAYS },
+    revokeCheckMs: e.GRIDPATROL_REVOKE_CHECK_MS,
   })
 }
 

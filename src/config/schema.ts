@@ -61,6 +61,7 @@ export const envSchema = z.object({
   GRIDPATROL_MQTT_MAX_QUEUED: count(1000, 'Per-subscriber bound of unflushed deliveries: QoS 0 beyond it is dropped, QoS 1 beyond it disconnects the subscriber', 1),
   GRIDPATROL_MQTT_KEEPALIVE_MAX: count(1200, 'Largest keep-alive a client may request, seconds (0 = none is refused)', 1),
   GRIDPATROL_MQTT_FLAP_LIMIT: count(10, 'Connects per client id per minute before reconnects are slowed down', 1),
+  GRIDPATROL_REVOKE_CHECK_MS: count(10000, 'How often connected devices are checked against the device table: one disabled, removed or whose secret was rotated after it connected is disconnected within this time, ms', 100),
 })
 
 export type Env = z.output<typeof envSchema>
@@ -91,4 +92,6 @@ export interface Config {
   readonly logLevel: Env['GRIDPATROL_LOG_LEVEL']
   /** Time-series retention and compression (TimescaleDB only; 0 = off). */
   readonly storage: { readonly retentionDays: number; readonly compressAfterDays: number }
+  /** Connected devices re-checked against the device table this often (ms): disabled / rotated ones are disconnected. */
+  readonly revokeCheckMs: number
 }

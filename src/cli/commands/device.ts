@@ -64,7 +64,7 @@ export function registerDevice(program: Command): void {
   for (const [name, disabled] of [['disable', true], ['enable', false]] as const) {
     device
       .command(name)
-      .description(disabled ? 'Refuse the device from its next connection attempt on' : 'Allow a disabled device again')
+      .description(disabled ? 'Refuse the device from now on; a running gridpatrol disconnects it within GRIDPATROL_REVOKE_CHECK_MS' : 'Allow a disabled device again')
       .argument('<id>', 'device id', deviceId)
       .action(async (id: string) => {
         const ok = await withStore((store) => store.devices.setDisabled(id, disabled))
@@ -75,7 +75,7 @@ export function registerDevice(program: Command): void {
 
   device
     .command('rotate-secret')
-    .description('Issue a new secret (printed once); the old one stops working')
+    .description('Issue a new secret (printed once); the old one stops working, and a running gridpatrol disconnects a session opened with it within GRIDPATROL_REVOKE_CHECK_MS')
     .argument('<id>', 'device id', deviceId)
     .action(async (id: string) => {
       const secret = generateSecret()

@@ -1,0 +1,165 @@
+// `gridpatrol device disable` / `rotate-secret` while the device is connected:
+// the running process (src/main.ts, its revocation sweep) disconnects it within
+// GRIDPATROL_REVOKE_CHECK_MS, says why in its presence event, and refuses it
+// from then on; a device that reconnects with its new secret stays connected.
+// In process on both drivers (the store change made through the store, as the
+// CLI does), and as an operator runs it on the server database: `gridpatrol
+// start` in one process, the CLI in another.
+import t from 'tap'
+import { execFile, spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { fileURLToPath } from 'node:url'
+import mqtt from 'mqtt'
+import { pino } from 'pino'
+import { generateSecret, hashSecret, type PresenceEvent } from '../../broker/index.ts'
+import { loadConfig } from '../../src/config/index.ts'
+import { start } from '../../src/main.ts'
+import { connack } from '../broker/connack.ts'
+import { makeTestDatabase, serverUrl } from '../helpers/db.ts'
+import { drivers } from '../rules/store/open.ts'
+
+const log = pino({ level: 'silent' })
+const run = promisify(execFile)
+const bin = fileURLToPath(new URL('../../bin/gridpatrol.js', import.meta.url))
+
+/** An mqtt.js device that does not reconnect by itself; resolves once connected. */
+async function device(port: number, id: string, secret: string): Promise<mqtt.MqttClient> {
+  const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { clientId: id, username: id, password: secret, reconnectPeriod: 0, connectTimeout: 5000 })
+  await new Promise<void>((resolve, reject) => {
+    c.once('connect', () => resolve())
+    c.once('error', reject)
+  })
+  return c
+}
+
+const closed = (c: mqtt.MqttClient, ms = 10_000): Promise<void> =>
+  new Promise((resolve, reject) => {
+    if (!c.connected) return resolve()
+    const timer = setTimeout(() => reject(new Error(`${c.options.clientId} still connected after ${ms} ms`)), ms)
+    c.once('close', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+
+for (const driver of drivers()) {
+  t.test(`${driver}: a disabled device is disconnected and refused; a rotated secret ends the old session only`, async (t) => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'gp-revoke-'))
+    const db = driver === 'server' ? await makeTestDatabase('gp_revoke') : undefined
+    const config = loadConfig({
+      GRIDPATROL_DATA_DIR: dataDir,
+      ...(db ? { DATABASE_URL: db.url } : {}),
+      GRIDPATROL_HOST: '127.0.0.1',
+      GRIDPATROL_MQTT_PORT: '0',
+      GRIDPATROL_WS_PORT: '0',
+      GRIDPATROL_HTTP_PORT: '0',
+      GRIDPATROL_REVOKE_CHECK_MS: '100',
+    })
+    const running = await start(config, log, { rules: false })
+    const clients: mqtt.MqttClient[] = []
+    t.teardown(async () => {
+      for (const c of clients) c.end(true)
+      await running.close()
+      await db?.drop()
+      await rm(dataDir, { recursive: true, force: true })
+    })
+    const presence: PresenceEvent[] = []
+    running.broker.on('presence', (ev) => presence.push(ev))
+    const { store, ports } = running
+    const secrets = new Map<string, string>()
+    for (const id of ['rv-stays', 'rv-disabled', 'rv-rotated']) {
+      secrets.set(id, generateSecret())
+      await store.devices.create({ id, kind: 'patrol', secretHash: await hashSecret(secrets.get(id)!) })
+    }
+    const stays = await device(ports.mqtt, 'rv-stays', secrets.get('rv-stays')!)
+    const disabled = await device(ports.mqtt, 'rv-disabled', secrets.get('rv-disabled')!)
+    const rotated = await device(ports.mqtt, 'rv-rotated', secrets.get('rv-rotated')!)
+    clients.push(stays, disabled, rotated)
+
+    t.ok(await store.devices.setDisabled('rv-disabled', true))
+    await closed(disabled)
+    t.pass('the disabled device was disconnected')
+    t.equal(await connack(ports.mqtt, { clientId: 'rv-disabled', username: 'rv-disabled', password: secrets.get('rv-disabled')! }), 5, 'and is refused: CONNACK 5')
+
+    const fresh = generateSecret()
+    t.ok(await store.devices.rotateSecret('rv-rotated', await hashSecret(fresh), Date.now()))
+    await closed(rotated)
+    t.pass('the session opened with the old secret was disconnected')
+    t.equal(await connack(ports.mqtt, { clientId: 'rv-rotated', username: 'rv-rotated', password: secrets.get('rv-rotated')! }), 4, 'the old secret is refused: CONNACK 4')
+    const again = await device(ports.mqtt, 'rv-rotated', fresh)
+    clients.push(again)
+    await new Promise((r) => setTimeout(r, 500)) // five sweeps
+    t.ok(again.connected, 'a session opened with the new secret stays')
+    t.ok(stays.connected, 'an untouched device stays connected')
+
+    const offline = presence.filter((e) => !e.online).map((e) => `${e.deviceId}:${e.reason}`)
+    t.same(offline.sort(), ['rv-disabled:revoked', 'rv-rotated:revoked'], 'presence says why (stored as device status)')
+    t.ok(await store.devices.setDisabled('rv-disabled', false))
+    const back = await device(ports.mqtt, 'rv-disabled', secrets.get('rv-disabled')!)
+    clients.push(back)
+    t.ok(back.connected, 'enabled again: connects')
+  })
+}
+
+t.test('operator flow on the server database: `gridpatrol device disable` from another process', { skip: serverUrl() ? false : 'needs DATABASE_URL' }, async (t) => {
+  const db = await makeTestDatabase('gp_revoke_cli')
+  const dataDir = await mkdtemp(join(tmpdir(), 'gp-revoke-cli-'))
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATABASE_URL: db!.url,
+    REDIS_URL: '',
+    GRIDPATROL_DATA_DIR: dataDir,
+    GRIDPATROL_HOST: '127.0.0.1',
+    GRIDPATROL_MQTT_PORT: '0',
+    GRIDPATROL_WS_PORT: '0',
+    GRIDPATROL_HTTP_PORT: '0',
+    GRIDPATROL_LOG_LEVEL: 'info',
+    GRIDPATROL_REVOKE_CHECK_MS: '200',
+  }
+  const added = await run(process.execPath, [bin, 'device', 'add', 'rv-cli'], { env })
+  const secret = /secret (\S+)/.exec(added.stdout)?.[1]
+  t.ok(secret, 'secret printed once')
+  const child = spawn(process.execPath, [bin, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const logs: string[] = []
+  t.teardown(async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM')
+      await new Promise((r) => child.once('exit', r))
+    }
+    await db!.drop()
+    await rm(dataDir, { recursive: true, force: true })
+  })
+  const ports = await new Promise<{ mqtt: number }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no start within 60 s:\n${logs.join('')}`)), 60_000)
+    let buf = ''
+    child.stdout!.on('data', (c: Buffer) => {
+      buf += c.toString()
+      for (let nl; (nl = buf.indexOf('\n')) >= 0; buf = buf.slice(nl + 1)) {
+        const line = buf.slice(0, nl)
+        logs.push(line + '\n')
+        try {
+          const rec = JSON.parse(line) as { msg?: string; ports?: { mqtt: number } }
+          if (rec.msg === 'gridpatrol started' && rec.ports) {
+            clearTimeout(timer)
+            resolve(rec.ports)
+          }
+        } catch {
+          // not JSON
+        }
+      }
+    })
+    child.stderr!.on('data', (c: Buffer) => logs.push(c.toString()))
+  })
+  const c = await device(ports.mqtt, 'rv-cli', secret!)
+  t.teardown(() => c.end(true))
+  const out = await run(process.execPath, [bin, 'device', 'disable', 'rv-cli'], { env })
+  t.match(out.stdout, /device rv-cli disabled/)
+  await closed(c)
+  t.pass('disconnected by the running process')
+  t.match(logs.join(''), /credentials revoked/, 'the process logs why')
+  t.notMatch(logs.join(''), secret!, 'the secret is never logged')
+  t.equal(await connack(ports.mqtt, { clientId: 'rv-cli', username: 'rv-cli', password: secret! }), 5, 'refused from then on')
+})
