@@ -117,38 +117,40 @@ async function upsertMany(db: Db, items: ReadonlyArray<{ c: NewCase; event: NewC
   const cols = rows ? CASE_COLS : 'id, dedup_key AS "dedupKey", state'
   const sorted = [...new Map(items.map((x) => [x.c.dedupKey, x])).values()].sort((a, b) => (a.c.dedupKey < b.c.dedupKey ? -1 : 1))
   return db.transaction(async (tx) => {
-    const col = <T>(f: (x: { c: NewCase; event: NewCaseEvent }) => T) => sorted.map(f)
+    // Each statement's input is one JSON document (one native JSON.stringify; no per-element
+    // array quoting of evidence and detail in the client, no unquoting in the server).
     const inserted = await tx.query<CaseRow>(
       `INSERT INTO cases (dedup_key, rule, grid_id, subject, window_key, report_date, category, department, priority, state, title,
          detected_at, opened_at, updated_at, stage_due_at, closure_due_at, evidence, detail)
        SELECT k, r, g, s, w, rd, cat, dep, pr, 'reported', ti, to_timestamp(det / 1000), to_timestamp(op / 1000), to_timestamp(op / 1000),
-              to_timestamp(sd / 1000), to_timestamp(cd / 1000), ev::jsonb, dt::jsonb
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::date[], $7::text[], $8::text[], $9::text[], $10::text[],
-                   $11::float8[], $12::float8[], $13::float8[], $14::float8[], $15::text[], $16::text[]) WITH ORDINALITY
-         AS u(k, r, g, s, w, rd, cat, dep, pr, ti, det, op, sd, cd, ev, dt, o)
+              to_timestamp(sd / 1000), to_timestamp(cd / 1000), ev, dt
+       FROM ROWS FROM (json_to_recordset($1::json)
+         AS (k text, r text, g text, s text, w text, rd date, cat text, dep text, pr text, ti text, det float8, op float8, sd float8, cd float8, ev jsonb, dt jsonb))
+         WITH ORDINALITY AS u(k, r, g, s, w, rd, cat, dep, pr, ti, det, op, sd, cd, ev, dt, o)
        ORDER BY o
        ON CONFLICT (dedup_key) DO NOTHING RETURNING ${cols}`,
       [
-        col((x) => x.c.dedupKey), col((x) => x.c.rule), col((x) => x.c.gridId), col((x) => x.c.subject), col((x) => x.c.windowKey),
-        col((x) => x.c.reportDate), col((x) => x.c.category), col((x) => x.c.department), col((x) => x.c.priority), col((x) => x.c.title),
-        col((x) => x.c.detectedAtMs), col((x) => x.c.openedAtMs), col((x) => x.c.stageDueAtMs), col((x) => x.c.closureDueAtMs),
-        col((x) => JSON.stringify(x.c.evidence)), col((x) => JSON.stringify(x.c.detail)),
+        JSON.stringify(
+          sorted.map(({ c }) => ({
+            k: c.dedupKey, r: c.rule, g: c.gridId, s: c.subject, w: c.windowKey, rd: c.reportDate, cat: c.category, dep: c.department, pr: c.priority,
+            ti: c.title, det: c.detectedAtMs, op: c.openedAtMs, sd: c.stageDueAtMs, cd: c.closureDueAtMs, ev: c.evidence, dt: c.detail,
+          })),
+        ),
       ],
     )
     const created = new Map(inserted.map((r) => [r.dedupKey, r]))
     const rest = sorted.filter((x) => !created.has(x.c.dedupKey))
     const updated = new Map<string, CaseRow>()
     if (rest.length > 0) {
-      const col2 = <T>(f: (x: { c: NewCase; event: NewCaseEvent }) => T) => rest.map(f)
-      const rows = await tx.query<CaseRow>(
-        `UPDATE cases c SET evidence = u.ev::jsonb, detail = u.dt::jsonb, title = u.ti, priority = u.pr, updated_at = to_timestamp(u.at / 1000), cleared_at = NULL
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[]) AS u(k, ev, dt, ti, pr, at)
+      const changed = await tx.query<CaseRow>(
+        `UPDATE cases c SET evidence = u.ev, detail = u.dt, title = u.ti, priority = u.pr, updated_at = to_timestamp(u.at / 1000), cleared_at = NULL
+         FROM json_to_recordset($1::json) AS u(k text, ev jsonb, dt jsonb, ti text, pr text, at float8)
          WHERE c.dedup_key = u.k
-           AND (c.evidence, c.detail, c.title, c.priority, c.cleared_at IS NULL) IS DISTINCT FROM (u.ev::jsonb, u.dt::jsonb, u.ti, u.pr, true)
+           AND (c.evidence, c.detail, c.title, c.priority, c.cleared_at IS NULL) IS DISTINCT FROM (u.ev, u.dt, u.ti, u.pr, true)
          RETURNING ${cols}`,
-        [col2((x) => x.c.dedupKey), col2((x) => JSON.stringify(x.c.evidence)), col2((x) => JSON.stringify(x.c.detail)), col2((x) => x.c.title), col2((x) => x.c.priority), col2((x) => x.event.atMs)],
+        [JSON.stringify(rest.map((x) => ({ k: x.c.dedupKey, ev: x.c.evidence, dt: x.c.detail, ti: x.c.title, pr: x.c.priority, at: x.event.atMs })))],
       )
-      for (const r of rows) updated.set(r.dedupKey, r)
+      for (const r of changed) updated.set(r.dedupKey, r)
     }
     const events: Array<{ id: number; from: string | null; to: string; e: NewCaseEvent }> = []
     for (const x of sorted) {
@@ -160,13 +162,9 @@ async function upsertMany(db: Db, items: ReadonlyArray<{ c: NewCase; event: NewC
     if (events.length > 0) {
       await tx.query(
         `INSERT INTO case_events (case_id, from_state, to_state, rule, actor, role, note, at, detail)
-         SELECT id, f, t, r, a, ro, n, to_timestamp(at / 1000), d::jsonb
-         FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::float8[], $9::text[])
-           AS u(id, f, t, r, a, ro, n, at, d)`,
-        [
-          events.map((x) => x.id), events.map((x) => x.from), events.map((x) => x.to), events.map((x) => x.e.rule), events.map((x) => x.e.actor),
-          events.map((x) => x.e.role), events.map((x) => x.e.note), events.map((x) => x.e.atMs), events.map((x) => (x.e.detail === null ? null : JSON.stringify(x.e.detail))),
-        ],
+         SELECT id, f, t, r, a, ro, n, to_timestamp(at / 1000), d
+         FROM json_to_recordset($1::json) AS u(id int8, f text, t text, r text, a text, ro text, n text, at float8, d jsonb)`,
+        [JSON.stringify(events.map((x) => ({ id: x.id, f: x.from, t: x.to, r: x.e.rule, a: x.e.actor, ro: x.e.role, n: x.e.note, at: x.e.atMs, d: x.e.detail })))],
       )
     }
     if (!rows) return items.map((x) => ({ created: created.has(x.c.dedupKey), updated: !created.has(x.c.dedupKey) && updated.has(x.c.dedupKey) }))

@@ -544,19 +544,21 @@ export function reportQueries(db: Queryable): RulesRepositories['reports'] {
     },
     async saveMany(rs) {
       if (rs.length === 0) return []
-      const col = <T>(f: (r: (typeof rs)[number]) => T) => rs.map(f)
+      // One JSON document for the batch (one native JSON.stringify; no per-element array
+      // quoting of ≈ 6 KB results in the client and unquoting in the server). A json-typed
+      // field of json_to_recordset keeps its text as written: the same text as before.
+      const doc = rs.map((r) => ({
+        g: r.gridId, d: r.localDate, v: r.revision, pv: r.planVersion, wm: r.watermarkMs, ev: r.evaluatedAtMs, pct: r.coveragePct,
+        met: r.met, mis: r.missed, pen: r.pending, res: packResult(r.result), chg: r.changes, dg: r.digest,
+      }))
       const saved = await db.query<{ g: string; d: string; v: number }>(
         `INSERT INTO coverage_reports (grid_id, local_date, revision, plan_version, watermark, evaluated_at, coverage_pct, met, missed, pending, result, changes, digest)
-         SELECT g, d, v, pv, to_timestamp(wm / 1000), to_timestamp(ev / 1000), pct, met, mis, pen, res::json, chg::json, dg
-         FROM unnest($1::text[], $2::date[], $3::int[], $4::int[], $5::float8[], $6::float8[], $7::float8[], $8::int[], $9::int[], $10::int[], $11::text[], $12::text[], $13::text[])
-           AS u(g, d, v, pv, wm, ev, pct, met, mis, pen, res, chg, dg)
+         SELECT g, d, v, pv, to_timestamp(wm / 1000), to_timestamp(ev / 1000), pct, met, mis, pen, res, chg, dg
+         FROM json_to_recordset($1::json)
+           AS u(g text, d date, v int, pv int, wm float8, ev float8, pct float8, met int, mis int, pen int, res json, chg json, dg text)
          ON CONFLICT (grid_id, local_date, revision) DO NOTHING
          RETURNING grid_id AS g, to_char(local_date, 'YYYY-MM-DD') AS d, revision AS v`,
-        [
-          col((r) => r.gridId), col((r) => r.localDate), col((r) => r.revision), col((r) => r.planVersion), col((r) => r.watermarkMs),
-          col((r) => r.evaluatedAtMs), col((r) => r.coveragePct), col((r) => r.met), col((r) => r.missed), col((r) => r.pending),
-          col((r) => JSON.stringify(packResult(r.result))), col((r) => JSON.stringify(r.changes)), col((r) => r.digest),
-        ],
+        [JSON.stringify(doc)],
       )
       const ok = new Set(saved.map((x) => `${x.g}\u0000${x.d}\u0000${x.v}`))
       return rs.map((r) => ok.has(`${r.gridId}\u0000${r.localDate}\u0000${r.revision}`))
