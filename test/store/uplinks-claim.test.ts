@@ -75,6 +75,39 @@ function suite(t: Test, getDb: () => Db): void {
     t.match(await stored(db, 'dev-opt'), { checkIns: { length: 7 }, telemetry: { length: 2 }, status: { length: 1 }, alarms: { length: 1 }, presence: { length: 1 } })
   })
 
+  t.test('device_state: per-device aggregates built in JS for an optimistic group equal the SQL aggregate of a claiming one', async (t) => {
+    const db = getDb()
+    // Battery ties on device time (the higher seq wins), an older device time with a later seq,
+    // records without battery, the latest receipt time not on the last record; two devices interleaved in the batch.
+    const recs = (d: string): UplinkRecord[] => {
+      const base = { deviceId: d, clockFuture: false, clockAncient: false, receivedAtMs: T0 + 8_000 }
+      const ci = { ...base, kind: 'checkin' as const, method: 'nfc', tagId: 'T', checkpointId: null, gridId: null }
+      return [
+        { ...ci, seq: 3, deviceTimeMs: T0 + 1_000, batteryPct: 99 },
+        { ...ci, seq: 1, deviceTimeMs: T0 + 5_000, batteryPct: 40 },
+        { ...base, kind: 'status', seq: 2, deviceTimeMs: T0 + 5_000, batteryPct: 41, receivedAtMs: T0 + 9_000 },
+        { ...base, kind: 'telemetry', seq: 4, deviceTimeMs: T0 + 9_000, readings: [] },
+        { ...ci, seq: 5, deviceTimeMs: T0 + 7_000 },
+      ]
+    }
+    const interleave = (d: string, e: string) => recs(d).flatMap((r, i) => [r, recs(e)[i] as UplinkRecord])
+    await writeBatch(db, { records: interleave('agg-opt-a', 'agg-opt-b') }, new ClaimMode())
+    await writeBatch(db, { records: interleave('agg-claim-a', 'agg-claim-b') }, claiming())
+    const state = (d: string) =>
+      db.query<{ last_seen_at: Date; last_seq: number; battery_pct: number; status_at: Date }>(
+        'SELECT last_seen_at, last_seq, battery_pct, status_at FROM device_state WHERE device_id = $1',
+        [d],
+      )
+    t.same(await state('agg-opt-a'), [{ last_seen_at: new Date(T0 + 9_000), last_seq: 5, battery_pct: 41, status_at: new Date(T0 + 5_000) }])
+    for (const x of ['a', 'b']) t.same(await stored(db, `agg-opt-${x}`), await stored(db, `agg-claim-${x}`), x)
+    // A later group with only older battery readings keeps the state (the upsert's GREATEST/CASE, unchanged).
+    const older = (d: string): WriteBatch => ({ records: [{ ...recs(d)[0]!, seq: 6, deviceTimeMs: T0, receivedAtMs: T0 + 1_000 }] as UplinkRecord[] })
+    await writeBatch(db, older('agg-opt-a'), new ClaimMode())
+    await writeBatch(db, older('agg-claim-a'), claiming())
+    t.same(await state('agg-opt-a'), [{ last_seen_at: new Date(T0 + 9_000), last_seq: 6, battery_pct: 41, status_at: new Date(T0 + 5_000) }])
+    t.same(await stored(db, 'agg-opt-a'), await stored(db, 'agg-claim-a'))
+  })
+
   t.test('a stored key in an optimistic group: claimed again, nothing lost or doubled, next groups claim', async (t) => {
     const db = getDb()
     let now = 1_000

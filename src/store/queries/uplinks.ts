@@ -1,5 +1,6 @@
 import type { Db, Queryable } from '../db.ts'
 import { estimateClockOffset } from '../clock-offset.ts'
+import { binaryArray, type ElementType } from './binary-array.ts'
 import type {
   AckRecord,
   AlarmRecord,
@@ -223,34 +224,34 @@ async function insertRejects(tx: Queryable, rejects: NewReject[]): Promise<void>
 /** Builds the group's statement: claim, insert per kind present, presence, device_state; returns the unclaimed keys (none when optimistic). */
 function mainStatement(plan: Plan, presence: PresenceEvent[], claim: Claim, literals: boolean): [string, unknown[]] {
   const params: unknown[] = []
-  const $ = (v: unknown, type: string) => {
-    params.push(v)
-    return `$${params.length}::${type}`
-  }
   // Array columns: the pg driver gets each as one pre-built array literal (pg's own
-  // conversion escapes every element with two regex replaces); PGlite gets JS arrays.
-  const arr = <T, V>(rows: T[], f: (r: T) => V | undefined): unknown => (literals ? arrayLiteral(rows, f) : col(rows, f))
+  // conversion escapes every element with two regex replaces); PGlite gets each in
+  // the binary array format (no text formatted, scanned or parsed: see binary-array.ts).
+  const a = <T>(rows: T[], f: (r: T) => unknown, type: ElementType): string => {
+    params.push(literals ? arrayLiteral(rows, f) : binaryArray(rows, f, type))
+    return `$${params.length}::${type}[]`
+  }
   const c = plan.candidates.map((i) => plan.records[i] as UplinkRecord)
   const optimistic = claim === 'optimistic'
   const checkIns = c.filter((r): r is CheckInRecord => r.kind === 'checkin')
   // Check-in columns after (d, s, t, r): the same arrays whether they are cand's (below) or ci's own.
-  const checkInCols = () => `${$(arr(checkIns, (r) => r.gridId), 'text[]')}, ${$(arr(checkIns, (r) => r.checkpointId), 'text[]')},
-         ${$(arr(checkIns, (r) => r.tagId), 'text[]')}, ${$(arr(checkIns, (r) => r.method), 'text[]')},
-         ${$(arr(checkIns, (r) => r.lat), 'float8[]')}, ${$(arr(checkIns, (r) => r.lon), 'float8[]')},
-         ${$(arr(checkIns, (r) => r.accuracyM), 'real[]')}, ${$(arr(checkIns, (r) => r.badgeId), 'text[]')},
-         ${$(arr(checkIns, (r) => r.batteryPct), 'smallint[]')}, ${$(arr(checkIns, (r) => r.clockFuture), 'boolean[]')},
-         ${$(arr(checkIns, (r) => r.clockAncient), 'boolean[]')}`
+  const checkInCols = () => `${a(checkIns, (r) => r.gridId, 'text')}, ${a(checkIns, (r) => r.checkpointId, 'text')},
+         ${a(checkIns, (r) => r.tagId, 'text')}, ${a(checkIns, (r) => r.method, 'text')},
+         ${a(checkIns, (r) => r.lat, 'float8')}, ${a(checkIns, (r) => r.lon, 'float8')},
+         ${a(checkIns, (r) => r.accuracyM, 'real')}, ${a(checkIns, (r) => r.badgeId, 'text')},
+         ${a(checkIns, (r) => r.batteryPct, 'smallint')}, ${a(checkIns, (r) => r.clockFuture, 'boolean')},
+         ${a(checkIns, (r) => r.clockAncient, 'boolean')}`
   // Optimistic and every candidate a check-in (the usual group): one unnest feeds
   // the claims and the check-ins — each column parsed once.
   const fused = optimistic && checkIns.length === c.length && c.length > 0
   const battery = (r: UplinkRecord) => (r.kind === 'checkin' || r.kind === 'status' ? (r.batteryPct ?? null) : null)
-  const key = `${$(arr(c, (r) => r.deviceId), 'text[]')}, ${$(arr(c, (r) => r.seq), 'int8[]')}, ${$(arr(c, (r) => r.deviceTimeMs), 'float8[]')}`
+  const key = `${a(c, (r) => r.deviceId, 'text')}, ${a(c, (r) => r.seq, 'int8')}, ${a(c, (r) => r.deviceTimeMs, 'float8')}`
   const ctes: string[] = [
     fused
-      ? `cand AS (SELECT *, 'checkin'::text AS k, bat AS b FROM unnest(${key}, ${$(arr(c, (r) => r.receivedAtMs), 'float8[]')},
+      ? `cand AS (SELECT *, 'checkin'::text AS k, bat AS b FROM unnest(${key}, ${a(c, (r) => r.receivedAtMs, 'float8')},
          ${checkInCols()}) WITH ORDINALITY AS u(d, s, t, r, g, c, tag, m, la, lo, acc, bad, bat, cf, ca, o))`
-      : `cand AS (SELECT * FROM unnest(${key}, ${$(arr(c, (r) => r.kind), 'text[]')}, ${$(arr(c, (r) => r.receivedAtMs), 'float8[]')},
-         ${$(arr(c, battery), 'smallint[]')}) WITH ORDINALITY AS u(d, s, t, k, r, b, o))`,
+      : `cand AS (SELECT * FROM unnest(${key}, ${a(c, (r) => r.kind, 'text')}, ${a(c, (r) => r.receivedAtMs, 'float8')},
+         ${a(c, battery, 'smallint')}) WITH ORDINALITY AS u(d, s, t, k, r, b, o))`,
     // Optimistic: every key must be new (else unique_violation); nclaimed (one row,
     // read by each insert below) makes every claim, in key order, come before any
     // other lock the statement takes.
@@ -270,8 +271,8 @@ function mainStatement(plan: Plan, presence: PresenceEvent[], claim: Claim, lite
   if (checkIns.length > 0) {
     const from = fused
       ? 'cand u'
-      : `unnest(${$(arr(checkIns, (r) => r.deviceId), 'text[]')}, ${$(arr(checkIns, (r) => r.seq), 'int8[]')},
-         ${$(arr(checkIns, (r) => r.deviceTimeMs), 'float8[]')}, ${$(arr(checkIns, (r) => r.receivedAtMs), 'float8[]')},
+      : `unnest(${a(checkIns, (r) => r.deviceId, 'text')}, ${a(checkIns, (r) => r.seq, 'int8')},
+         ${a(checkIns, (r) => r.deviceTimeMs, 'float8')}, ${a(checkIns, (r) => r.receivedAtMs, 'float8')},
          ${checkInCols()}) AS u(d, s, t, r, g, c, tag, m, la, lo, acc, bad, bat, cf, ca)`
     ctes.push(`ci AS (INSERT INTO check_ins (device_id, seq, device_time, received_at, grid_id, checkpoint_id, tag_id, method,
          lat, lon, accuracy_m, badge_id, battery_pct, clock_future, clock_ancient, unknown_tag)
@@ -283,10 +284,10 @@ function mainStatement(plan: Plan, presence: PresenceEvent[], claim: Claim, lite
   if (tel.length > 0) {
     ctes.push(`tel AS (INSERT INTO telemetry (device_id, seq, idx, device_time, received_at, metric, value, unit, clock_future, clock_ancient)
        SELECT u.d, u.s, u.i, to_timestamp(u.t / 1000), to_timestamp(u.r / 1000), u.m, u.v, u.un, u.cf, u.ca
-       FROM unnest(${$(arr(tel, (f) => f.r.deviceId), 'text[]')}, ${$(arr(tel, (f) => f.r.seq), 'int8[]')}, ${$(arr(tel, (f) => f.idx), 'smallint[]')},
-         ${$(arr(tel, (f) => f.x.deviceTimeMs), 'float8[]')}, ${$(arr(tel, (f) => f.r.receivedAtMs), 'float8[]')}, ${$(arr(tel, (f) => f.x.metric), 'text[]')},
-         ${$(arr(tel, (f) => f.x.value), 'float8[]')}, ${$(arr(tel, (f) => f.x.unit), 'text[]')}, ${$(arr(tel, (f) => f.x.clockFuture), 'boolean[]')},
-         ${$(arr(tel, (f) => f.x.clockAncient), 'boolean[]')}) AS u(d, s, i, t, r, m, v, un, cf, ca)
+       FROM unnest(${a(tel, (f) => f.r.deviceId, 'text')}, ${a(tel, (f) => f.r.seq, 'int8')}, ${a(tel, (f) => f.idx, 'smallint')},
+         ${a(tel, (f) => f.x.deviceTimeMs, 'float8')}, ${a(tel, (f) => f.r.receivedAtMs, 'float8')}, ${a(tel, (f) => f.x.metric, 'text')},
+         ${a(tel, (f) => f.x.value, 'float8')}, ${a(tel, (f) => f.x.unit, 'text')}, ${a(tel, (f) => f.x.clockFuture, 'boolean')},
+         ${a(tel, (f) => f.x.clockAncient, 'boolean')}) AS u(d, s, i, t, r, m, v, un, cf, ca)
        ${join})`)
   }
   const st = c.filter((r): r is StatusRecord => r.kind === 'status')
@@ -294,11 +295,11 @@ function mainStatement(plan: Plan, presence: PresenceEvent[], claim: Claim, lite
     ctes.push(`st AS (INSERT INTO device_status (device_id, seq, device_time, received_at, battery_pct, battery_mv, signal_dbm,
          firmware_version, uptime_s, buffered_count, boot_count, lat, lon, clock_future, clock_ancient)
        SELECT u.d, u.s, to_timestamp(u.t / 1000), to_timestamp(u.r / 1000), u.bp, u.mv, u.sig, u.fw, u.up, u.buf, u.boot, u.la, u.lo, u.cf, u.ca
-       FROM unnest(${$(arr(st, (r) => r.deviceId), 'text[]')}, ${$(arr(st, (r) => r.seq), 'int8[]')}, ${$(arr(st, (r) => r.deviceTimeMs), 'float8[]')},
-         ${$(arr(st, (r) => r.receivedAtMs), 'float8[]')}, ${$(arr(st, (r) => r.batteryPct), 'smallint[]')}, ${$(arr(st, (r) => r.batteryMv), 'real[]')},
-         ${$(arr(st, (r) => r.signalDbm), 'smallint[]')}, ${$(arr(st, (r) => r.firmwareVersion), 'text[]')}, ${$(arr(st, (r) => r.uptimeS), 'int8[]')},
-         ${$(arr(st, (r) => r.bufferedCount), 'int4[]')}, ${$(arr(st, (r) => r.bootCount), 'int4[]')}, ${$(arr(st, (r) => r.lat), 'float8[]')},
-         ${$(arr(st, (r) => r.lon), 'float8[]')}, ${$(arr(st, (r) => r.clockFuture), 'boolean[]')}, ${$(arr(st, (r) => r.clockAncient), 'boolean[]')})
+       FROM unnest(${a(st, (r) => r.deviceId, 'text')}, ${a(st, (r) => r.seq, 'int8')}, ${a(st, (r) => r.deviceTimeMs, 'float8')},
+         ${a(st, (r) => r.receivedAtMs, 'float8')}, ${a(st, (r) => r.batteryPct, 'smallint')}, ${a(st, (r) => r.batteryMv, 'real')},
+         ${a(st, (r) => r.signalDbm, 'smallint')}, ${a(st, (r) => r.firmwareVersion, 'text')}, ${a(st, (r) => r.uptimeS, 'int8')},
+         ${a(st, (r) => r.bufferedCount, 'int4')}, ${a(st, (r) => r.bootCount, 'int4')}, ${a(st, (r) => r.lat, 'float8')},
+         ${a(st, (r) => r.lon, 'float8')}, ${a(st, (r) => r.clockFuture, 'boolean')}, ${a(st, (r) => r.clockAncient, 'boolean')})
          AS u(d, s, t, r, bp, mv, sig, fw, up, buf, boot, la, lo, cf, ca)
        ${join})`)
   }
@@ -306,33 +307,44 @@ function mainStatement(plan: Plan, presence: PresenceEvent[], claim: Claim, lite
   if (al.length > 0) {
     ctes.push(`al AS (INSERT INTO alarms (device_id, seq, device_time, received_at, kind, lat, lon, badge_id, detail, clock_future, clock_ancient)
        SELECT u.d, u.s, to_timestamp(u.t / 1000), to_timestamp(u.r / 1000), u.k, u.la, u.lo, u.b, u.de, u.cf, u.ca
-       FROM unnest(${$(arr(al, (r) => r.deviceId), 'text[]')}, ${$(arr(al, (r) => r.seq), 'int8[]')}, ${$(arr(al, (r) => r.deviceTimeMs), 'float8[]')},
-         ${$(arr(al, (r) => r.receivedAtMs), 'float8[]')}, ${$(arr(al, (r) => r.alarmKind), 'text[]')}, ${$(arr(al, (r) => r.lat), 'float8[]')},
-         ${$(arr(al, (r) => r.lon), 'float8[]')}, ${$(arr(al, (r) => r.badgeId), 'text[]')}, ${$(arr(al, (r) => r.detail), 'text[]')},
-         ${$(arr(al, (r) => r.clockFuture), 'boolean[]')}, ${$(arr(al, (r) => r.clockAncient), 'boolean[]')}) AS u(d, s, t, r, k, la, lo, b, de, cf, ca)
+       FROM unnest(${a(al, (r) => r.deviceId, 'text')}, ${a(al, (r) => r.seq, 'int8')}, ${a(al, (r) => r.deviceTimeMs, 'float8')},
+         ${a(al, (r) => r.receivedAtMs, 'float8')}, ${a(al, (r) => r.alarmKind, 'text')}, ${a(al, (r) => r.lat, 'float8')},
+         ${a(al, (r) => r.lon, 'float8')}, ${a(al, (r) => r.badgeId, 'text')}, ${a(al, (r) => r.detail, 'text')},
+         ${a(al, (r) => r.clockFuture, 'boolean')}, ${a(al, (r) => r.clockAncient, 'boolean')}) AS u(d, s, t, r, k, la, lo, b, de, cf, ca)
        ${join})`)
   }
   // Presence: every event is stored; device_state takes each device's latest.
   let pres = 'SELECT NULL::text AS d, NULL::boolean AS o, NULL::float8 AS pa WHERE false'
   if (presence.length > 0) {
     ctes.push(`pr AS (INSERT INTO device_presence (device_id, received_at, online, reason)
-       SELECT d, to_timestamp(r / 1000), o, re FROM unnest(${$(arr(presence, (p) => p.deviceId), 'text[]')}, ${$(arr(presence, (p) => p.receivedAtMs), 'float8[]')},
-         ${$(arr(presence, (p) => p.online), 'boolean[]')}, ${$(arr(presence, (p) => p.reason), 'text[]')}) AS u(d, r, o, re))`)
+       SELECT d, to_timestamp(r / 1000), o, re FROM unnest(${a(presence, (p) => p.deviceId, 'text')}, ${a(presence, (p) => p.receivedAtMs, 'float8')},
+         ${a(presence, (p) => p.online, 'boolean')}, ${a(presence, (p) => p.reason, 'text')}) AS u(d, r, o, re))`)
     const latest = new Map<string, PresenceEvent>()
     for (const e of presence) {
       const p = latest.get(e.deviceId)
       if (!p || e.receivedAtMs >= p.receivedAtMs) latest.set(e.deviceId, e)
     }
     const ps = [...latest.values()]
-    pres = `SELECT * FROM unnest(${$(arr(ps, (p) => p.deviceId), 'text[]')}, ${$(arr(ps, (p) => p.online), 'boolean[]')}, ${$(arr(ps, (p) => p.receivedAtMs), 'float8[]')}) AS p(d, o, pa)`
+    pres = `SELECT * FROM unnest(${a(ps, (p) => p.deviceId, 'text')}, ${a(ps, (p) => p.online, 'boolean')}, ${a(ps, (p) => p.receivedAtMs, 'float8')}) AS p(d, o, pa)`
   }
   // Latest-state upsert, one row per device, in device order (lock order), from the claimed records only.
-  ctes.push(`ds AS (INSERT INTO device_state AS s (device_id, online, presence_at, last_seen_at, last_seq, battery_pct, status_at)
-     SELECT coalesce(f.d, p.d), p.o, to_timestamp(p.pa / 1000), to_timestamp(f.sa / 1000), f.ls, f.b, to_timestamp(f.st / 1000)
-     FROM (SELECT u.d, max(u.r) AS sa, max(u.s) AS ls,
+  // Optimistic: every candidate is claimed (or the statement fails), so each device's
+  // aggregate is computed here and sent as one row per device (no sort of the group's rows).
+  let f: string
+  if (optimistic) {
+    const devs = deviceAggregates(c, battery)
+    f = `SELECT u.d, u.sa, u.ls, u.b, u.st FROM unnest(${a(devs, (x) => x.d, 'text')}, ${a(devs, (x) => x.sa, 'float8')},
+           ${a(devs, (x) => x.ls, 'int8')}, ${a(devs, (x) => x.b, 'smallint')}, ${a(devs, (x) => x.st, 'float8')}) AS u(d, sa, ls, b, st)
+           CROSS JOIN nclaimed`
+  } else {
+    f = `SELECT u.d, max(u.r) AS sa, max(u.s) AS ls,
              (array_agg(u.b ORDER BY u.t DESC, u.s DESC) FILTER (WHERE u.b IS NOT NULL))[1] AS b,
              max(u.t) FILTER (WHERE u.b IS NOT NULL) AS st
-           FROM cand u ${optimistic ? 'CROSS JOIN nclaimed' : 'JOIN claimed ON claimed.device_id = u.d AND claimed.seq = u.s'} GROUP BY u.d) f
+           FROM cand u ${optimistic ? 'CROSS JOIN nclaimed' : 'JOIN claimed ON claimed.device_id = u.d AND claimed.seq = u.s'} GROUP BY u.d`
+  }
+  ctes.push(`ds AS (INSERT INTO device_state AS s (device_id, online, presence_at, last_seen_at, last_seq, battery_pct, status_at)
+     SELECT coalesce(f.d, p.d), p.o, to_timestamp(p.pa / 1000), to_timestamp(f.sa / 1000), f.ls, f.b, to_timestamp(f.st / 1000)
+     FROM (${f}) f
      FULL JOIN (${pres}) p ON p.d = f.d
      ORDER BY 1
      ON CONFLICT (device_id) DO UPDATE SET
@@ -350,6 +362,40 @@ function mainStatement(plan: Plan, presence: PresenceEvent[], claim: Claim, lite
     SELECT u.d, u.s, (SELECT floor(extract(epoch FROM p.device_time) * 1000)::int8 FROM uplink_seen p WHERE p.device_id = u.d AND p.seq = u.s) AS t
     FROM cand u WHERE NOT EXISTS (SELECT 1 FROM claimed WHERE claimed.device_id = u.d AND claimed.seq = u.s)`
   return [sql, params]
+}
+
+interface DeviceAggregate {
+  d: string
+  /** Latest receipt time (ms), highest seq. */
+  sa: number
+  ls: number
+  /** Battery of the latest (device time, seq) record carrying one, and that record's device time. */
+  b: number | null
+  st: number | null
+  bs: number
+}
+
+/** Per device of a group's candidates (in key order: a device's records are adjacent): what the device_state upsert takes. */
+function deviceAggregates(c: UplinkRecord[], battery: (r: UplinkRecord) => number | null): DeviceAggregate[] {
+  const out: DeviceAggregate[] = []
+  let cur: DeviceAggregate | undefined
+  for (const r of c) {
+    if (cur === undefined || cur.d !== r.deviceId) {
+      cur = { d: r.deviceId, sa: r.receivedAtMs, ls: r.seq, b: null, st: null, bs: 0 }
+      out.push(cur)
+    } else {
+      if (r.receivedAtMs > cur.sa) cur.sa = r.receivedAtMs
+      if (r.seq > cur.ls) cur.ls = r.seq
+    }
+    const b = battery(r)
+    if (b === null) continue
+    if (cur.st === null || r.deviceTimeMs > cur.st || (r.deviceTimeMs === cur.st && r.seq > cur.bs)) {
+      cur.b = b
+      cur.st = r.deviceTimeMs
+      cur.bs = r.seq
+    }
+  }
+  return out
 }
 
 function compareKey(a: UplinkRecord, b: UplinkRecord): number {
