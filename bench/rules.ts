@@ -1,4 +1,5 @@
-// npm run bench:rules [-- --grids 1000,10000 --driver embedded,server --stage-a sql,node --db-prefix gp_bench]
+// npm run bench:rules [-- --grids 1000,10000 --driver embedded,server --stage-a sql,node --db-prefix gp_bench
+//                        --phases stage-a,rerun,full-rerun,late (those besides the first evaluation; default all)]
 // Evaluates one local day for N grids × 20 checkpoints × 12 two-hour windows
 // (≈ 240 check-ins per grid, 3 % of (checkpoint, window) pairs missed) per
 // driver: stage A alone as bulk evaluation runs it (exceptions only:
@@ -39,6 +40,9 @@ const driversWanted = arg('driver', process.env['DATABASE_URL'] ? 'embedded,serv
 const stageAs = arg('stage-a', 'sql').split(',') as Array<'sql' | 'node'>
 // Prefix of the throwaway server database's name (a random suffix is added).
 const dbPrefix = arg('db-prefix', 'gp_bench')
+// Phases besides the first evaluation (all by default): stage-a, rerun, full-rerun, late.
+const phases = new Set(arg('phases', 'stage-a,rerun,full-rerun,late').split(','))
+const timedPhase = async <T>(name: string, f: () => Promise<T>, empty: T): Promise<T> => (phases.has(name) ? f() : empty)
 const log = pino({ level: 'silent' })
 
 const teardowns: Array<() => unknown> = []
@@ -95,7 +99,7 @@ for (const driver of driversWanted) {
     const c0 = await cpuSnapshot(serverUrl)
     const a0 = performance.now()
     // one pass at a time, in the runner's pass size (runner.ts batchGrids)
-    for (let i = 0; i < queries.length; i += 500) await compactStageA(store, queries.slice(i, i + 500), via)
+    if (phases.has('stage-a')) for (let i = 0; i < queries.length; i += 500) await compactStageA(store, queries.slice(i, i + 500), via)
     const stageAMs = performance.now() - a0
     const c1 = await cpuSnapshot(serverUrl)
 
@@ -107,18 +111,18 @@ for (const driver of driversWanted) {
     const fullMs = performance.now() - f0
     const c2 = await cpuSnapshot(serverUrl)
     const r0 = performance.now()
-    const again = await runner.evaluateDays(items)
+    const again = await timedPhase('rerun', () => runner.evaluateDays(items), [])
     const rerunMs = performance.now() - r0
     const c3 = await cpuSnapshot(serverUrl)
     // Every grid-day re-read (what a re-run cost before incremental evaluation; unchanged
     // digests skip case reconciliation), then late rows for 1 % of the grids, incremental.
     const u0 = performance.now()
-    const full = await runner.evaluateDays(items, { full: true })
+    const full = await timedPhase('full-rerun', () => runner.evaluateDays(items, { full: true }), [])
     const fullRerunMs = performance.now() - u0
     const c4 = await cpuSnapshot(serverUrl)
-    const lateGrids = items.filter((_, i) => i % 100 === 7)
+    const lateGrids = phases.has('late') ? items.filter((_, i) => i % 100 === 7) : []
     let lateSeq = 10_000_000
-    await store.uplinks.write({
+    if (lateGrids.length > 0) await store.uplinks.write({
       records: lateGrids.map(({ gridId }) => {
         const g = gridId.slice(1)
         const at = dayStart + 11 * 7_200_000 + 7_100_000
@@ -126,7 +130,7 @@ for (const driver of driversWanted) {
       }),
     })
     const l0 = performance.now()
-    const late = await runner.evaluateDays(items)
+    const late = await timedPhase('late', () => runner.evaluateDays(items), [])
     const lateMs = performance.now() - l0
     const c5 = await cpuSnapshot(serverUrl)
     const cases = first.reduce((n, o) => n + o.casesOpened, 0)

@@ -395,7 +395,10 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
     const raise: Array<{ p: CaseProposal; reportDate: string }> = []
     const resolve: CaseProposal[] = []
     for (const r of results) {
-      const diff = diffProposals((stored.get(dayKey(r)) ?? []).map(canonical), coverageCaseProposals(r).map((p) => canonical(effective(ctx, p))))
+      // jsonb hands details back with its own key order: compare canonical forms (only where there is a stored one to compare).
+      const before = (stored.get(dayKey(r)) ?? []).map(canonical)
+      const keys = new Set(before.map((p) => p.key))
+      const diff = diffProposals(before, coverageCaseProposals(r).map((p) => (keys.has(p.key) ? canonical(effective(ctx, p)) : effective(ctx, p))))
       for (const p of [...diff.opened, ...diff.updated]) raise.push({ p, reportDate: r.localDate })
       resolve.push(...diff.resolved)
     }
