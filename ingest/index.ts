@@ -2,7 +2,7 @@
 // after the durable commit) plus presence(); connectExternal() runs the same
 // pipeline as a client of an external broker. Only src/store/types.ts and
 // firmware-protocol/index.ts are imported from outside (lint enforces it).
-import type { RecordOutcome } from '../src/store/types.ts'
+import type { NewReject, RecordOutcome } from '../src/store/types.ts'
 import { Batcher } from './batcher.ts'
 import { createMetrics, type IngestMetrics } from './metrics.ts'
 import { runStages } from './pipeline.ts'
@@ -29,6 +29,11 @@ export interface Ingest {
   commitCallback(msg: IngestMessage, done: (err: Error | null) => void): void
   /** The same, returning what happened (tests, external mode). */
   ingest(msg: IngestMessage): Promise<CommitResult>
+  /**
+   * Stores a payload that never reached the pipeline as a reject (e.g. a serial
+   * frame that names no device): resolves once the row is committed.
+   */
+  reject(r: NewReject): Promise<void>
   /** A broker presence event, stored as device status (fire and forget; retried like uplinks). */
   presence(ev: IngestPresence): void
   readonly metrics: IngestMetrics
@@ -147,6 +152,9 @@ export function createIngest(deps: IngestDeps): Ingest {
       return run(msg, false) as Promise<void>
     },
     commitCallback,
+    async reject(r) {
+      await batcher.submit({ records: NONE, rejects: [r], presence: NONE })
+    },
     presence(ev) {
       const p = batcher
         .submit({ records: [], rejects: [], presence: [{ deviceId: ev.deviceId, receivedAtMs: ev.at.getTime(), online: ev.online, reason: ev.reason }] })

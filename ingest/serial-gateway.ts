@@ -22,9 +22,17 @@ export interface SerialUplink {
 }
 
 export interface SerialReject {
+  /** GP_PROTO_* from the decoder, or GP_SERIAL_NO_DEVICE_ID. */
+  code: string
+  message: string
+  /** `code: message`. */
   reason: string
+  /** The field the decoder names, when it names one. */
+  field?: string
   payload: Buffer
   receivedAt: Date
+  /** e.g. "serial:/dev/ttyUSB0". */
+  source: string
 }
 
 export interface SerialGatewayOptions {
@@ -32,7 +40,7 @@ export interface SerialGatewayOptions {
   baudRate?: number
   /** Resolves once the message is durable; called in frame order, one at a time. */
   commit(msg: SerialUplink): Promise<void>
-  /** Frames that deframed but cannot be attributed or decoded. */
+  /** Frames that deframed but cannot be attributed or decoded; resolves once stored (retried like commit). */
   onReject?(r: SerialReject): void | Promise<void>
   onLineError?(kind: DeframeError): void
 }
@@ -62,31 +70,34 @@ export async function openSerialGateway(opts: SerialGatewayOptions): Promise<Ser
   const HIGH = 1_000
   const LOW = 100
 
+  // DESIGN: nothing accepted is lost — a commit (or a reject's store) that fails,
+  // database down, is retried with backoff while the line is paused, not dropped.
+  const durably = async (store: () => Promise<void> | void): Promise<boolean> => {
+    for (let delay = 100; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        await store()
+        return true
+      } catch {
+        counts.commitErrors++
+        if (closing) return false
+        await new Promise((r) => setTimeout(r, delay))
+      }
+    }
+  }
+
   const handle = async (frame: Uint8Array): Promise<void> => {
     const payload = Buffer.from(frame)
     const receivedAt = new Date()
     const r = decodeUplink(payload)
-    const reject = async (reason: string) => {
-      counts.rejected++
-      await opts.onReject?.({ reason, payload, receivedAt })
+    const reject = async (code: string, message: string, field?: string) => {
+      const rej: SerialReject = { code, message, reason: `${code}: ${message}`, ...(field ? { field } : {}), payload, receivedAt, source }
+      if (await durably(() => opts.onReject?.(rej))) counts.rejected++
     }
-    if (!r.ok) return reject(`${r.error.code}: ${r.error.message}`)
+    if (!r.ok) return reject(r.error.code, r.error.message, r.error.field)
     const deviceId = r.value.deviceId
-    if (!deviceId) return reject('envelope has no device_id: a serial frame must name its device')
+    if (!deviceId) return reject('GP_SERIAL_NO_DEVICE_ID', 'envelope has no device_id: a serial frame must name its device', 'device_id')
     const msg = { deviceId, kind: r.value.kind, topic: uplinkTopic(deviceId, r.value.kind), payload, receivedAt, source }
-    // DESIGN: nothing accepted is lost — a commit that fails (database down) is
-    // retried with backoff while the line is paused, not dropped.
-    for (let delay = 100; ; delay = Math.min(delay * 2, 5_000)) {
-      try {
-        await opts.commit(msg)
-        counts.committed++
-        return
-      } catch {
-        counts.commitErrors++
-        if (closing) return
-        await new Promise((r) => setTimeout(r, delay))
-      }
-    }
+    if (await durably(() => opts.commit(msg))) counts.committed++
   }
 
   const port = new SerialPort({ path: opts.path, baudRate: opts.baudRate ?? 115_200, autoOpen: false })

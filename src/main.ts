@@ -1,8 +1,9 @@
 // Composition root: config → store → ingest → broker → commands → rules → api;
 // closed in reverse. The only place the parts meet.
-import { Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client'
 import { createBroker, type Broker } from '../broker/index.ts'
 import { createIngest } from '../ingest/index.ts'
+import { openSerialGateway } from '../ingest/serial-gateway.ts'
 import { buildApp } from './api/app.ts'
 import { createCommandService } from './commands/dispatcher.ts'
 import type { Config } from './config/index.ts'
@@ -57,6 +58,32 @@ export async function start(config: Config, log: Logger, opts: StartOptions = {}
     closers.push(['ingest', () => ingest.close()])
     const clock = opts.now
     const sink = clock ? { commit: (m: Parameters<typeof ingest.commit>[0]) => ingest.commit({ ...m, receivedAt: new Date(clock()) }) } : ingest
+
+    // Docking cradles and RS-485 lines (PROTOCOL.md §7): the same pipeline; a frame
+    // that names no device, or does not decode, is stored as a reject.
+    const serialDropped = new Counter({
+      name: 'gridpatrol_serial_frames_dropped_total',
+      help: 'Serial frames dropped by the line (bad COBS or CRC, runt, oversize); the dock re-sends',
+      labelNames: ['line', 'kind'],
+      registers: [registry],
+    })
+    for (const line of config.serial) {
+      const gw = await openSerialGateway({
+        path: line.path,
+        baudRate: line.baudRate,
+        commit: (m) => ingest.commit(m),
+        onReject: (r) =>
+          ingest.reject({ receivedAtMs: r.receivedAt.getTime(), topic: r.source, deviceId: null, payload: r.payload, code: r.code, message: r.message, ...(r.field ? { field: r.field } : {}) }),
+        onLineError: (kind) => {
+          serialDropped.inc({ line: line.path, kind })
+          log.debug({ line: line.path, kind }, 'serial frame dropped')
+        },
+      }).catch((err: Error) => {
+        throw new Error(`serial line ${line.path} (GRIDPATROL_SERIAL_PORTS): ${err.message}`)
+      })
+      closers.push([`serial ${line.path}`, () => gw.close()])
+      log.info({ line: line.path, baudRate: line.baudRate }, 'serial gateway open')
+    }
 
     const broker = createBroker({
       directory: createStoreDirectory(store),

@@ -51,6 +51,7 @@ function fromEnv(e: Env): Config {
       },
     },
     http: { port: e.GRIDPATROL_HTTP_PORT },
+    serial: e.GRIDPATROL_SERIAL_PORTS,
     dataDir: e.GRIDPATROL_DATA_DIR,
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,

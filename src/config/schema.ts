@@ -61,6 +61,24 @@ export const envSchema = z.object({
   GRIDPATROL_MQTT_MAX_QUEUED: count(1000, 'Per-subscriber bound of unflushed deliveries: QoS 0 beyond it is dropped, QoS 1 beyond it disconnects the subscriber', 1),
   GRIDPATROL_MQTT_KEEPALIVE_MAX: count(1200, 'Largest keep-alive a client may request, seconds (0 = none is refused)', 1),
   GRIDPATROL_MQTT_FLAP_LIMIT: count(10, 'Connects per client id per minute before reconnects are slowed down', 1),
+  GRIDPATROL_SERIAL_PORTS: z
+    .string()
+    .default('')
+    .transform((v, ctx) => {
+      const out: Array<{ path: string; baudRate: number }> = []
+      for (const item of v.split(',').map((x) => x.trim()).filter(Boolean)) {
+        const at = item.lastIndexOf('@')
+        const path = at < 0 ? item : item.slice(0, at)
+        const baudRate = at < 0 ? 115_200 : Number(item.slice(at + 1))
+        if (!path || !Number.isInteger(baudRate) || baudRate < 50 || baudRate > 4_000_000) {
+          ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${item}" is not PATH or PATH@BAUD (e.g. /dev/ttyUSB0@115200)` })
+          return z.NEVER
+        }
+        out.push({ path, baudRate })
+      }
+      return out
+    })
+    .describe('Serial gateways run by `start`: comma-separated PATH[@BAUD] (default 115200) of docking cradles / RS-485 lines speaking PROTOCOL.md §7; empty = none'),
   GRIDPATROL_REVOKE_CHECK_MS: count(10000, 'How often connected devices are checked against the device table: one disabled, removed or whose secret was rotated after it connected is disconnected within this time, ms', 100),
 })
 
@@ -86,6 +104,8 @@ export interface Config {
     }
   }
   readonly http: { readonly port: number }
+  /** Serial lines (PROTOCOL.md §7) whose frames `start` ingests. */
+  readonly serial: ReadonlyArray<{ readonly path: string; readonly baudRate: number }>
   readonly dataDir: string
   readonly databaseUrl: string | undefined
   readonly redisUrl: string | undefined

@@ -1,37 +1,8 @@
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { decodeUplink, type Uplink } from '../../firmware-protocol/index.ts'
 import { openSerialDock, dockFrames } from '../../simulators/serial-dock.ts'
 import { openSerialGateway, type SerialUplink } from '../../ingest/serial-gateway.ts'
-
-// A real pseudo-terminal pair: socat prints "N PTY is /dev/pts/X" twice.
-async function ptyPair(t: Tap.Test): Promise<[string, string]> {
-  const p = spawn('socat', ['-d', '-d', 'pty,raw,echo=0', 'pty,raw,echo=0'], { stdio: ['ignore', 'ignore', 'pipe'] })
-  t.teardown(() => {
-    p.kill()
-  })
-  const paths: string[] = []
-  let buf = ''
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`socat gave no ptys: ${buf}`)), 5000)
-    p.stderr.on('data', (c: Buffer) => {
-      buf += c.toString()
-      for (const m of buf.matchAll(/PTY is (\S+)/g)) if (!paths.includes(m[1]!)) paths.push(m[1]!)
-      if (paths.length === 2 && /starting data transfer loop/.test(buf)) {
-        clearTimeout(timer)
-        resolve()
-      }
-    })
-  })
-  return [paths[0]!, paths[1]!]
-}
-
-declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
-  namespace Tap {
-    type Test = import('tap').Test
-  }
-}
+import { ptyPair } from '../helpers/pty.ts'
 
 const envelopes = (n: number): Uplink[] =>
   Array.from({ length: n }, (_, i) => ({ seq: i + 1, deviceTimeMs: Date.UTC(2025, 2, 10, 8) + i * 60_000, kind: 'checkin', checkin: { tagId: `04AA${String(i).padStart(4, '0')}`, method: 'nfc', batteryPct: 80 } }))
@@ -99,4 +70,36 @@ t.test('a failing commit (database down) is retried, never dropped; order is kep
   t.same(got, [1, 2, 3, 4, 5], 'every frame committed once, in order')
   t.equal(gw.stats.commitErrors, 3, 'each failure counted')
   t.equal(gw.stats.committed, 5)
+})
+
+t.test('a reject that cannot be stored yet is retried, and the frames after it wait their turn', async (t) => {
+  const [a, b] = await ptyPair(t)
+  const order: string[] = []
+  let failuresLeft = 2
+  const gw = await openSerialGateway({
+    path: b,
+    commit: async (m) => {
+      const r = decodeUplink(m.payload)
+      if (r.ok) order.push(`seq ${r.value.seq}`)
+    },
+    onReject: async (r) => {
+      if (failuresLeft > 0) {
+        failuresLeft--
+        throw new Error('database unreachable')
+      }
+      order.push(r.code)
+    },
+  })
+  t.teardown(() => gw.close())
+  const dock = await openSerialDock({ path: a })
+  t.teardown(() => dock.close())
+  const { encodeFrame, encodeUplink } = await import('../../firmware-protocol/index.ts')
+  await dock.writeRaw(Buffer.concat([Buffer.from([0]), encodeFrame(encodeUplink(envelopes(1)[0]!))])) // no device id
+  for (const f of dockFrames('patrol-009', envelopes(2))) await dock.writeRaw(Buffer.concat([Buffer.from([0]), f]))
+  const deadline = Date.now() + 8000
+  while (order.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  await gw.idle()
+  t.same(order, ['GP_SERIAL_NO_DEVICE_ID', 'seq 1', 'seq 2'], 'stored once, in line order')
+  t.equal(gw.stats.rejected, 1)
+  t.equal(gw.stats.commitErrors, 2)
 })
