@@ -1,7 +1,7 @@
 // The HTTP app (fastify): builds, never listens (src/main.ts does). For now the
 // operator's endpoints — health and Prometheus metrics; the supervisors' API
 // (grids, plans, reports, cases) is built on this app.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import type { Store } from '../store/types.ts'
@@ -15,7 +15,7 @@ export interface AppDeps {
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: deps.log.child({ component: 'api' }) as FastifyBaseLogger, disableRequestLogging: true })
+  const app = Fastify({ loggerInstance: deps.log.child({ component: 'api' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) })
 
   app.get('/health', async (_req, reply) => {
     const started = performance.now()
