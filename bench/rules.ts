@@ -138,11 +138,11 @@ for (const driver of driversWanted) {
     console.log(
       `${driver.padEnd(8)} grids ${String(grids).padStart(6)}  stage A compacted in ${via}  check-ins ${checkins}  (load ${secs(loadMs)} s)\n` +
         `  bare count+gap query      ${secs(bareMs)} s  (${bare} rows)\n` +
-        `  stage A (exceptions)      ${secs(stageAMs)} s  ${Math.round(checkins / (stageAMs / 1000))} check-ins/s  ${cpuSince(c0, c1, serverUrl)}\n` +
+        (phases.has('stage-a') ? `  stage A (exceptions)      ${secs(stageAMs)} s  ${Math.round(checkins / (stageAMs / 1000))} check-ins/s  ${cpuSince(c0, c1, serverUrl)}\n` : '') +
         `  full first evaluation     ${secs(fullMs)} s  ${Math.round(checkins / (fullMs / 1000))} check-ins/s  (${first.filter((o) => o.status === 'revised').length} reports, ${cases} cases, ${Math.round(stored)} B of result JSON per report)  ${cpuSince(c1, c2, serverUrl)}\n` +
-        `  idempotent re-run         ${secs(rerunMs)} s  (${again.filter((o) => o.status === 'unchanged').length} unchanged, ${again.filter((o) => o.skipped).length} skipped: incremental)  ${cpuSince(c2, c3, serverUrl)}\n` +
-        `  full re-run (every day)   ${secs(fullRerunMs)} s  (${full.filter((o) => o.status === 'unchanged').length} unchanged)  ${cpuSince(c3, c4, serverUrl)}\n` +
-        `  late rows, 1 % of grids   ${secs(lateMs)} s  (${late.filter((o) => o.status === 'revised').length} revised, ${late.filter((o) => o.skipped).length} skipped)  ${cpuSince(c4, c5, serverUrl)}\n` +
+        (phases.has('rerun') ? `  idempotent re-run         ${secs(rerunMs)} s  (${again.filter((o) => o.status === 'unchanged').length} unchanged, ${again.filter((o) => o.skipped).length} skipped: incremental)  ${cpuSince(c2, c3, serverUrl)}\n` : '') +
+        (phases.has('full-rerun') ? `  full re-run (every day)   ${secs(fullRerunMs)} s  (${full.filter((o) => o.status === 'unchanged').length} unchanged)  ${cpuSince(c3, c4, serverUrl)}\n` : '') +
+        (phases.has('late') ? `  late rows, 1 % of grids   ${secs(lateMs)} s  (${late.filter((o) => o.status === 'revised').length} revised, ${late.filter((o) => o.skipped).length} skipped)  ${cpuSince(c4, c5, serverUrl)}\n` : '') +
         `  machine load (1-min avg)  ${loadBefore.toFixed(2)} before the full evaluation, ${(loadavg()[0] ?? 0).toFixed(2)} after the re-run (2 cores, shared)`,
     )
     for (const fn of teardowns.splice(0)) await fn()
