@@ -173,6 +173,19 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
     if (confirmed.size > MAX_CONFIRMED) confirmed.delete(confirmed.keys().next().value as string)
   }
 
+  // A plan version's stage A query and windows for a date (immutable: the scheduler asks again every tick; bounded).
+  const queries = new Map<string, ReturnType<typeof coverageQuery>>()
+  const built = (plan: PatrolPlan & { version: number }, date: string) => {
+    const k = `${plan.gridId}\u0000${plan.version}\u0000${date}`
+    let q = queries.get(k)
+    if (!q) {
+      q = coverageQuery(plan, date)
+      queries.set(k, q)
+      if (queries.size > MAX_CONFIRMED) queries.delete(queries.keys().next().value as string)
+    }
+    return q
+  }
+
   // Plan versions are immutable: each is parsed once (the scheduler asks every tick).
   const parsed = new Map<string, PatrolPlan & { version: number }>()
   async function plans(): Promise<Map<string, Array<PatrolPlan & { version: number }>>> {
@@ -195,7 +208,7 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
     const evaluated: CoverageResult[] = []
     const planned = items.map((it) => {
       const plan = planInForce(all.get(it.gridId) ?? [], it.localDate)
-      return { ...it, plan, built: plan ? coverageQuery(plan, it.localDate) : undefined }
+      return { ...it, plan, built: plan ? built(plan, it.localDate) : undefined }
     })
     const skip = (opts.full ?? !config.incremental) ? new Map<string, ReportHead>() : await unchangedSince(planned, stamp)
     for (const [k, h] of skip) done.set(k, { gridId: h.gridId, localDate: h.localDate, status: 'unchanged', revision: h.revision, casesOpened: 0, casesUpdated: 0, casesResolved: 0, skipped: true })
