@@ -40,6 +40,11 @@ export const runnerConfigSchema = z
       .min(0)
       .default(120)
       .describe('Incremental evaluation: rows received up to this long before a report\'s watermark may not have been visible to it (a transaction may commit after a later receipt time)'),
+    incrementalLookbackHours: z
+      .number()
+      .positive()
+      .default(48)
+      .describe('Incremental evaluation: a report whose watermark is older than this (before the current one) is re-evaluated instead of looking for every receipt since it'),
     stageA: z
       .enum(['sql', 'node'])
       .default('sql')
@@ -307,13 +312,16 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
     if (cands.length === 0) return out
     const overlap = config.lateOverlapSeconds * 1000
     const watermark = await store.watermark.current()
-    // Receipts older than the retention are pruned (uplink_seen) with their rows: not trusted.
-    const kept = store.uplinks.retentionDays > 0 ? (watermark ?? 0) - store.uplinks.retentionDays * 86_400_000 + overlap : -Infinity
-    cands = cands.filter((c) => (c.seen.watermarkMs ?? -Infinity) >= kept)
     // Rows it may not have seen: received after its watermark, or committed after it ran
     // (stage A runs after evaluatedAt; a row commits at most lateOverlapSeconds after its receipt).
+    const since = (c: (typeof cands)[number]) => Math.min(c.seen.watermarkMs ?? 0, c.seen.evaluatedAtMs - overlap)
+    // Receipts older than the retention are pruned (uplink_seen) with their rows: not trusted. A
+    // report older than the lookback is re-read rather than every receipt since (one query for all).
+    const retention = store.uplinks.retentionDays > 0 ? store.uplinks.retentionDays * 86_400_000 - overlap : Infinity
+    const oldest = (watermark ?? 0) - Math.min(retention, config.incrementalLookbackHours * HOUR)
+    cands = cands.filter((c) => since(c) >= oldest)
     const changed = await store.coverage.changedSince(
-      cands.map((c) => ({ query: c.query, sinceMs: Math.min(c.seen.watermarkMs ?? 0, c.seen.evaluatedAtMs - overlap) })),
+      cands.map((c) => ({ query: c.query, sinceMs: since(c) })),
       watermark ?? 0,
     )
     cands.forEach((c, k) => changed[k] === false && out.set(dayKey(c.j), c.h))

@@ -129,7 +129,8 @@ export function createRulesEngine(deps: { store: Store; log: Logger; now?: () =>
     }
     lastTick = at
     const revised = evaluated.filter((o) => o.status === 'revised').length
-    if (evaluated.length > 0) log.info({ evaluated: evaluated.length, revised }, 'coverage evaluated')
+    const skipped = evaluated.filter((o) => o.skipped).length
+    if (evaluated.length > 0) log.info({ evaluated: evaluated.length - skipped, skipped, revised }, 'coverage evaluated')
     return { evaluated, deviceRules }
   }
 

@@ -198,5 +198,15 @@ for (const driver of drivers()) {
       t.equal(cases.length, 1)
       t.strictSame((await store.cases.events(cases[0]!.id)).map((e) => e.rule), ['raise'])
     })
+
+    await t.test('a report older than the lookback is re-read instead of searched since', async (t) => {
+      const day = [{ gridId: 'C2', localDate: DATE }]
+      const fresh = (config = {}) => createRunner({ store, log, now: () => now, config })
+      t.equal((await fresh().evaluateDays(day))[0]?.skipped, true)
+      // the watermark moves 20 h on (another grid's row): C2's report is that old now
+      await store.uplinks.write({ records: [scan('I4', 'a', local('10:00', '2024-06-05'), local('10:00', '2024-06-05'))] })
+      t.equal((await fresh({ incrementalLookbackHours: 1 }).evaluateDays(day))[0]?.skipped === true, false, 'older than 1 h: re-read')
+      t.equal((await fresh().evaluateDays(day))[0]?.skipped, true, 'within 48 h: searched, nothing found')
+    })
   })
 }
