@@ -58,10 +58,8 @@ export function startRevocationSweep(opts: {
           : s.device && row.rotatedAt && since !== undefined && row.rotatedAt.getTime() > since
             ? 'secret rotated after it connected'
             : undefined
-      if (why && broker.revoke(s.clientId, why)) {
-        closed++
-        log.info({ clientId: s.clientId, account: s.account, why }, 'connection closed: credentials revoked')
-      }
+      // The broker logs each revocation with its reason.
+      if (why && broker.revoke(s.clientId, why)) closed++
     }
     return closed
   }
