@@ -1,11 +1,12 @@
 // npm run bench:rules:setbased [-- --grids 1000,10000 --connections 1,2 --cells misses|all|fused --explain r_exc]
-// npm run bench:rules:setbased -- --phase compact [--grids 1000,10000 --driver server,embedded --runs 2]
+// npm run bench:rules:setbased -- --phase compact [--grids 1000,10000 --driver server,embedded --runs 2 --days 1]
 //   times the PRODUCT stage A in its compact form, store.coverage.compactMany, on
 //   the same data (bench/rules.ts's generator) in the product schema: server on a
 //   throwaway database made on the DATABASE_URL server (rows COPYed into the
 //   migrated check_ins), embedded PGlite + TimescaleDB in a temp dir (rows through
 //   store.uplinks.write); wall and CPU (Node — with PGlite when embedded — plus the
-//   database's backends) and the load average per run. See compactPhase below.
+//   database's backends) and the load average per run. --days N: N days stored (the
+//   same generator on each of the N-1 days before), the last one evaluated. See compactPhase below.
 // Feasibility prototype for issue 6 (NOT product code): the coverage verdicts of
 // one local day computed with a few set-based SQL statements, nothing per cell
 // shipped to Node. Same data as bench/rules.ts (same prng and seed: N grids × 20
@@ -64,7 +65,9 @@ const secs = (ms: number) => (ms / 1000).toFixed(2)
 
 // (after the constants the phase uses)
 if (arg('phase', 'prototype') === 'compact') {
-  await compactPhase(gridCounts, arg('driver', url ? 'server,embedded' : 'embedded').split(','), Number(arg('runs', '2')))
+  const days = Number(arg('days', '1'))
+  if (!Number.isInteger(days) || days < 1) throw new Error(`--days: expected a positive integer, got '${arg('days', '1')}'`)
+  await compactPhase(gridCounts, arg('driver', url ? 'server,embedded' : 'embedded').split(','), Number(arg('runs', '2')), days)
   process.exit(0)
 }
 
@@ -92,8 +95,8 @@ CREATE INDEX cases_report_idx ON cases (grid_id, report_date) WHERE report_date 
 `
 
 /** bench/rules.ts's generator, verbatim (same seed, same draws), as COPY text lines. */
-function* checkinLines(grids: number): Generator<string> {
-  for (const c of dayCheckins(grids)) {
+function* checkinLines(grids: number, daysBefore = 0): Generator<string> {
+  for (const c of dayCheckins(grids, daysBefore)) {
     yield `${c.deviceId}\t${c.seq}\t${new Date(c.deviceTimeMs).toISOString()}\t${new Date(c.receivedAtMs).toISOString()}\t${c.gridId}\t${c.checkpointId}\t${c.tagId}\t${c.method}\t${c.badgeId}\n`
   }
 }
@@ -370,9 +373,11 @@ for (const grids of gridCounts) {
  * --phase compact: store.coverage.compactMany (the product SQL) for all N grid-days
  * in one call, `--runs` times back to back (the first run also warms caches), per
  * driver. Server: check_ins ANALYZEd after the COPY (what autovacuum does soon after);
- * embedded: no statistics, as in production (PGlite runs no autovacuum).
+ * embedded: no statistics, as in production (PGlite runs no autovacuum). `days` > 1: the
+ * days before DATE are stored too (oldest first), DATE is evaluated — stage A reads back
+ * before the day's start (previous visits), which one stored day does not show.
  */
-async function compactPhase(grids: number[], driversWanted: string[], runs: number): Promise<void> {
+async function compactPhase(grids: number[], driversWanted: string[], runs: number, days = 1): Promise<void> {
   const log = pino({ level: 'silent' })
   for (const driver of driversWanted) {
     for (const n of grids) {
@@ -396,19 +401,26 @@ async function compactPhase(grids: number[], driversWanted: string[], runs: numb
       await store.migrate()
       const l0 = performance.now()
       let checkins = 0
+      let stored = 0
       if (dbUrl) {
         const c = new pg.Client({ connectionString: dbUrl })
         await c.connect()
-        await pipeline(Readable.from(checkinLines(n)), c.query(copyFrom('COPY check_ins (device_id, seq, device_time, received_at, grid_id, checkpoint_id, tag_id, method, badge_id) FROM STDIN')))
+        for (let back = days - 1; back >= 0; back--) {
+          await pipeline(Readable.from(checkinLines(n, back)), c.query(copyFrom('COPY check_ins (device_id, seq, device_time, received_at, grid_id, checkpoint_id, tag_id, method, badge_id) FROM STDIN')))
+        }
         await c.query('ANALYZE check_ins')
-        checkins = Number((await c.query<{ n: string }>('SELECT count(*) n FROM check_ins')).rows[0]?.n)
+        stored = Number((await c.query<{ n: string }>('SELECT count(*) n FROM check_ins')).rows[0]?.n)
+        checkins = Number((await c.query<{ n: string }>('SELECT count(*) n FROM check_ins WHERE device_time >= $1', [new Date(dayStart)])).rows[0]?.n)
         await c.end()
       } else {
         // bench/rules.ts's generator and batches, through the product write path
-        checkins = await writeDayCheckins(store, n)
+        for (let back = days - 1; back >= 0; back--) {
+          checkins = await writeDayCheckins(store, n, back)
+          stored += checkins
+        }
       }
       const queries = plansFor(n).map((plan) => coverageQuery(plan, DATE).query)
-      console.log(`compactMany  ${driver.padEnd(8)} grids ${String(n).padStart(6)}  check-ins ${checkins}  (load ${secs(performance.now() - l0)} s)`)
+      console.log(`compactMany  ${driver.padEnd(8)} grids ${String(n).padStart(6)}  days ${days}  check-ins ${checkins} (stored ${stored})  (load ${secs(performance.now() - l0)} s)`)
       for (let run = 1; run <= runs; run++) {
         const load = loadavg()[0] ?? 0
         const c0 = await cpuSnapshot(dbUrl)
