@@ -23,6 +23,10 @@ import { aggregatesMany, groupSignal, pairSignal, scanBounds, type GroupRow, typ
  * windows and periods, listed periods' first / last / gap visits, previous
  * visits of listed checkpoints, per-device and per-patroller figures, signals.
  *
+ * Rows are read in full only from maxGap (plus the clock-offset slack) before the
+ * span to the span's end (readBounds); the previous visit of a checkpoint with no
+ * credited row in that stretch before the day is looked up by its tags.
+ *
  * Grid-days the single sort cannot serve exactly — overlapping windows or
  * periods, a window across two periods, `previousVisitBefore` after the span
  * start, more than MAX_K visits required — are computed by the full stage A
@@ -96,19 +100,66 @@ async function compactBatch(db: Db, qs: readonly CoverageQuery[]): Promise<Compa
     // The server's defaults turn these on at cost estimates of 100,000 / 500,000, which larger batches or
     // better-informed estimates reach. (PGlite has no JIT: no effect there.)
     await tx.exec('SET LOCAL jit = off')
-    const [off] = await tx.query<{ m: number | null }>(
-      `SELECT max(abs(round(offset_ms)))::int8 AS m FROM (
-         SELECT DISTINCT ON (device_id) offset_ms FROM clock_offsets ORDER BY device_id, measured_at DESC) o`,
+    // the largest |offset| in force; the earliest stored device time (one index probe: with nothing stored
+    // below a grid-day's lookup range — the first day of data — its previous visits need no look-up)
+    const [off] = await tx.query<{ m: number | null; first: number | null }>(
+      `SELECT (SELECT max(abs(round(offset_ms)))::int8 FROM (
+                 SELECT DISTINCT ON (device_id) offset_ms FROM clock_offsets ORDER BY device_id, measured_at DESC) o) AS m,
+              (SELECT (date_part('epoch', min(device_time)) * 1000)::int8 FROM check_ins) AS first`,
     )
     const maxOffset = off?.m ?? 0
+    const first = off?.first ?? null
     await loadParams(tx, qs, maxOffset)
     const bounds = qs.map((q) => scanBounds(q, maxOffset))
-    const sql = compactSql(Math.min(...bounds.map((b) => b.lo)), Math.max(...bounds.map((b) => b.hi)), kmax)
+    const reads = qs.map((q) => readBounds(q, maxOffset))
+    const sql = compactSql({
+      lo: Math.min(...bounds.map((b) => b.lo)),
+      hi: Math.max(...bounds.map((b) => b.hi)),
+      from: Math.min(...reads.map((r) => r.from)),
+      to: Math.max(...reads.map((r) => r.to)),
+      spanStart: Math.min(...reads.map((r) => r.spanStart)),
+      spanEnd: Math.max(...reads.map((r) => r.spanEnd)),
+      first: first ?? Number.MAX_SAFE_INTEGER,
+      lookups: first !== null && reads.some((r) => r.prevLo !== null && r.lookupHi > first),
+      filterAfterJoin: db.driver === 'pglite',
+      kmax,
+    })
     const result = await tx.query<OutRow>(sql)
     await tx.exec('DROP TABLE gp_cc_q, gp_cc_t, gp_cc_cp')
     return result
   })
   return assemble(qs, rows)
+}
+
+/**
+ * How far back a grid-day's rows are read in full. scanBounds reaches a day (plus the
+ * clock-offset slack) before the span, for the exact previous visit; but only two kinds
+ * of rows before the span matter:
+ *   - rows in scope: plausible rows timed inside the span (device time ≥ span start −
+ *     the largest |offset|) and implausible rows received inside it (any device time in
+ *     scanBounds: read from before `from` only when received at or after the span start);
+ *   - the previous visit (when previousVisitBefore is set): the last credited row timed
+ *     before it. Credited rows timed in [prevLo, previousVisitBefore), prevLo =
+ *     previousVisitBefore − maxGap, are read in full (device time ≥ prevLo − the largest
+ *     |offset|); when a checkpoint has one, the last of them is its previous visit. Only
+ *     a checkpoint with none there (no visit for longer than maxGap before the day: an
+ *     over-long first gap or no previous visit at all) gets its previous visit looked up
+ *     by its tags in the rest of scanBounds ([lo, prevLo), timed before prevLo).
+ * Which rows are credited before the day and how the previous visit is used afterwards
+ * (first gap, previous-day listing, citation) is unchanged: the rows below prevLo only
+ * ever supplied the last of them. After the span likewise: rows timed at or after its end
+ * are in scope only when implausible and received inside it, so device times from `to`
+ * (span end + the largest |offset|) on are read only when received before the span end.
+ */
+function readBounds(q: CoverageQuery, maxOffset: number): { from: number; to: number; spanStart: number; spanEnd: number; prevLo: number | null; lookupHi: number } {
+  const { lo, hi } = scanBounds(q, maxOffset)
+  const spanStart = Math.min(...q.periods.map((p) => p.start))
+  const spanEnd = Math.max(...q.periods.map((p) => p.end))
+  const prevLo = q.previousVisitBefore === undefined ? null : q.previousVisitBefore - Math.max(0, Math.round(q.maxGapMs))
+  const from = Math.max(lo, Math.min(spanStart, prevLo ?? spanStart) - maxOffset)
+  // after the span the same holds: a row timed at or after the span end is in scope only when implausible and received inside it
+  const to = Math.min(hi, spanEnd + maxOffset + 1)
+  return { from, to, spanStart, spanEnd, prevLo, lookupHi: prevLo === null ? lo : Math.min(hi, prevLo + maxOffset + 1) }
 }
 
 /**
@@ -137,11 +188,13 @@ async function loadParams(tx: Queryable, qs: readonly CoverageQuery[], maxOffset
   await tx.query(
     `CREATE TEMP TABLE gp_cc_q ON COMMIT DROP AS
      SELECT qi, grid_id, span_start, span_end, lo, hi, rescan, max_gap, max_ahead, max_delay, credit_foreign, prev_before, max_speed, slack, rcv_upto,
-            wb::int8[] AS wb, need::int[] AS need, pbnd::int8[] AS pbnd, nwin, nper, travel_dt
+            wb::int8[] AS wb, need::int[] AS need, pbnd::int8[] AS pbnd, nwin, nper, travel_dt, prev_lo, lk_hi,
+            to_timestamp(lo::float8 / 1000) - interval '1 ms' AS lo_ts, to_timestamp(lk_hi::float8 / 1000) + interval '1 ms' AS lk_hi_ts
      FROM unnest($1::int[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::bool[],
-                 $12::int8[], $13::float8[], $14::float8[], $15::int8[], $16::text[], $17::text[], $18::text[], $19::int[], $20::int[], $21::float8[])
+                 $12::int8[], $13::float8[], $14::float8[], $15::int8[], $16::text[], $17::text[], $18::text[], $19::int[], $20::int[], $21::float8[],
+                 $22::int8[], $23::int8[])
        AS q(qi, grid_id, span_start, span_end, lo, hi, rescan, max_gap, max_ahead, max_delay, credit_foreign, prev_before, max_speed, slack, rcv_upto,
-            wb, need, pbnd, nwin, nper, travel_dt)`,
+            wb, need, pbnd, nwin, nper, travel_dt, prev_lo, lk_hi)`,
     [
       qs.map((_, i) => i),
       col((q) => q.gridId),
@@ -164,6 +217,8 @@ async function loadParams(tx: Queryable, qs: readonly CoverageQuery[], maxOffset
       col((q) => q.windows.length),
       col((q) => q.periods.length),
       col(travelDtMs),
+      col((q) => readBounds(q, maxOffset).prevLo),
+      col((q) => readBounds(q, maxOffset).lookupHi),
     ],
   )
   // tag → checkpoint exactly as the reference resolves it (checkpoint id first, then its tags; later wins), with the checkpoint's position.
@@ -229,14 +284,76 @@ interface OutRow {
 
 const ts = (ms: number) => `'${new Date(ms).toISOString()}'::timestamptz`
 
-function compactSql(lo: number, hi: number, kmax: number): string {
+/**
+ * lo / hi: the batch's scanBounds; [from, to): the device times read in full (readBounds),
+ * rows before `from` only when received at or after spanStart (the batch's earliest span start),
+ * rows from `to` on only when received before spanEnd (the batch's latest span end);
+ * first: the earliest device time stored (a grid-day whose look-up range ends at or before it
+ * looks nothing up); lookups: whether any grid-day may need a previous visit looked up.
+ */
+function compactSql(o: {
+  lo: number
+  hi: number
+  from: number
+  to: number
+  spanStart: number
+  spanEnd: number
+  first: number
+  lookups: boolean
+  filterAfterJoin: boolean
+  kmax: number
+}): string {
+  const { lo, hi, from, to, spanStart, spanEnd, kmax } = o
   const terms = (n: number, f: (j: number) => string) => Array.from({ length: n }, (_, j) => f(j + 1))
   const sum = (n: number, f: (j: number) => string) => (n <= 0 ? '0' : terms(n, (j) => `coalesce(${f(j)}, 0)`).join(' + '))
   const any = (n: number, f: (j: number) => string) => (n <= 0 ? 'false' : terms(n, (j) => `coalesce(${f(j)}, false)`).join(' OR '))
-  const range = `c.device_time >= ${ts(lo)} AND c.device_time < ${ts(hi)}`
+  const outside = [
+    ...(from > lo ? [`(c.device_time >= ${ts(from)} OR c.received_at >= ${ts(spanStart)})`] : []),
+    ...(to < hi ? [`(c.device_time < ${ts(to)} OR c.received_at < ${ts(spanEnd)})`] : []),
+  ]
+  // On the server (statistics) the rows outside [from, to) are dropped as they are scanned. PGlite has no
+  // statistics: these clauses would only lower its row estimates and turn the joins below into nested loops
+  // and a hash over check_ins (1,000 grids, 1 day stored: ≈ +0.3 s CPU of ≈ 4.2), so there they apply after the joins.
+  const range = [`c.device_time >= ${ts(lo)} AND c.device_time < ${ts(hi)}`, ...(o.filterAfterJoin ? [] : outside)].join(' AND ')
+  const rawFilter = o.filterAfterJoin && outside.length > 0 ? outside.join(' AND ') : undefined
+  // the lookup's rows of one (grid-day, checkpoint) by its tags, as raw reads them (index range from the row's grid-day)
+  const lookupRange = 'c.device_time >= q.lo_ts AND c.device_time < q.lk_hi_ts'
+  const lookupCtes = !o.lookups
+    ? ''
+    : `-- checkpoints with no credited row in [prev_lo, previousVisitBefore): their previous visit, if any,
+-- is timed before prev_lo; looked up by their tags over the rest of the scan bounds (readBounds)
+lk_need AS (
+  SELECT c.qi, c.cp FROM gp_cc_cp c JOIN gp_cc_q q ON q.qi = c.qi WHERE q.prev_before IS NOT NULL AND q.lk_hi > ${o.first}
+  EXCEPT
+  SELECT qi, cp FROM s WHERE credited AND at < prev_before
+),
+lk AS (
+  SELECT DISTINCT ON (qi, cp) qi, cp, 0 AS pb, 0 AS b, at, id, dev, badge, NULL::int AS k, NULL::int8 AS ps, pbnd[1] AS pe,
+         nwin, nper, span_start, rescan, prev_before, max_gap, false AS in_span
+  FROM (
+    SELECT q.qi, n.cp, c.device_id || ':' || c.seq AS id, c.device_id AS dev, c.badge_id AS badge, q.pbnd, q.nwin, q.nper, q.span_start, q.rescan,
+           q.prev_before, q.max_gap, q.prev_lo, q.lo, q.hi, q.max_ahead, q.max_delay, q.rcv_upto,
+           (date_part('epoch', c.device_time) * 1000)::int8 - coalesce(o.off, 0) AS at,
+           (date_part('epoch', c.received_at) * 1000)::int8 AS rcv,
+           (date_part('epoch', c.device_time) * 1000)::int8 AS dt,
+           q.credit_foreign OR NOT (c.grid_id IS NOT NULL AND c.grid_id <> q.grid_id) AS creditable
+    FROM lk_need n JOIN gp_cc_q q ON q.qi = n.qi JOIN gp_cc_t t ON t.qi = n.qi AND t.cp = n.cp
+    CROSS JOIN LATERAL (
+      SELECT c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id FROM check_ins c WHERE c.checkpoint_id = t.tag AND ${lookupRange}
+      UNION ALL
+      SELECT c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id FROM check_ins c WHERE c.checkpoint_id IS NULL AND c.tag_id = t.tag AND ${lookupRange}
+    ) c
+    LEFT JOIN off o ON o.device_id = c.device_id
+    OFFSET 0
+  ) r
+  WHERE creditable AND at < prev_lo AND dt >= lo AND dt < hi AND (rcv_upto IS NULL OR rcv <= rcv_upto)
+    AND at - rcv <= max_ahead AND rcv - at <= max_delay
+  ORDER BY qi, cp, at DESC, id COLLATE "C" DESC
+),
+`
   return `
 WITH off AS (SELECT DISTINCT ON (device_id) device_id, round(offset_ms)::int8 AS off FROM clock_offsets ORDER BY device_id, measured_at DESC),
-raw AS (
+raw AS (${rawFilter ? '\n  SELECT * FROM (' : ''}
   SELECT t.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, t.cp, t.lat, t.lon
   FROM gp_cc_t t JOIN check_ins c ON c.checkpoint_id = t.tag WHERE ${range}
   UNION ALL
@@ -245,7 +362,7 @@ raw AS (
   UNION ALL
   SELECT q.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, NULL::text, NULL::float8, NULL::float8
   FROM gp_cc_q q JOIN check_ins c ON c.grid_id = q.grid_id
-  WHERE ${range} AND NOT EXISTS (SELECT 1 FROM gp_cc_t t WHERE t.qi = q.qi AND t.tag = coalesce(c.checkpoint_id, c.tag_id))
+  WHERE ${range} AND NOT EXISTS (SELECT 1 FROM gp_cc_t t WHERE t.qi = q.qi AND t.tag = coalesce(c.checkpoint_id, c.tag_id))${rawFilter ? `\n  OFFSET 0) c WHERE ${rawFilter}` : ''}
 ),
 timed AS (
   SELECT r.qi, r.device_id || ':' || r.seq AS id, r.device_id AS dev, r.badge_id AS badge, r.grid_id AS dgrid, r.tag_id, r.cp, r.lat, r.lon,
@@ -254,7 +371,7 @@ timed AS (
          (date_part('epoch', r.device_time) * 1000)::int8 AS dt,
          r.grid_id IS NOT NULL AND r.grid_id <> q.grid_id AS fgn,
          q.span_start, q.span_end, q.lo, q.hi, q.rescan, q.max_gap, q.max_ahead, q.max_delay, q.credit_foreign, q.prev_before, q.max_speed, q.slack,
-         q.rcv_upto, q.wb, q.need, q.pbnd, q.nwin, q.nper, q.travel_dt
+         q.rcv_upto, q.wb, q.need, q.pbnd, q.nwin, q.nper, q.travel_dt, q.prev_lo
   FROM raw r JOIN gp_cc_q q ON q.qi = r.qi LEFT JOIN off o ON o.device_id = r.device_id
   OFFSET 0 -- (a fence: each level's expressions are computed once per row, not inlined into every use)
 ),
@@ -264,7 +381,7 @@ judged AS (
   FROM timed t WHERE t.dt >= t.lo AND t.dt < t.hi AND (t.rcv_upto IS NULL OR t.rcv <= t.rcv_upto)
   OFFSET 0
 ),
--- every row in scope of a grid-day, and the credited rows before previousVisitBefore; no arrays kept
+-- every row in scope of a grid-day, and the credited rows in [prev_lo, previousVisitBefore); no arrays kept
 s AS MATERIALIZED (
   SELECT qi, id, dev, badge, dgrid, tag_id, cp, lat, lon, at, rcv, plausible, fgn,
          plausible AND at >= span_start AND at < span_end AS in_span,
@@ -274,14 +391,17 @@ s AS MATERIALIZED (
          nwin, nper, span_start, rescan, prev_before, max_gap, max_speed, slack, travel_dt
   FROM judged
   WHERE CASE WHEN plausible THEN at ELSE rcv END >= span_start AND CASE WHEN plausible THEN at ELSE rcv END < span_end
-     OR (plausible AND cp IS NOT NULL AND (credit_foreign OR NOT fgn) AND at < prev_before)
+     OR (plausible AND cp IS NOT NULL AND (credit_foreign OR NOT fgn) AND at < prev_before AND at >= prev_lo)
 ),
--- THE sort: credited rows by (qi, cp, pb, b, at, id). Every window function below uses
+${lookupCtes}-- THE sort: credited rows by (qi, cp, pb, b, at, id). Every window function below uses
 -- this one window (a): rows of one period, and of one cell (window), are contiguous in it.
 m1 AS (
   SELECT qi, cp, pb, b, at, id, dev, badge, k, ps, pe, nwin, nper, span_start, rescan, prev_before, max_gap, in_span,
          lag(at) OVER a AS l_at, lead(at) OVER a AS n_at
-  FROM s WHERE credited AND (in_span OR at < prev_before)
+  FROM (
+    SELECT qi, cp, pb, b, at, id, dev, badge, k, ps, pe, nwin, nper, span_start, rescan, prev_before, max_gap, in_span
+    FROM s WHERE credited AND (in_span OR at < prev_before)${o.lookups ? '\n    UNION ALL\n    SELECT * FROM lk' : ''}
+  ) y
   WINDOW a AS (PARTITION BY qi, cp ORDER BY pb, b, at, id COLLATE "C")
 ),
 -- visits (rescan chaining) and the previous visit (last credited row before previousVisitBefore)

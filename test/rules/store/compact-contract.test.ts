@@ -50,6 +50,14 @@ function extraPlans(seed: number, p: (s: string) => string): PatrolPlan[] {
       windows: { kind: 'every', every: '4h', start: '00:00' },
       maxGapMinutes: 180,
     }),
+    // the bounded read before the day (coverage-compact.ts readBounds), crafted rows (boundRows)
+    parsePlan({
+      gridId: p('G7'),
+      checkpoints: ['U', 'V', 'W', 'X', 'Y', 'K', 'J', 'O', 'N'].map((x) => ({ id: p(x), tagIds: [p(`tag7-${x.toLowerCase()}`)] })),
+      windows: { kind: 'every', every: '4h', start: '00:00' },
+      maxGapMinutes: 180,
+      clock: { maxAheadMinutes: 5, maxUploadDelayHours: 6 },
+    }),
     parsePlan({
       gridId: p('G5'),
       checkpoints: cps.slice(1, 3),
@@ -96,6 +104,65 @@ function edgeRows(g: Generated, p: (s: string) => string): void {
   }
 }
 
+/**
+ * Rows for G7 on 2024-05-10 around the bound below which compactMany reads only what it
+ * looks up: L = day start − maxGap (180 min). First visits at the day start unless said.
+ * U: previous visit L − 1 ms (looked up; first gap maxGap + 1 ms: listed, cited), V: at L and
+ * first visit 1 ms into the day (read; gap maxGap + 1 ms: listed, cited), W: the same 1 ms later
+ * (gap exactly maxGap: not listed), X: last visit 23 h before the day
+ * (looked up, listed), Y: 3 days before (outside the scan bounds: no previous visit, first gap
+ * from the period start), K: scans chained across L (L − 2 min, L + 1 min: the later one is the
+ * previous visit), J: chained just below L (L − 2 min, L − 1 ms: the lookup returns the last,
+ * not the chain's first), O: device clock 30 min behind, scanned at device time L − 20 min =
+ * L + 10 min (read through the offset slack; first visit 170 min into the day: listed only
+ * with that previous visit), N: device clock 30 min ahead, device time L + 10 min = L − 20 min
+ * (looked up above L in device time), and 10 min before the day's end (device time after it,
+ * uploaded after it: read through the offset slack after the span). Also implausible scans 20 h before and after the day,
+ * uploaded 1 h into it / 1 h before its end (in scope, outside the device times read in full)
+ * and 1 h before / after the day (not in scope).
+ */
+function boundRows(g: Generated, p: (s: string) => string): void {
+  const dayStart = Date.parse('2024-05-10T00:00:00+08:00')
+  const dayEnd = dayStart + 1440 * MIN
+  const L = dayStart - 180 * MIN
+  const day = (first: number) => {
+    const out = [first]
+    for (let t = first; t + 179 * MIN < dayEnd - 180 * MIN; ) out.push((t += 179 * MIN))
+    return [...out, dayEnd - 180 * MIN]
+  }
+  const dev = { D7: 0, D8: -30 * MIN, D9: 30 * MIN }
+  g.offsets.push({ deviceId: p('D8'), offsetMs: dev.D8 }, { deviceId: p('D9'), offsetMs: dev.D9 })
+  const rows: Array<[string, keyof typeof dev, number, number?]> = [
+    ...[L - 1, ...day(dayStart)].map((at): [string, 'D7', number] => ['u', 'D7', at]),
+    ...[L, ...day(dayStart + 1)].map((at): [string, 'D7', number] => ['v', 'D7', at]),
+    ...[L + 1, ...day(dayStart + 1)].map((at): [string, 'D7', number] => ['w', 'D7', at]),
+    ...[dayStart - 23 * 60 * MIN, ...day(dayStart)].map((at): [string, 'D7', number] => ['x', 'D7', at]),
+    ...[dayStart - 72 * 60 * MIN, ...day(dayStart)].map((at): [string, 'D7', number] => ['y', 'D7', at]),
+    ...[L - 2 * MIN, L + MIN, ...day(dayStart)].map((at): [string, 'D7', number] => ['k', 'D7', at]),
+    ...[L - 2 * MIN, L - 1, ...day(dayStart)].map((at): [string, 'D7', number] => ['j', 'D7', at]),
+    ['o', 'D8', L + 10 * MIN],
+    ...day(dayStart + 170 * MIN).map((at): [string, 'D7', number] => ['o', 'D7', at]),
+    ['n', 'D9', L - 20 * MIN],
+    ...day(dayStart).map((at): [string, 'D7', number] => ['n', 'D7', at]),
+    ['v', 'D7', dayStart - 20 * 60 * MIN, dayStart + 60 * MIN],
+    ['w', 'D7', dayStart - 20 * 60 * MIN, dayStart - 60 * MIN],
+    ['o', 'D9', dayEnd - 10 * MIN, dayEnd + 30 * MIN],
+    ['v', 'D7', dayEnd + 20 * 60 * MIN, dayEnd - 60 * MIN],
+    ['w', 'D7', dayEnd + 20 * 60 * MIN, dayEnd + 60 * MIN],
+  ]
+  const seq = new Map<string, number>()
+  for (const [x, d, at, received] of rows) {
+    const deviceId = p(d)
+    const s = (seq.get(deviceId) ?? 0) + 1
+    seq.set(deviceId, s)
+    const deviceTime = at + dev[d]
+    const receivedAt = received ?? at + 2000
+    const tagId = p(`tag7-${x}`)
+    g.records.push({ kind: 'checkin', deviceId, seq: s, deviceTimeMs: deviceTime, receivedAtMs: receivedAt, clockFuture: false, clockAncient: false, tagId, method: 'nfc', checkpointId: null, gridId: p('G7'), badgeId: p('P7') })
+    g.rows.push({ id: `${deviceId}:${s}`, deviceId, seq: s, tagId, checkpointId: null, deviceTime, receivedAt, badge: p('P7'), deviceGridId: p('G7') })
+  }
+}
+
 interface Case {
   seed: number
   g: Generated
@@ -111,6 +178,7 @@ function cases(): { gens: Array<{ seed: number; prefix: string; g: Generated }>;
     const extra = extraPlans(seed, (s) => `${prefix}${s}`)
     const all = { ...g, plans: [...g.plans, ...extra] }
     edgeRows(all, (s) => `${prefix}${s}`)
+    boundRows(all, (s) => `${prefix}${s}`)
     return { seed, prefix, g: all }
   })
   const list = gens.flatMap(({ g, seed }) =>
@@ -146,10 +214,25 @@ for (const driver of drivers()) {
         t.strictSame(ref.periods.map((x) => [x.checkpointId, x.first === null, x.longGaps.length]), [[`${p}Q`, false, 0], [`${p}R`, true, 0], [`${p}S`, false, 0], [`${p}T`, false, 0]], 'G6 edges')
         t.strictSame(ref.previousVisits.map((x) => x.checkpointId), [`${p}Q`, `${p}R`, `${p}S`, `${p}T`], 'G6 previous visits')
       }
+      if (c.plan.gridId.endsWith('G7') && c.date === '2024-05-10') {
+        const p = c.plan.gridId.slice(0, -2)
+        const L = Date.parse('2024-05-10T00:00:00+08:00') - 180 * MIN
+        const first = ref.periods.filter((x) => x.periodStart === L + 180 * MIN)
+        t.strictSame(first.map((x) => x.checkpointId), ['J', 'N', 'O', 'U', 'V', 'X'].map((x) => `${p}${x}`), 'G7: listed in the first period')
+        t.strictSame(ref.previousVisits.map((x) => [x.checkpointId, x.visit.at]), [['J', L - 1], ['N', L - 20 * MIN], ['O', L + 10 * MIN], ['U', L - 1], ['V', L], ['X', L + 180 * MIN - 23 * 60 * MIN]].map(([x, at]) => [`${p}${x}`, at]), 'G7: previous visits')
+        t.ok(ref.signals.some((x) => x.kind === 'clock_implausible' && x.deviceId === `${p}D7` && x.checkinIds.length === 2), 'G7: the implausible scans received in the day are in scope')
+      }
+    }
+    // one date per call (the batch's read bounds are its own day's, not the earliest of three)
+    for (const date of ['2024-05-09', '2024-05-10', '2024-05-11']) {
+      const day = list.filter((c) => c.date === date)
+      const res = await store.coverage.compactMany(day.map((c) => c.query))
+      for (const [i, c] of day.entries()) t.strictSame(plain(res[i]), plain(many[list.indexOf(c)]), `seed ${c.seed} ${c.plan.gridId} ${c.date} alone`)
     }
     // a single grid-day alone gives the same answer as in the batch
-    const one = list.find((c) => c.plan.gridId.endsWith('G1') && c.date === '2024-05-10') as Case
-    t.strictSame(plain((await store.coverage.compactMany([one.query]))[0]), plain(many[list.indexOf(one)]), 'single grid-day')
+    for (const one of list.filter((c) => /G[167]$/.test(c.plan.gridId) && c.date === '2024-05-10')) {
+      t.strictSame(plain((await store.coverage.compactMany([one.query]))[0]), plain(many[list.indexOf(one)]), `single grid-day ${one.plan.gridId}`)
+    }
     t.strictSame(await store.coverage.compactMany([]), [], 'no grid-days')
     // the generated data exercises every part of the contract
     t.strictSame([...seen].sort(), [
