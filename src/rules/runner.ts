@@ -194,12 +194,17 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
   // Plan versions are immutable: each is parsed once (the scheduler asks every tick).
   const parsed = new Map<string, PatrolPlan & { version: number }>()
   async function plans(): Promise<Map<string, Array<PatrolPlan & { version: number }>>> {
+    const key = (v: { gridId: string; version: number }) => `${v.gridId}\u0000${v.version}`
+    const versions = await store.plans.versions()
+    // Only versions not parsed before are read with their documents.
+    const unseen = versions.filter((v) => !parsed.has(key(v)))
+    for (const row of await store.plans.getVersions(unseen)) {
+      parsed.set(key(row), { ...parsePlan(row.plan), version: row.version, ...(row.effectiveFrom ? { effectiveFrom: row.effectiveFrom } : {}) })
+    }
     const out = new Map<string, Array<PatrolPlan & { version: number }>>()
-    for (const row of await store.plans.listAll()) {
-      const key = `${row.gridId}\u0000${row.version}`
-      const plan = parsed.get(key) ?? { ...parsePlan(row.plan), version: row.version, ...(row.effectiveFrom ? { effectiveFrom: row.effectiveFrom } : {}) }
-      parsed.set(key, plan)
-      out.set(row.gridId, [...(out.get(row.gridId) ?? []), plan])
+    for (const v of versions) {
+      const plan = parsed.get(key(v))
+      if (plan) out.set(v.gridId, [...(out.get(v.gridId) ?? []), plan])
     }
     return out
   }

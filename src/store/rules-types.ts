@@ -7,6 +7,14 @@ import type { CompactAggregates } from '../rules/coverage/compact.ts'
 
 export type { CoverageAggregates, CoverageQuery } from '../rules/coverage/inputs.ts'
 
+/** A plan version without its document. */
+export interface PlanVersion {
+  gridId: string
+  version: number
+  /** Local date 'YYYY-MM-DD' or null (always). */
+  effectiveFrom: string | null
+}
+
 export interface PlanRow {
   gridId: string
   version: number
@@ -148,8 +156,10 @@ export interface RulesRepositories {
     put(p: { gridId: string; effectiveFrom: string | null; plan: unknown; createdBy?: string | null }): Promise<PlanRow>
     /** All versions, oldest first. */
     list(gridId: string): Promise<PlanRow[]>
-    /** Every version of every grid with a plan (the runner picks the one in force per date). */
-    listAll(): Promise<PlanRow[]>
+    /** Every version of every grid with a plan, without its document (the runner picks the one in force per date; versions are immutable, so it keeps what it parsed). */
+    versions(): Promise<PlanVersion[]>
+    /** These versions with their documents. */
+    getVersions(keys: ReadonlyArray<{ gridId: string; version: number }>): Promise<PlanRow[]>
   }
   coverage: {
     /** Stage A of coverage evaluation in SQL (rules/coverage/inputs.ts contract). */

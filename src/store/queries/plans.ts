@@ -1,5 +1,5 @@
 import type { Db, Queryable } from '../db.ts'
-import type { PlanRow, RulesRepositories } from '../rules-types.ts'
+import type { PlanRow, PlanVersion, RulesRepositories } from '../rules-types.ts'
 
 const PLAN_COLS = `grid_id AS "gridId", version, to_char(effective_from, 'YYYY-MM-DD') AS "effectiveFrom", plan,
   created_by AS "createdBy", created_at AS "createdAt"`
@@ -22,8 +22,18 @@ export function planQueries(db: Db): RulesRepositories['plans'] {
     async list(gridId) {
       return db.query<PlanRow>(`SELECT ${PLAN_COLS} FROM patrol_plans WHERE grid_id = $1 ORDER BY version`, [gridId])
     },
-    async listAll() {
-      return db.query<PlanRow>(`SELECT ${PLAN_COLS} FROM patrol_plans ORDER BY grid_id, version`)
+    async versions() {
+      return db.query<PlanVersion>(
+        `SELECT grid_id AS "gridId", version, to_char(effective_from, 'YYYY-MM-DD') AS "effectiveFrom" FROM patrol_plans ORDER BY grid_id, version`,
+      )
+    },
+    async getVersions(keys) {
+      if (keys.length === 0) return []
+      return db.query<PlanRow>(
+        `SELECT ${PLAN_COLS} FROM patrol_plans JOIN unnest($1::text[], $2::int4[]) AS k(g, v) ON grid_id = k.g AND version = k.v
+         ORDER BY grid_id, version`,
+        [keys.map((k) => k.gridId), keys.map((k) => k.version)],
+      )
     },
   }
 }
