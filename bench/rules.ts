@@ -1,5 +1,5 @@
 // npm run bench:rules [-- --grids 1000,10000 --driver embedded,server --stage-a sql,node --db-prefix gp_bench
-//                        --phases stage-a,rerun,full-rerun,late (those besides the first evaluation; default all)]
+//                        --phases stage-a,rerun,full-rerun,late,ticks (those besides the first evaluation; default all)]
 // Evaluates one local day for N grids × 20 checkpoints × 12 two-hour windows
 // (≈ 240 check-ins per grid, 3 % of (checkpoint, window) pairs missed) per
 // driver: stage A alone as bulk evaluation runs it (exceptions only:
@@ -7,7 +7,11 @@
 // first evaluation (verdicts, gaps, exceptions with evidence, revision 1 stored,
 // cases raised), an idempotent re-run (incremental: nothing received, nothing
 // re-read), a full re-run (every grid-day re-read: `evaluateDays(…, { full: true })`)
-// and an incremental run after one late row for 1 % of the grids, with the machine's load average and
+// and an incremental run after one late row for 1 % of the grids; then (ticks) what the scheduler
+// does while a day is not settled: a new runner evaluates at 00:05 the next morning (the last
+// window is in its 30-minute grace: stage A read) and again at 00:20 with nothing received since
+// (stage A kept, evaluated at the new instant; the late rows above were received at 00:30, so
+// their 1 % of grids is read again); with the machine's load average and
 // the stored result's size per report. The
 // comparison printed in the same run: a bare per-checkpoint visit-count and
 // longest-gap query over the same day (what the issue quotes as reference).
@@ -41,7 +45,7 @@ const stageAs = arg('stage-a', 'sql').split(',') as Array<'sql' | 'node'>
 // Prefix of the throwaway server database's name (a random suffix is added).
 const dbPrefix = arg('db-prefix', 'gp_bench')
 // Phases besides the first evaluation (all by default): stage-a, rerun, full-rerun, late.
-const phases = new Set(arg('phases', 'stage-a,rerun,full-rerun,late').split(','))
+const phases = new Set(arg('phases', 'stage-a,rerun,full-rerun,late,ticks').split(','))
 const timedPhase = async <T>(name: string, f: () => Promise<T>, empty: T): Promise<T> => (phases.has(name) ? f() : empty)
 const log = pino({ level: 'silent' })
 
@@ -133,6 +137,18 @@ for (const driver of driversWanted) {
     const late = await timedPhase('late', () => runner.evaluateDays(items), [])
     const lateMs = performance.now() - l0
     const c5 = await cpuSnapshot(serverUrl)
+    // The scheduler during the day (last: it stores mid-day revisions over the reports above).
+    let tickNow = dayStart + 86_400_000 + 5 * 60_000
+    const ticker = createRunner({ store, log, now: () => tickNow, config: { stageA: via } })
+    const k0 = performance.now()
+    const tick1 = await timedPhase('ticks', () => ticker.evaluateDays(items), [])
+    const tick1Ms = performance.now() - k0
+    const c6 = await cpuSnapshot(serverUrl)
+    tickNow += 15 * 60_000
+    const k1 = performance.now()
+    const tick2 = await timedPhase('ticks', () => ticker.evaluateDays(items), [])
+    const tick2Ms = performance.now() - k1
+    const c7 = await cpuSnapshot(serverUrl)
     const cases = first.reduce((n, o) => n + o.casesOpened, 0)
     const stored = first.reduce((n, o) => n + JSON.stringify(o.result ?? null).length, 0) / Math.max(1, first.length)
     console.log(
@@ -143,6 +159,8 @@ for (const driver of driversWanted) {
         (phases.has('rerun') ? `  idempotent re-run         ${secs(rerunMs)} s  (${again.filter((o) => o.status === 'unchanged').length} unchanged, ${again.filter((o) => o.skipped).length} skipped: incremental)  ${cpuSince(c2, c3, serverUrl)}\n` : '') +
         (phases.has('full-rerun') ? `  full re-run (every day)   ${secs(fullRerunMs)} s  (${full.filter((o) => o.status === 'unchanged').length} unchanged)  ${cpuSince(c3, c4, serverUrl)}\n` : '') +
         (phases.has('late') ? `  late rows, 1 % of grids   ${secs(lateMs)} s  (${late.filter((o) => o.status === 'revised').length} revised, ${late.filter((o) => o.skipped).length} skipped)  ${cpuSince(c4, c5, serverUrl)}\n` : '') +
+        (phases.has('ticks') ? `  tick at 00:05 (not settled) ${secs(tick1Ms)} s  (${tick1.filter((o) => o.status === 'revised').length} revised)  ${cpuSince(c5, c6, serverUrl)}\n` : '') +
+        (phases.has('ticks') ? `  tick at 00:20, nothing new  ${secs(tick2Ms)} s  (${tick2.filter((o) => o.status === 'revised').length} revised)  ${cpuSince(c6, c7, serverUrl)}\n` : '') +
         `  machine load (1-min avg)  ${loadBefore.toFixed(2)} before the full evaluation, ${(loadavg()[0] ?? 0).toFixed(2)} after the re-run (2 cores, shared)`,
     )
     for (const fn of teardowns.splice(0)) await fn()

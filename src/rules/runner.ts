@@ -191,6 +191,14 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
     return q
   }
 
+  /** Each grid-day's last stage A result, as of which watermark and instant (reusedStageA; bounded, in memory). */
+  const stageAKept = new Map<string, { planVersion: number; query: CoverageQuery; agg: CompactAggregates; watermarkMs: number | null; evaluatedAtMs: number }>()
+  const keepStageA = (k: string, e: typeof stageAKept extends Map<string, infer V> ? V : never) => {
+    stageAKept.delete(k)
+    stageAKept.set(k, e)
+    if (stageAKept.size > MAX_KEPT_STAGE_A) stageAKept.delete(stageAKept.keys().next().value as string)
+  }
+
   // Plan versions are immutable: each is parsed once (the scheduler asks every tick).
   const parsed = new Map<string, PatrolPlan & { version: number }>()
   async function plans(): Promise<Map<string, Array<PatrolPlan & { version: number }>>> {
@@ -222,7 +230,16 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
     })
     const skip = (opts.full ?? !config.incremental) ? new Map<string, ReportHead>() : await unchangedSince(planned, stamp)
     for (const [k, h] of skip) done.set(k, { gridId: h.gridId, localDate: h.localDate, status: 'unchanged', revision: h.revision, casesOpened: 0, casesUpdated: 0, casesResolved: 0, skipped: true })
-    const todo = planned.filter((j) => !skip.has(dayKey(j)))
+    let todo = planned.filter((j) => !skip.has(dayKey(j)))
+    const incremental = !(opts.full ?? !config.incremental)
+    const reused = incremental ? await reusedStageA(todo) : undefined
+    if (reused && reused.hits.length > 0) {
+      const days = reused.hits.map(({ j, e }) => ({ plan: j.plan!, result: evaluateCompact(j.plan!, j.localDate, j.built!.windows, e.agg, reused.at) }))
+      for (const [k, o] of await settleDays(ctx, days, reused.watermark, reused.at, stamp)) done.set(k, o)
+      for (const d of days) evaluated.push(d.result)
+      const hit = new Set(reused.hits.map((h) => dayKey(h.j)))
+      todo = todo.filter((j) => !hit.has(dayKey(j)))
+    }
     // Stage A of the next batch runs in the database while this one is
     // evaluated and stored in Node (pipelined: the two overlap on 2 cores).
     const prepare = (jobs: typeof todo) => {
@@ -233,6 +250,7 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
         const watermark = await store.watermark.current()
         const at = now()
         const aggs = await compactStageA(store, live.map((j) => asOfWatermark(j.built!.query, watermark)), config.stageA)
+        if (incremental) live.forEach((j, k) => keepStageA(dayKey(j), { planVersion: j.plan!.version, query: j.built!.query, agg: aggs[k] as CompactAggregates, watermarkMs: watermark, evaluatedAtMs: at }))
         return { jobs, live, aggs, watermark, at }
       })()
       ready.catch(() => undefined) // awaited below; not an unhandled rejection while the previous batch settles
@@ -297,7 +315,7 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
     if (withPlan.length === 0) return out
     const heads = new Map((await store.reports.latestDigests(withPlan)).map((h) => [dayKey(h), h]))
     const at = now()
-    let cands = withPlan.flatMap((j) => {
+    const cands = withPlan.flatMap((j) => {
       const stored = heads.get(dayKey(j))
       if (!stored) return []
       // A later evaluation by this runner that found the same report vouches for it as of then.
@@ -315,22 +333,62 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
       return [{ j, h: stored, seen: h, query }]
     })
     if (cands.length === 0) return out
-    const overlap = config.lateOverlapSeconds * 1000
     const watermark = await store.watermark.current()
+    const same = await unreadSince(
+      cands.map((c) => ({ query: c.query, watermarkMs: c.seen.watermarkMs, evaluatedAtMs: c.seen.evaluatedAtMs })),
+      watermark,
+    )
+    cands.forEach((c, k) => same[k] && out.set(dayKey(c.j), c.h))
+    return out
+  }
+
+  /**
+   * For each grid-day read by stage A as of `watermarkMs` (the read started after
+   * `evaluatedAtMs`): true when nothing stage A would read for it arrived since, up
+   * to `watermark` (coverage.changedSince), false when something may have.
+   */
+  async function unreadSince(
+    items: ReadonlyArray<{ query: CoverageQuery; watermarkMs: number | null; evaluatedAtMs: number }>,
+    watermark: number | null,
+  ): Promise<boolean[]> {
+    const overlap = config.lateOverlapSeconds * 1000
     // Rows it may not have seen: received after its watermark, or committed after it ran
     // (stage A runs after evaluatedAt; a row commits at most lateOverlapSeconds after its receipt).
-    const since = (c: (typeof cands)[number]) => Math.min(c.seen.watermarkMs ?? 0, c.seen.evaluatedAtMs - overlap)
+    const since = (c: (typeof items)[number]) => Math.min(c.watermarkMs ?? 0, c.evaluatedAtMs - overlap)
     // Receipts older than the retention are pruned (uplink_seen) with their rows: not trusted. A
-    // report older than the lookback is re-read rather than every receipt since (one query for all).
+    // read older than the lookback is done again rather than every receipt since searched (one query for all).
     const retention = store.uplinks.retentionDays > 0 ? store.uplinks.retentionDays * 86_400_000 - overlap : Infinity
     const oldest = (watermark ?? 0) - Math.min(retention, config.incrementalLookbackHours * HOUR)
-    cands = cands.filter((c) => since(c) >= oldest)
+    const out = items.map(() => false)
+    const asked = items.flatMap((c, i) => (since(c) >= oldest ? [i] : []))
+    if (asked.length === 0) return out
     const changed = await store.coverage.changedSince(
-      cands.map((c) => ({ query: c.query, sinceMs: since(c) })),
+      asked.map((i) => ({ query: (items[i] as (typeof items)[number]).query, sinceMs: since(items[i] as (typeof items)[number]) })),
       watermark ?? 0,
     )
-    cands.forEach((c, k) => changed[k] === false && out.set(dayKey(c.j), c.h))
+    asked.forEach((i, k) => (out[i] = changed[k] === false))
     return out
+  }
+
+  /**
+   * Days not settled yet (a window still open or in its grace) are re-evaluated at
+   * every scheduler tick: the instant moves pending cells and open gaps. Stage A
+   * does not depend on the instant, only on the rows, so this runner keeps each
+   * day's last stage A result and evaluates it again at the new instant when no
+   * row it would read arrived since (the same check as above).
+   */
+  async function reusedStageA(jobs: ReadonlyArray<{ gridId: string; localDate: string; plan: (PatrolPlan & { version: number }) | undefined; built: ReturnType<typeof coverageQuery> | undefined }>) {
+    const cands = jobs.flatMap((j) => {
+      const e = stageAKept.get(dayKey(j))
+      return j.plan && j.built && e && e.planVersion === j.plan.version && e.query === j.built.query ? [{ j, e }] : []
+    })
+    if (cands.length === 0) return undefined
+    const watermark = await store.watermark.current()
+    const at = now()
+    const same = await unreadSince(cands.map((c) => c.e), watermark)
+    const hits = cands.filter((_, k) => same[k])
+    for (const h of hits) keepStageA(dayKey(h.j), { ...h.e, watermarkMs: watermark, evaluatedAtMs: at })
+    return { hits, watermark, at }
   }
 
   /**
@@ -555,6 +613,8 @@ interface Confirmation {
   readonly stamp: number | null
 }
 const MAX_CONFIRMED = 200_000
+/** Grid-days whose last stage A result a runner keeps (two local days of 10,000 grids). */
+const MAX_KEPT_STAGE_A = 20_000
 
 function reportRow(
   planVersion: number,
