@@ -6,24 +6,23 @@
 // CLI does), and as an operator runs it on the server database: `gridpatrol
 // start` in one process, the CLI in another.
 import t from 'tap'
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { fileURLToPath } from 'node:url'
 import mqtt from 'mqtt'
 import { pino } from 'pino'
 import { generateSecret, hashSecret, type PresenceEvent } from '../../broker/index.ts'
 import { loadConfig } from '../../src/config/index.ts'
 import { start } from '../../src/main.ts'
 import { connack } from '../broker/connack.ts'
+import { bin, LOCAL_EPHEMERAL, startProcess } from '../helpers/app.ts'
 import { makeTestDatabase, serverUrl } from '../helpers/db.ts'
 import { drivers } from '../rules/store/open.ts'
 
 const log = pino({ level: 'silent' })
 const run = promisify(execFile)
-const bin = fileURLToPath(new URL('../../bin/gridpatrol.js', import.meta.url))
 
 /** An mqtt.js device that does not reconnect by itself; resolves once connected. */
 async function device(port: number, id: string, secret: string): Promise<mqtt.MqttClient> {
@@ -52,10 +51,7 @@ for (const driver of drivers()) {
     const config = loadConfig({
       GRIDPATROL_DATA_DIR: dataDir,
       ...(db ? { DATABASE_URL: db.url } : {}),
-      GRIDPATROL_HOST: '127.0.0.1',
-      GRIDPATROL_MQTT_PORT: '0',
-      GRIDPATROL_WS_PORT: '0',
-      GRIDPATROL_HTTP_PORT: '0',
+      ...LOCAL_EPHEMERAL,
       GRIDPATROL_REVOKE_CHECK_MS: '100',
     })
     const running = await start(config, log, { rules: false })
@@ -112,18 +108,14 @@ t.test('operator flow on the server database: `gridpatrol device disable` from a
     DATABASE_URL: db!.url,
     REDIS_URL: '',
     GRIDPATROL_DATA_DIR: dataDir,
-    GRIDPATROL_HOST: '127.0.0.1',
-    GRIDPATROL_MQTT_PORT: '0',
-    GRIDPATROL_WS_PORT: '0',
-    GRIDPATROL_HTTP_PORT: '0',
+    ...LOCAL_EPHEMERAL,
     GRIDPATROL_LOG_LEVEL: 'info',
     GRIDPATROL_REVOKE_CHECK_MS: '200',
   }
   const added = await run(process.execPath, [bin, 'device', 'add', 'rv-cli'], { env })
   const secret = /secret (\S+)/.exec(added.stdout)?.[1]
   t.ok(secret, 'secret printed once')
-  const child = spawn(process.execPath, [bin, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-  const logs: string[] = []
+  const { child, ports, logs } = await startProcess(env)
   t.teardown(async () => {
     if (child.exitCode === null) {
       child.kill('SIGTERM')
@@ -132,27 +124,6 @@ t.test('operator flow on the server database: `gridpatrol device disable` from a
     await db!.drop()
     await rm(dataDir, { recursive: true, force: true })
   })
-  const ports = await new Promise<{ mqtt: number }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no start within 60 s:\n${logs.join('')}`)), 60_000)
-    let buf = ''
-    child.stdout!.on('data', (c: Buffer) => {
-      buf += c.toString()
-      for (let nl; (nl = buf.indexOf('\n')) >= 0; buf = buf.slice(nl + 1)) {
-        const line = buf.slice(0, nl)
-        logs.push(line + '\n')
-        try {
-          const rec = JSON.parse(line) as { msg?: string; ports?: { mqtt: number } }
-          if (rec.msg === 'gridpatrol started' && rec.ports) {
-            clearTimeout(timer)
-            resolve(rec.ports)
-          }
-        } catch {
-          // not JSON
-        }
-      }
-    })
-    child.stderr!.on('data', (c: Buffer) => logs.push(c.toString()))
-  })
   const c = await device(ports.mqtt, 'rv-cli', secret!)
   t.teardown(() => c.end(true))
   const out = await run(process.execPath, [bin, 'device', 'disable', 'rv-cli'], { env })
@@ -160,8 +131,9 @@ t.test('operator flow on the server database: `gridpatrol device disable` from a
   await closed(c)
   t.pass('disconnected by the running process')
   // The log line and the socket's close travel on different channels: wait for the line.
-  for (const deadline = Date.now() + 10_000; !/connection revoked.*|"why":"device disabled"/.test(logs.join('')) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50))
-  t.match(logs.join(''), /"why":"device disabled","msg":"connection revoked"/, 'the process logs why')
+  const why = /"why":"device disabled","msg":"connection revoked"/
+  for (const deadline = Date.now() + 10_000; !why.test(logs.join('')) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50))
+  t.match(logs.join(''), why, 'the process logs why')
   t.notMatch(logs.join(''), secret!, 'the secret is never logged')
   t.equal(await connack(ports.mqtt, { clientId: 'rv-cli', username: 'rv-cli', password: secret! }), 5, 'refused from then on')
 })

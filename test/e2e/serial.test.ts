@@ -13,6 +13,7 @@ import { hashSecret, generateSecret } from '../../broker/index.ts'
 import { openSerialDock } from '../../simulators/serial-dock.ts'
 import { loadConfig } from '../../src/config/index.ts'
 import { start } from '../../src/main.ts'
+import { LOCAL_EPHEMERAL } from '../helpers/app.ts'
 import { makeTestDatabase } from '../helpers/db.ts'
 import { ptyPair } from '../helpers/pty.ts'
 import { drivers } from '../rules/store/open.ts'
@@ -38,10 +39,7 @@ for (const driver of drivers()) {
     const config = loadConfig({
       GRIDPATROL_DATA_DIR: dataDir,
       ...(db ? { DATABASE_URL: db.url } : {}),
-      GRIDPATROL_HOST: '127.0.0.1',
-      GRIDPATROL_MQTT_PORT: '0',
-      GRIDPATROL_WS_PORT: '0',
-      GRIDPATROL_HTTP_PORT: '0',
+      ...LOCAL_EPHEMERAL,
       GRIDPATROL_SERIAL_PORTS: `${gatewaySide}@115200`,
     })
     const running = await start(config, log, { rules: false })
@@ -88,10 +86,7 @@ t.test('a serial line that cannot be opened stops the start with its name', asyn
   const config = loadConfig({
     GRIDPATROL_DATA_DIR: dataDir,
     DATABASE_URL: undefined,
-    GRIDPATROL_HOST: '127.0.0.1',
-    GRIDPATROL_MQTT_PORT: '0',
-    GRIDPATROL_WS_PORT: '0',
-    GRIDPATROL_HTTP_PORT: '0',
+    ...LOCAL_EPHEMERAL,
     GRIDPATROL_SERIAL_PORTS: '/dev/gp-no-such-tty',
   })
   await t.rejects(start(config, log, { rules: false }), /serial line \/dev\/gp-no-such-tty \(GRIDPATROL_SERIAL_PORTS\)/)

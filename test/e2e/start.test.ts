@@ -2,55 +2,16 @@
 // (one process, embedded database), a real MQTT device publishing at QoS 1, the
 // operator's HTTP endpoints, a clean SIGTERM, and the data still there after.
 import t from 'tap'
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { fileURLToPath } from 'node:url'
 import mqtt from 'mqtt'
 import { encodeUplink, uplinkTopic, type Uplink } from '../../firmware-protocol/index.ts'
+import { bin, LOCAL_EPHEMERAL, startProcess } from '../helpers/app.ts'
 
 const run = promisify(execFile)
-const bin = fileURLToPath(new URL('../../bin/gridpatrol.js', import.meta.url))
-
-interface Started {
-  child: ChildProcess
-  ports: { mqtt: number; http: number }
-  logs: string[]
-}
-
-function startProcess(env: NodeJS.ProcessEnv): Promise<Started> {
-  const child = spawn(process.execPath, [bin, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-  const logs: string[] = []
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no start within 60 s:\n${logs.join('')}`)), 60_000)
-    let buf = ''
-    child.stdout!.on('data', (c: Buffer) => {
-      buf += c.toString()
-      let nl
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl)
-        buf = buf.slice(nl + 1)
-        logs.push(line + '\n')
-        try {
-          const rec = JSON.parse(line) as { msg?: string; ports?: { mqtt: number; http: number } }
-          if (rec.msg === 'gridpatrol started' && rec.ports) {
-            clearTimeout(timer)
-            resolve({ child, ports: rec.ports, logs })
-          }
-        } catch {
-          // not JSON: keep it for the failure message
-        }
-      }
-    })
-    child.stderr!.on('data', (c: Buffer) => logs.push(c.toString()))
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      reject(new Error(`exited with ${code} before start:\n${logs.join('')}`))
-    })
-  })
-}
 
 t.test('device add → start → QoS 1 check-in acked → health, metrics → SIGTERM → data kept', async (t) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'gp-e2e-'))
@@ -60,10 +21,7 @@ t.test('device add → start → QoS 1 check-in acked → health, metrics → SI
     DATABASE_URL: '',
     REDIS_URL: '',
     GRIDPATROL_DATA_DIR: dataDir,
-    GRIDPATROL_HOST: '127.0.0.1',
-    GRIDPATROL_MQTT_PORT: '0',
-    GRIDPATROL_WS_PORT: '0',
-    GRIDPATROL_HTTP_PORT: '0',
+    ...LOCAL_EPHEMERAL,
     GRIDPATROL_LOG_LEVEL: 'info',
   }
 

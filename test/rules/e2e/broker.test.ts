@@ -28,6 +28,7 @@ import { start } from '../../../src/main.ts'
 import { parseRulesConfig } from '../../../src/rules/cases/config.ts'
 import { createRulesEngine, type Timers } from '../../../src/rules/scheduler.ts'
 import type { Store } from '../../../src/store/types.ts'
+import { LOCAL_EPHEMERAL } from '../../helpers/app.ts'
 import { makeTestDatabase } from '../../helpers/db.ts'
 import { drivers } from '../store/open.ts'
 import { checkAgainstTruth, checkBeforeBatch, register, smallTownWithLateBatch } from './truth.ts'
@@ -161,10 +162,7 @@ for (const driver of drivers()) {
     const config = loadConfig({
       GRIDPATROL_DATA_DIR: dataDir,
       ...(db ? { DATABASE_URL: db.url } : {}),
-      GRIDPATROL_HOST: '127.0.0.1',
-      GRIDPATROL_MQTT_PORT: '0',
-      GRIDPATROL_WS_PORT: '0',
-      GRIDPATROL_HTTP_PORT: '0',
+      ...LOCAL_EPHEMERAL,
       // a simulated day arrives in seconds: the per-device rate limit would only add waiting
       GRIDPATROL_MQTT_PUBLISH_RATE: '100000',
       GRIDPATROL_MQTT_PUBLISH_BURST: '100000',
