@@ -38,3 +38,20 @@ export function scan(isoText: string, tagId: string, over: Partial<CheckinRow> =
     ...over,
   }
 }
+
+/**
+ * The runner tests' stored plan document: checkpoints `<grid>-A` / `<grid>-B`
+ * (tags `<grid>-ta` / `<grid>-tb`), shifts am 08–12 and pm 13–17, max gap 600 min,
+ * grace 30 min.
+ */
+export const twoShiftPlan = (grid: string, extra: Record<string, unknown> = {}) => ({
+  gridId: grid,
+  checkpoints: [
+    { id: `${grid}-A`, tagIds: [`${grid}-ta`] },
+    { id: `${grid}-B`, tagIds: [`${grid}-tb`] },
+  ],
+  windows: { kind: 'shifts', shifts: [{ name: 'am', start: '08:00', end: '12:00' }, { name: 'pm', start: '13:00', end: '17:00' }] },
+  maxGapMinutes: 600,
+  graceMinutes: 30,
+  ...extra,
+})

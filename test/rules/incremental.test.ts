@@ -8,6 +8,7 @@ import { pino } from 'pino'
 import { createRunner, type DayOutcome } from '../../src/rules/runner.ts'
 import type { CheckInRecord, Store } from '../../src/store/types.ts'
 import { drivers, openRulesStore } from './store/open.ts'
+import { twoShiftPlan } from './fixtures.ts'
 
 const log = pino({ level: 'silent' })
 const DATE = '2024-06-03' // Monday, Asia/Shanghai
@@ -18,17 +19,7 @@ function scan(grid: string, cp: 'a' | 'b', at: number, receivedAt = at + 2000): 
   return { kind: 'checkin', deviceId: `${grid}-dev`, seq: ++seqs, deviceTimeMs: at, receivedAtMs: receivedAt, clockFuture: false, clockAncient: false, tagId: `${grid}-t${cp}`, method: 'nfc', checkpointId: null, gridId: null, badgeId: 'P1' }
 }
 
-const plan = (grid: string, extra: Record<string, unknown> = {}) => ({
-  gridId: grid,
-  checkpoints: [
-    { id: `${grid}-A`, tagIds: [`${grid}-ta`] },
-    { id: `${grid}-B`, tagIds: [`${grid}-tb`] },
-  ],
-  windows: { kind: 'shifts', shifts: [{ name: 'am', start: '08:00', end: '12:00' }, { name: 'pm', start: '13:00', end: '17:00' }] },
-  maxGapMinutes: 600,
-  graceMinutes: 30,
-  ...extra,
-})
+const plan = twoShiftPlan
 
 /** A grid whose device scans A and B in the morning and A in the afternoon (B missed in pm). */
 async function grid(store: Store, id: string, date = DATE) {

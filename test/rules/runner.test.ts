@@ -6,6 +6,7 @@ import { evaluateGridDay, type CoverageResult } from '../../src/rules/coverage/e
 import { parsePlan } from '../../src/rules/plans/schema.ts'
 import { createRunner } from '../../src/rules/runner.ts'
 import type { CheckInRecord, Store } from '../../src/store/types.ts'
+import { twoShiftPlan } from './fixtures.ts'
 import { drivers, openRulesStore } from './store/open.ts'
 
 const log = pino({ level: 'silent' })
@@ -22,16 +23,7 @@ async function setup(store: Store, grid: string) {
   await store.plans.put({
     gridId: grid,
     effectiveFrom: null,
-    plan: {
-      gridId: grid,
-      checkpoints: [
-        { id: `${grid}-A`, tagIds: [`${grid}-ta`] },
-        { id: `${grid}-B`, tagIds: [`${grid}-tb`] },
-      ],
-      windows: { kind: 'shifts', shifts: [{ name: 'am', start: '08:00', end: '12:00' }, { name: 'pm', start: '13:00', end: '17:00' }] },
-      maxGapMinutes: 600,
-      graceMinutes: 30,
-    },
+    plan: twoShiftPlan(grid),
   })
 }
 

@@ -6,6 +6,7 @@ import t from 'tap'
 import { pino } from 'pino'
 import { createRunner } from '../../src/rules/runner.ts'
 import type { CheckInRecord, Store } from '../../src/store/types.ts'
+import { twoShiftPlan } from './fixtures.ts'
 import { drivers, openRulesStore, plain } from './store/open.ts'
 
 const log = pino({ level: 'silent' })
@@ -26,13 +27,7 @@ for (const driver of drivers()) {
     await store.plans.put({
       gridId: 'SR',
       effectiveFrom: null,
-      plan: {
-        gridId: 'SR',
-        checkpoints: [{ id: 'SR-A', tagIds: ['SR-ta'] }, { id: 'SR-B', tagIds: ['SR-tb'] }],
-        windows: { kind: 'shifts', shifts: [{ name: 'am', start: '08:00', end: '12:00' }, { name: 'pm', start: '13:00', end: '17:00' }] },
-        maxGapMinutes: 600,
-        graceMinutes: 30,
-      },
+      plan: twoShiftPlan('SR'),
     })
     await store.uplinks.write({ records: [scan('SR-ta', local('09:00')), scan('SR-tb', local('09:10'))] })
     let now = local('12:45')
