@@ -18,6 +18,11 @@ export const schedulerConfigSchema = z
       .default(120)
       .describe('Re-read this much before the last watermark (a transaction may commit after a later receipt time)'),
     catchUpDays: z.number().int().min(0).default(1).describe('Days before today evaluated on start'),
+    analyzeMinutes: z
+      .number()
+      .min(0)
+      .default(60)
+      .describe("Embedded database: refresh the planner's statistics at most this often, before a coverage pass (0 = never; the server's autovacuum does it there)"),
   })
   .prefault({})
 
@@ -69,6 +74,7 @@ export function createRulesEngine(deps: { store: Store; log: Logger; now?: () =>
   let lastTick: Instant | undefined
   let lastWatermark: Instant | undefined
   let lastDeviceRules = -Infinity
+  let lastAnalyze = -Infinity
   let timer: unknown
   let running: Promise<unknown> | undefined
   let stopped = true
@@ -120,6 +126,12 @@ export function createRulesEngine(deps: { store: Store; log: Logger; now?: () =>
     }
     lastWatermark = Math.max(lastWatermark ?? 0, watermark ?? 0)
 
+    if (due.size > 0 && sc.analyzeMinutes > 0 && at - lastAnalyze >= sc.analyzeMinutes * MINUTE) {
+      // PGlite never gathers statistics by itself: stage A's plans are better with them (≈ 5 % CPU).
+      const t0 = performance.now()
+      if (await store.analyze()) log.debug({ ms: Math.round(performance.now() - t0) }, 'planner statistics refreshed')
+      lastAnalyze = at
+    }
     const evaluated = due.size > 0 ? await runner.evaluateDays([...due.values()]) : []
     let deviceRules = false
     if (at - lastDeviceRules >= sc.deviceRulesSeconds * 1000) {

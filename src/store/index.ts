@@ -78,6 +78,13 @@ function buildStore(db: Db, flavour: Flavour, storage: NonNullable<StoreConfig['
     rulesConfig: rulesConfigQueries(db),
     watermark: watermarkQueries(db),
     rulesInputs: rulesInputQueries(db),
+    async analyze() {
+      // The server's autovacuum keeps planner statistics; PGlite runs no background
+      // workers, so without this its planner never has any.
+      if (db.driver !== 'pglite') return false
+      await db.exec('ANALYZE')
+      return true
+    },
     async refreshAggregates(from, to) {
       if (!tsl) return // a plain view is always current
       await db.query('CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)', [

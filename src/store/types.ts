@@ -394,6 +394,11 @@ export interface Store {
    * workers): refresh the hourly aggregate over [from, to).
    */
   refreshAggregates(from: Date, to: Date): Promise<void>
+  /**
+   * Refreshes the planner's statistics where nothing else does (the embedded
+   * driver: no autovacuum); true when it ran. Seconds on a large database.
+   */
+  analyze(): Promise<boolean>
 }
 
 // --- Rules storage (issue 6): plans, coverage aggregates and reports, cases and

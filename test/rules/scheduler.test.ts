@@ -62,3 +62,30 @@ t.test('scheduler', async (t) => {
   pending.length = 0
   t.end()
 })
+
+t.test('embedded: planner statistics refreshed before a coverage pass, at most every analyzeMinutes', async (t) => {
+  const real = await openRulesStore(t, 'embedded')
+  if (!real) return
+  let analyzed = 0
+  const store = { ...real, analyze: async () => (analyzed++, real.analyze()) }
+  t.equal(await real.analyze(), true, 'the embedded driver runs ANALYZE (no autovacuum there)')
+  await store.grids.create({ id: 'S9', level: 'district', name: 'S9' })
+  await store.plans.put({
+    gridId: 'S9',
+    effectiveFrom: null,
+    plan: { gridId: 'S9', checkpoints: [{ id: 'A9', tagIds: ['ta9'] }], windows: { kind: 'every', every: '4h', start: '08:00', end: '16:00' }, graceMinutes: 30, maxGapMinutes: 600 },
+  })
+  let now = local('2024-06-03', '07:00')
+  const timers: Timers = { setTimeout: () => undefined, clearTimeout: () => undefined }
+  const engine = createRulesEngine({ store, log, now: () => now, timers, config: { scheduler: { deviceRulesSeconds: 86_400, analyzeMinutes: 60 } } })
+  await engine.start()
+  await engine.idle()
+  t.equal(analyzed, 1, 'before the catch-up pass')
+  now = local('2024-06-03', '12:10')
+  t.equal((await engine.tick()).evaluated.length, 1)
+  t.equal(analyzed, 2, 'a pass 5 h 10 min later: again')
+  now = local('2024-06-03', '12:40')
+  t.equal((await engine.tick()).evaluated.length, 1, 'the window closes (end + grace)')
+  t.equal(analyzed, 2, '30 min later: not again')
+  await engine.stop()
+})
