@@ -89,3 +89,9 @@ t.test('embedded: planner statistics refreshed before a coverage pass, at most e
   t.equal(analyzed, 2, '30 min later: not again')
   await engine.stop()
 })
+
+t.test('server: analyze() is left to autovacuum', async (t) => {
+  const store = await openRulesStore(t, 'server')
+  if (!store) return t.pass('DATABASE_URL is not set')
+  t.equal(await store.analyze(), false)
+})
