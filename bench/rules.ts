@@ -1,5 +1,5 @@
 // npm run bench:rules [-- --grids 1000,10000 --driver embedded,server --stage-a sql,node --db-prefix gp_bench
-//                        --phases stage-a,rerun,full-rerun,late,ticks (those besides the first evaluation; default all) --analyze]
+//                        --phases stage-a,rerun,full-rerun,late,ticks (those besides the first evaluation; default all) --analyze --batch-grids N]
 // Evaluates one local day for N grids × 20 checkpoints × 12 two-hour windows
 // (≈ 240 check-ins per grid, 3 % of (checkpoint, window) pairs missed) per
 // driver: stage A alone as bulk evaluation runs it (exceptions only:
@@ -48,6 +48,8 @@ const dbPrefix = arg('db-prefix', 'gp_bench')
 // --analyze: refresh the planner's statistics after loading (the scheduler does it hourly on the
 // embedded driver, which has no autovacuum; a no-op on the server).
 const analyze = process.argv.includes('--analyze')
+// --batch-grids N: the runner's grid-days per stage A pass (default: the runner's, 2,500).
+const batchGrids = Number(arg('batch-grids', '0')) || undefined
 const phases = new Set(arg('phases', 'stage-a,rerun,full-rerun,late,ticks').split(','))
 const timedPhase = async <T>(name: string, f: () => Promise<T>, empty: T): Promise<T> => (phases.has(name) ? f() : empty)
 const log = pino({ level: 'silent' })
@@ -114,7 +116,7 @@ for (const driver of driversWanted) {
     const stageAMs = performance.now() - a0
     const c1 = await cpuSnapshot(serverUrl)
 
-    const runner = createRunner({ store, log, now: () => dayStart + 86_400_000 + 3_600_000, config: { stageA: via } })
+    const runner = createRunner({ store, log, now: () => dayStart + 86_400_000 + 3_600_000, config: { stageA: via, ...(batchGrids ? { batchGrids } : {}) } })
     const items = [...plans.keys()].map((gridId) => ({ gridId, localDate: DATE }))
     const f0 = performance.now()
     const loadBefore = loadavg()[0] ?? 0

@@ -30,7 +30,7 @@ export const runnerConfigSchema = z
     thresholds: z.array(thresholdConfigSchema).default([]).describe('Sensor threshold rules, one per metric'),
     deviceLookbackHours: z.number().positive().default(48).describe('How far back the battery, alarm and threshold rules read'),
     passesInFlight: z.number().int().min(1).max(8).optional().describe('Stage A passes running at once (default: 2 on the server driver, 1 embedded)'),
-    batchGrids: z.number().int().min(1).default(500).describe('Grid-days aggregated per SQL pass (the next pass runs while the previous one is stored)'),
+    batchGrids: z.number().int().min(1).default(2500).describe('Grid-days aggregated per SQL pass (the next pass runs while the previous one is stored); a pass reads its grids\' rows wherever they lie in the day\'s pages, so fewer, larger passes read each page fewer times'),
     incremental: z
       .boolean()
       .default(true)
