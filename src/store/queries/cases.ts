@@ -119,13 +119,15 @@ async function upsertMany(db: Db, items: ReadonlyArray<{ c: NewCase; event: NewC
   return db.transaction(async (tx) => {
     // Each statement's input is one JSON document (one native JSON.stringify; no per-element
     // array quoting of evidence and detail in the client, no unquoting in the server).
+    // Its jsonb values are read as json fields and cast: json_to_recordset converting a
+    // field to jsonb itself costs ≈ twice as much (BENCHMARKS.md, Rules, session 5).
     const inserted = await tx.query<CaseRow>(
       `INSERT INTO cases (dedup_key, rule, grid_id, subject, window_key, report_date, category, department, priority, state, title,
          detected_at, opened_at, updated_at, stage_due_at, closure_due_at, evidence, detail)
        SELECT k, r, g, s, w, rd, cat, dep, pr, 'reported', ti, to_timestamp(det / 1000), to_timestamp(op / 1000), to_timestamp(op / 1000),
-              to_timestamp(sd / 1000), to_timestamp(cd / 1000), ev, dt
+              to_timestamp(sd / 1000), to_timestamp(cd / 1000), ev::jsonb, dt::jsonb
        FROM ROWS FROM (json_to_recordset($1::json)
-         AS (k text, r text, g text, s text, w text, rd date, cat text, dep text, pr text, ti text, det float8, op float8, sd float8, cd float8, ev jsonb, dt jsonb))
+         AS (k text, r text, g text, s text, w text, rd date, cat text, dep text, pr text, ti text, det float8, op float8, sd float8, cd float8, ev json, dt json))
          WITH ORDINALITY AS u(k, r, g, s, w, rd, cat, dep, pr, ti, det, op, sd, cd, ev, dt, o)
        ORDER BY o
        ON CONFLICT (dedup_key) DO NOTHING RETURNING ${cols}`,
@@ -144,7 +146,7 @@ async function upsertMany(db: Db, items: ReadonlyArray<{ c: NewCase; event: NewC
     if (rest.length > 0) {
       const changed = await tx.query<CaseRow>(
         `UPDATE cases c SET evidence = u.ev, detail = u.dt, title = u.ti, priority = u.pr, updated_at = to_timestamp(u.at / 1000), cleared_at = NULL
-         FROM json_to_recordset($1::json) AS u(k text, ev jsonb, dt jsonb, ti text, pr text, at float8)
+         FROM (SELECT k, ev::jsonb AS ev, dt::jsonb AS dt, ti, pr, at FROM json_to_recordset($1::json) AS (k text, ev json, dt json, ti text, pr text, at float8)) u
          WHERE c.dedup_key = u.k
            AND (c.evidence, c.detail, c.title, c.priority, c.cleared_at IS NULL) IS DISTINCT FROM (u.ev, u.dt, u.ti, u.pr, true)
          RETURNING ${cols}`,
@@ -162,8 +164,8 @@ async function upsertMany(db: Db, items: ReadonlyArray<{ c: NewCase; event: NewC
     if (events.length > 0) {
       await tx.query(
         `INSERT INTO case_events (case_id, from_state, to_state, rule, actor, role, note, at, detail)
-         SELECT id, f, t, r, a, ro, n, to_timestamp(at / 1000), d
-         FROM json_to_recordset($1::json) AS u(id int8, f text, t text, r text, a text, ro text, n text, at float8, d jsonb)`,
+         SELECT id, f, t, r, a, ro, n, to_timestamp(at / 1000), d::jsonb
+         FROM json_to_recordset($1::json) AS u(id int8, f text, t text, r text, a text, ro text, n text, at float8, d json)`,
         [JSON.stringify(events.map((x) => ({ id: x.id, f: x.from, t: x.to, r: x.e.rule, a: x.e.actor, ro: x.e.role, n: x.e.note, at: x.e.atMs, d: x.e.detail })))],
       )
     }
