@@ -2,10 +2,15 @@
 // them to the store and the ingest; the broker never imports either.
 import type { UplinkKind } from '../firmware-protocol/index.ts'
 
-/** Who a connection is, once authenticated. */
+/**
+ * Who a connection is, once authenticated. `credential`: an opaque stamp of the
+ * credential the connection authenticated with, set by the directory (the broker
+ * only keeps it; a revocation check compares it with the stored credential's
+ * stamp, so a rotation is seen without comparing clocks). Never logged.
+ */
 export type Principal =
-  | { kind: 'device'; deviceId: string }
-  | { kind: 'service'; name: string; rights: ServiceRights }
+  | { kind: 'device'; deviceId: string; credential?: number }
+  | { kind: 'service'; name: string; rights: ServiceRights; credential?: number }
   /** Lab mode only (GRIDPATROL_MQTT_ALLOW_ANONYMOUS): rights outside the device namespace. */
   | { kind: 'anonymous' }
 

@@ -79,7 +79,10 @@ export function makeAuthenticate(ctx: BrokerContext) {
             return refuse(client, done, CONNACK.identifierRejected, 'client_id_not_service_name', { username })
           }
           // One string per device id: the client id's (the directory's copy is dropped).
-          st.principal = result.kind === 'device' ? { kind: 'device', deviceId: client.id } : result
+          st.principal =
+            result.kind !== 'device' ? result
+            : result.credential === undefined ? { kind: 'device', deviceId: client.id }
+            : { kind: 'device', deviceId: client.id, credential: result.credential }
           // A persistent session's subscriptions are restored right after this, without
           // authorizeSubscribe: bound its deliveries now (others: at their first SUBACK).
           if (!client.clean) guardDeliveries(ctx, client, st)

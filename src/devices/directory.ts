@@ -13,6 +13,19 @@ export const SERVICE_RIGHTS: ServiceRights = Object.freeze({
   subscribe: ['gp/v1/+/up/#', 'gp/v1/+/presence'],
 }) as ServiceRights
 
+/**
+ * The stamp of a stored credential that a connection's principal carries
+ * (broker Principal.credential): 32-bit FNV-1a of the secret hash, which is
+ * salted afresh by every rotation. The revocation sweep compares it with the
+ * stored row's, so a rotation ends sessions opened with the old secret whatever
+ * the clocks of the host that rotated it and of the broker say.
+ */
+export function credentialStamp(secretHash: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < secretHash.length; i++) h = Math.imul(h ^ secretHash.charCodeAt(i), 0x01000193)
+  return h >>> 0
+}
+
 export function createStoreDirectory(store: Pick<Store, 'devices'>): DeviceDirectory {
   const cache = createVerifyCache()
   return {
@@ -28,15 +41,16 @@ export function createStoreDirectory(store: Pick<Store, 'devices'>): DeviceDirec
         if (username !== undefined && username !== certCN) return { refused: 'username does not match certificate CN' }
         const d = await store.devices.get(certCN)
         if (!d || d.kind === 'service') return null
-        return d.disabled ? { refused: 'device disabled' } : { kind: 'device', deviceId: d.id }
+        return d.disabled ? { refused: 'device disabled' } : { kind: 'device', deviceId: d.id, credential: credentialStamp(d.secretHash) }
       }
       if (username === undefined || password === undefined) return null
       const d = await store.devices.get(username)
       if (!d || !(await cache.verify(password, d.secretHash))) return null
       // Checked after the secret, so a disabled id cannot be probed without it.
       if (d.disabled) return { refused: d.kind === 'service' ? 'service account disabled' : 'device disabled' }
-      if (d.kind === 'service') return { kind: 'service', name: d.id, rights: { publish: [...SERVICE_RIGHTS.publish], subscribe: [...SERVICE_RIGHTS.subscribe] } }
-      return { kind: 'device', deviceId: d.id }
+      const credential = credentialStamp(d.secretHash)
+      if (d.kind === 'service') return { kind: 'service', name: d.id, rights: { publish: [...SERVICE_RIGHTS.publish], subscribe: [...SERVICE_RIGHTS.subscribe] }, credential }
+      return { kind: 'device', deviceId: d.id, credential }
     },
   }
 }

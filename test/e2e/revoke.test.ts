@@ -1,7 +1,8 @@
 // `gridpatrol device disable` / `rotate-secret` while the device is connected:
 // the running process (src/main.ts, its revocation sweep) disconnects it within
 // GRIDPATROL_REVOKE_CHECK_MS, says why in its presence event, and refuses it
-// from then on; a device that reconnects with its new secret stays connected.
+// from then on; a device that reconnects with its new secret stays connected,
+// whatever the clock of the host that rotated the secret; service accounts too.
 // In process on both drivers (the store change made through the store, as the
 // CLI does), and as an operator runs it on the server database: `gridpatrol
 // start` in one process, the CLI in another.
@@ -80,19 +81,38 @@ for (const driver of drivers()) {
     t.pass('the disabled device was disconnected')
     t.equal(await connack(ports.mqtt, { clientId: 'rv-disabled', username: 'rv-disabled', password: secrets.get('rv-disabled')! }), 5, 'and is refused: CONNACK 5')
 
+    // The rotation's time is the rotating host's clock (the CLI's), which need not agree with the
+    // broker's: here 10 minutes behind, then 10 minutes ahead. Neither may matter.
     const fresh = generateSecret()
-    t.ok(await store.devices.rotateSecret('rv-rotated', await hashSecret(fresh), Date.now()))
+    t.ok(await store.devices.rotateSecret('rv-rotated', await hashSecret(fresh), Date.now() - 10 * 60_000))
     await closed(rotated)
-    t.pass('the session opened with the old secret was disconnected')
+    t.pass('the session opened with the old secret was disconnected (rotated by a host whose clock is behind)')
     t.equal(await connack(ports.mqtt, { clientId: 'rv-rotated', username: 'rv-rotated', password: secrets.get('rv-rotated')! }), 4, 'the old secret is refused: CONNACK 4')
     const again = await device(ports.mqtt, 'rv-rotated', fresh)
     clients.push(again)
+    const third = generateSecret()
+    t.ok(await store.devices.rotateSecret('rv-rotated', await hashSecret(third), Date.now() + 10 * 60_000))
+    await closed(again)
+    t.pass('rotated again (by a host whose clock is ahead): the second session is disconnected too')
+    const kept = await device(ports.mqtt, 'rv-rotated', third)
+    clients.push(kept)
     await new Promise((r) => setTimeout(r, 500)) // five sweeps
-    t.ok(again.connected, 'a session opened with the new secret stays')
+    t.ok(kept.connected, 'a session opened with the new secret stays, though the rotation is stamped later than its connect')
     t.ok(stays.connected, 'an untouched device stays connected')
 
+    // a service account's sessions end with its rotated secret too
+    const svcSecret = generateSecret()
+    await store.devices.create({ id: 'rv-svc', kind: 'service', secretHash: await hashSecret(svcSecret) })
+    const svc = await device(ports.mqtt, 'rv-svc', svcSecret)
+    clients.push(svc)
+    await new Promise((r) => setTimeout(r, 300))
+    t.ok(svc.connected, 'a service account connects and stays')
+    t.ok(await store.devices.rotateSecret('rv-svc', await hashSecret(generateSecret()), Date.now()))
+    await closed(svc)
+    t.pass('the service session opened with the old secret was disconnected')
+
     const offline = presence.filter((e) => !e.online).map((e) => `${e.deviceId}:${e.reason}`)
-    t.same(offline.sort(), ['rv-disabled:revoked', 'rv-rotated:revoked'], 'presence says why (stored as device status)')
+    t.same(offline.sort(), ['rv-disabled:revoked', 'rv-rotated:revoked', 'rv-rotated:revoked'], 'presence says why (stored as device status)')
     t.ok(await store.devices.setDisabled('rv-disabled', false))
     const back = await device(ports.mqtt, 'rv-disabled', secrets.get('rv-disabled')!)
     clients.push(back)
