@@ -15,7 +15,8 @@ export const SERVICE_RIGHTS: ServiceRights = Object.freeze({
 
 /**
  * The stamp of a stored credential that a connection's principal carries
- * (broker Principal.credential): 32-bit FNV-1a of the secret hash, which is
+ * (broker Principal.credential): FNV-1a of the secret hash cut to 30 bits (a small
+ * integer V8 keeps in the object, not a boxed number per connection), the hash being
  * salted afresh by every rotation. The revocation sweep compares it with the
  * stored row's, so a rotation ends sessions opened with the old secret whatever
  * the clocks of the host that rotated it and of the broker say.
@@ -23,7 +24,7 @@ export const SERVICE_RIGHTS: ServiceRights = Object.freeze({
 export function credentialStamp(secretHash: string): number {
   let h = 0x811c9dc5
   for (let i = 0; i < secretHash.length; i++) h = Math.imul(h ^ secretHash.charCodeAt(i), 0x01000193)
-  return h >>> 0
+  return h & 0x3fffffff
 }
 
 export function createStoreDirectory(store: Pick<Store, 'devices'>): DeviceDirectory {
