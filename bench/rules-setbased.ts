@@ -1,5 +1,5 @@
 // npm run bench:rules:setbased [-- --grids 1000,10000 --connections 1,2 --cells misses|all|fused --explain r_exc]
-// npm run bench:rules:setbased -- --phase compact [--grids 1000,10000 --driver server,embedded --runs 2 --days 1]
+// npm run bench:rules:setbased -- --phase compact [--grids 1000,10000 --driver server,embedded --runs 2 --days 1 --floor]
 //   times the PRODUCT stage A in its compact form, store.coverage.compactMany, on
 //   the same data (bench/rules.ts's generator) in the product schema: server on a
 //   throwaway database made on the DATABASE_URL server (rows COPYed into the
@@ -7,6 +7,10 @@
 //   store.uplinks.write); wall and CPU (Node — with PGlite when embedded — plus the
 //   database's backends) and the load average per run. --days N: N days stored (the
 //   same generator on each of the N-1 days before), the last one evaluated. See compactPhase below.
+//   --floor (server): after the runs, the least any row-by-row evaluation of the day costs in
+//   PostgreSQL: the issue's bare visit-count + longest-gap query, and the two orders stage A needs
+//   (each checkpoint's scans by time: visits, gaps; each device's scans by time: rescans, travel),
+//   each a bare sort + lag, nothing else. See floorQueries below.
 // Feasibility prototype for issue 6 (NOT product code): the coverage verdicts of
 // one local day computed with a few set-based SQL statements, nothing per cell
 // shipped to Node. Same data as bench/rules.ts (same prng and seed: N grids × 20
@@ -67,7 +71,7 @@ const secs = (ms: number) => (ms / 1000).toFixed(2)
 if (arg('phase', 'prototype') === 'compact') {
   const days = Number(arg('days', '1'))
   if (!Number.isInteger(days) || days < 1) throw new Error(`--days: expected a positive integer, got '${arg('days', '1')}'`)
-  await compactPhase(gridCounts, arg('driver', url ? 'server,embedded' : 'embedded').split(','), Number(arg('runs', '2')), days)
+  await compactPhase(gridCounts, arg('driver', url ? 'server,embedded' : 'embedded').split(','), Number(arg('runs', '2')), days, process.argv.includes('--floor'))
   process.exit(0)
 }
 
@@ -377,7 +381,7 @@ for (const grids of gridCounts) {
  * days before DATE are stored too (oldest first), DATE is evaluated — stage A reads back
  * before the day's start (previous visits), which one stored day does not show.
  */
-async function compactPhase(grids: number[], driversWanted: string[], runs: number, days = 1): Promise<void> {
+async function compactPhase(grids: number[], driversWanted: string[], runs: number, days = 1, floor = false): Promise<void> {
   const log = pino({ level: 'silent' })
   for (const driver of driversWanted) {
     for (const n of grids) {
@@ -438,9 +442,53 @@ async function compactPhase(grids: number[], driversWanted: string[], runs: numb
             `         met ${met}  short ${short}  listed periods ${periods} (long gaps ${gaps})  signals ${signals}  devices ${res.reduce((a, x) => a + x.devices.length, 0)}`,
         )
       }
+      if (floor && dbUrl) await floorQueries(dbUrl, runs, checkins)
       for (const fn of cleanup) await fn()
     }
   }
+}
+
+/**
+ * The floor under any evaluation that looks at the day's check-ins in order (what
+ * stage A must: rescan chaining and gaps per checkpoint, consecutive scans per
+ * device): each query reads the day (+ the max-gap stretch before it, as stage A
+ * does) once, sorts it one way and takes lag/lead, returning one row (every
+ * lag/lead is used, so the planner cannot drop the window). Same
+ * session settings as compactMany (work_mem 256 MB, no JIT), one connection.
+ */
+async function floorQueries(dbUrl: string, runs: number, checkins: number): Promise<void> {
+  const from = new Date(dayStart - 4 * 3_600_000)
+  const to = new Date(dayStart + 86_400_000)
+  const queries: Array<[string, string]> = [
+    ['bare count + longest gap per checkpoint (the issue\'s reference)',
+      `SELECT sum(visits), max(longest) FROM (SELECT grid_id, checkpoint_id, count(*) AS visits, max(gap) AS longest FROM (
+         SELECT grid_id, checkpoint_id, device_time - lag(device_time) OVER (PARTITION BY grid_id, checkpoint_id ORDER BY device_time) AS gap
+         FROM check_ins WHERE device_time >= $1 AND device_time < $2) x GROUP BY grid_id, checkpoint_id) y`],
+    ['per checkpoint by time: lag + lead, tie-broken by id',
+      `SELECT count(*) FROM (SELECT device_time, lag(device_time) OVER w AS p, lead(device_time) OVER w AS n
+         FROM check_ins WHERE device_time >= $1 AND device_time < $2
+         WINDOW w AS (PARTITION BY grid_id, checkpoint_id ORDER BY device_time, device_id, seq)) x
+       WHERE p IS NULL OR n IS NULL OR n - device_time > interval '4 hours'`],
+    ['per device by time: lag of time and checkpoint',
+      `SELECT count(*) FROM (SELECT checkpoint_id, device_time, lag(device_time) OVER w AS p, lag(checkpoint_id) OVER w AS pc
+         FROM check_ins WHERE device_time >= $1 AND device_time < $2
+         WINDOW w AS (PARTITION BY device_id ORDER BY device_time, seq)) x
+       WHERE pc = checkpoint_id AND device_time - p < interval '5 minutes'`],
+  ]
+  const c = new pg.Client({ connectionString: dbUrl })
+  await c.connect()
+  await c.query("SET work_mem = '256MB'")
+  await c.query('SET jit = off')
+  for (const [name, sql] of queries) {
+    for (let run = 1; run <= runs; run++) {
+      const c0 = await cpuSnapshot(dbUrl)
+      const t0 = performance.now()
+      await c.query(sql, [from, to])
+      const ms = performance.now() - t0
+      console.log(`  floor: ${name}, run ${run}  ${secs(ms)} s  ${Math.round(checkins / (ms / 1000))} check-ins/s  ${cpuSince(c0, await cpuSnapshot(dbUrl), dbUrl)}`)
+    }
+  }
+  await c.end()
 }
 
 
