@@ -102,12 +102,29 @@ export function caseQueries(db: Db): RulesRepositories['cases'] {
 }
 
 /**
+ * Cases per statement. A statement's cost per row grows with its input (past a few
+ * MB of JSON its rows spill out of work_mem to a temporary file, and the server
+ * touches more new memory): 10,000 cases in one statement ≈ 24 µs of server CPU
+ * each, in chunks of 2,000 ≈ 18; 25,000: 26 vs 18 (BENCHMARKS.md, Rules, session 5).
+ */
+const CHUNK = 2000
+
+/** f over consecutive slices of at most CHUNK items, in order; the results concatenated. */
+async function chunked<T, R>(items: readonly T[], f: (part: readonly T[]) => Promise<R[]>): Promise<R[]> {
+  if (items.length <= CHUNK) return f(items)
+  const out: R[] = []
+  for (let i = 0; i < items.length; i += CHUNK) out.push(...(await f(items.slice(i, i + CHUNK))))
+  return out
+}
+
+/**
  * DESIGN: cases are deduplicated inside one transaction — INSERT … ON CONFLICT
  * on the unique dedup key, so two runners raising the same case insert it
  * once, and only the one whose INSERT took appends the 'raise' entry. A case
  * seen before is refreshed (late evidence) with an 'update' entry only when
- * something material changed. Set-based (one statement per step whatever the
- * count); keys are taken in sorted order so concurrent batches cannot deadlock.
+ * something material changed. Set-based (a statement per step and per
+ * CHUNK cases); keys are taken in sorted order, chunk after chunk, so
+ * concurrent batches cannot deadlock.
  */
 async function upsertMany(db: Db, items: ReadonlyArray<{ c: NewCase; event: NewCaseEvent }>): Promise<Array<{ case: CaseRow; created: boolean; updated: boolean }>>
 async function upsertMany(db: Db, items: ReadonlyArray<{ c: NewCase; event: NewCaseEvent }>, rows: false): Promise<Array<{ created: boolean; updated: boolean }>>
@@ -121,7 +138,7 @@ async function upsertMany(db: Db, items: ReadonlyArray<{ c: NewCase; event: NewC
     // array quoting of evidence and detail in the client, no unquoting in the server).
     // Its jsonb values are read as json fields and cast: json_to_recordset converting a
     // field to jsonb itself costs ≈ twice as much (BENCHMARKS.md, Rules, session 5).
-    const inserted = await tx.query<CaseRow>(
+    const inserted = await chunked(sorted, (part) => tx.query<CaseRow>(
       `INSERT INTO cases (dedup_key, rule, grid_id, subject, window_key, report_date, category, department, priority, state, title,
          detected_at, opened_at, updated_at, stage_due_at, closure_due_at, evidence, detail)
        SELECT k, r, g, s, w, rd, cat, dep, pr, 'reported', ti, to_timestamp(det / 1000), to_timestamp(op / 1000), to_timestamp(op / 1000),
@@ -133,25 +150,25 @@ async function upsertMany(db: Db, items: ReadonlyArray<{ c: NewCase; event: NewC
        ON CONFLICT (dedup_key) DO NOTHING RETURNING ${cols}`,
       [
         JSON.stringify(
-          sorted.map(({ c }) => ({
+          part.map(({ c }) => ({
             k: c.dedupKey, r: c.rule, g: c.gridId, s: c.subject, w: c.windowKey, rd: c.reportDate, cat: c.category, dep: c.department, pr: c.priority,
             ti: c.title, det: c.detectedAtMs, op: c.openedAtMs, sd: c.stageDueAtMs, cd: c.closureDueAtMs, ev: c.evidence, dt: c.detail,
           })),
         ),
       ],
-    )
+    ))
     const created = new Map(inserted.map((r) => [r.dedupKey, r]))
     const rest = sorted.filter((x) => !created.has(x.c.dedupKey))
     const updated = new Map<string, CaseRow>()
     if (rest.length > 0) {
-      const changed = await tx.query<CaseRow>(
+      const changed = await chunked(rest, (part) => tx.query<CaseRow>(
         `UPDATE cases c SET evidence = u.ev, detail = u.dt, title = u.ti, priority = u.pr, updated_at = to_timestamp(u.at / 1000), cleared_at = NULL
          FROM (SELECT k, ev::jsonb AS ev, dt::jsonb AS dt, ti, pr, at FROM json_to_recordset($1::json) AS (k text, ev json, dt json, ti text, pr text, at float8)) u
          WHERE c.dedup_key = u.k
            AND (c.evidence, c.detail, c.title, c.priority, c.cleared_at IS NULL) IS DISTINCT FROM (u.ev, u.dt, u.ti, u.pr, true)
          RETURNING ${cols}`,
-        [JSON.stringify(rest.map((x) => ({ k: x.c.dedupKey, ev: x.c.evidence, dt: x.c.detail, ti: x.c.title, pr: x.c.priority, at: x.event.atMs })))],
-      )
+        [JSON.stringify(part.map((x) => ({ k: x.c.dedupKey, ev: x.c.evidence, dt: x.c.detail, ti: x.c.title, pr: x.c.priority, at: x.event.atMs })))],
+      ))
       for (const r of changed) updated.set(r.dedupKey, r)
     }
     const events: Array<{ id: number; from: string | null; to: string; e: NewCaseEvent }> = []
@@ -162,12 +179,12 @@ async function upsertMany(db: Db, items: ReadonlyArray<{ c: NewCase; event: NewC
       if (u) events.push({ id: u.id, from: u.state, to: u.state, e: { ...x.event, rule: 'update' } })
     }
     if (events.length > 0) {
-      await tx.query(
+      await chunked(events, (part) => tx.query(
         `INSERT INTO case_events (case_id, from_state, to_state, rule, actor, role, note, at, detail)
          SELECT id, f, t, r, a, ro, n, to_timestamp(at / 1000), d::jsonb
          FROM json_to_recordset($1::json) AS u(id int8, f text, t text, r text, a text, ro text, n text, at float8, d json)`,
-        [JSON.stringify(events.map((x) => ({ id: x.id, f: x.from, t: x.to, r: x.e.rule, a: x.e.actor, ro: x.e.role, n: x.e.note, at: x.e.atMs, d: x.e.detail })))],
-      )
+        [JSON.stringify(part.map((x) => ({ id: x.id, f: x.from, t: x.to, r: x.e.rule, a: x.e.actor, ro: x.e.role, n: x.e.note, at: x.e.atMs, d: x.e.detail })))],
+      ))
     }
     if (!rows) return items.map((x) => ({ created: created.has(x.c.dedupKey), updated: !created.has(x.c.dedupKey) && updated.has(x.c.dedupKey) }))
     const unchanged = sorted.filter((x) => !created.has(x.c.dedupKey) && !updated.has(x.c.dedupKey))
