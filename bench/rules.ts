@@ -22,7 +22,7 @@ import { loadavg } from 'node:os'
 import pg from 'pg'
 import { performance } from 'node:perf_hooks'
 import { pino } from 'pino'
-import { compactStageA, createRunner } from '../src/rules/runner.ts'
+import { compactStageA, createRunner, type RulesStep } from '../src/rules/runner.ts'
 import { coverageQuery } from '../src/rules/coverage/query.ts'
 import { parsePlan } from '../src/rules/plans/schema.ts'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -119,12 +119,21 @@ for (const driver of driversWanted) {
     const stageAMs = performance.now() - a0
     const c1 = await cpuSnapshot(serverUrl)
 
-    const runner = createRunner({ store, log, now: () => dayStart + 86_400_000 + 3_600_000, config: { stageA: via, ...(batchGrids ? { batchGrids } : {}) } })
+    // seconds per runner step (the first evaluation's breakdown; pipelined passes overlap)
+    const steps = new Map<RulesStep, number>()
+    const runner = createRunner({
+      store,
+      log,
+      now: () => dayStart + 86_400_000 + 3_600_000,
+      config: { stageA: via, ...(batchGrids ? { batchGrids } : {}) },
+      observe: (step, sec) => steps.set(step, (steps.get(step) ?? 0) + sec),
+    })
     const items = [...plans.keys()].map((gridId) => ({ gridId, localDate: DATE }))
     const f0 = performance.now()
     const loadBefore = loadavg()[0] ?? 0
     const first = await runner.evaluateDays(items)
     const fullMs = performance.now() - f0
+    const firstSteps = [...steps].map(([k, v]) => `${k} ${secs(v * 1000)}`).join(', ')
     const c2 = await cpuSnapshot(serverUrl)
     const r0 = performance.now()
     const again = await timedPhase('rerun', () => runner.evaluateDays(items), [])
@@ -169,6 +178,7 @@ for (const driver of driversWanted) {
         (reference !== undefined ? `  reference query (issue)   ${secs(reference)} s  (visit count + longest gap per checkpoint, one window query; the issue quotes ≈ 0.25 s for 1,000 grids)\n` : '') +
         (phases.has('stage-a') ? `  stage A (exceptions)      ${secs(stageAMs)} s  ${Math.round(checkins / (stageAMs / 1000))} check-ins/s  ${cpuSince(c0, c1, serverUrl)}\n` : '') +
         `  full first evaluation     ${secs(fullMs)} s  ${Math.round(checkins / (fullMs / 1000))} check-ins/s  (${first.filter((o) => o.status === 'revised').length} reports, ${cases} cases, ${Math.round(stored)} B of result JSON per report)  ${cpuSince(c1, c2, serverUrl)}\n` +
+        `    steps, wall s summed over passes (they overlap): ${firstSteps}\n` +
         (phases.has('rerun') ? `  idempotent re-run         ${secs(rerunMs)} s  (${again.filter((o) => o.status === 'unchanged').length} unchanged, ${again.filter((o) => o.skipped).length} skipped: incremental)  ${cpuSince(c2, c3, serverUrl)}\n` : '') +
         (phases.has('full-rerun') ? `  full re-run (every day)   ${secs(fullRerunMs)} s  (${full.filter((o) => o.status === 'unchanged').length} unchanged)  ${cpuSince(c3, c4, serverUrl)}\n` : '') +
         (phases.has('late') ? `  late rows, 1 % of grids   ${secs(lateMs)} s  (${late.filter((o) => o.status === 'revised').length} revised, ${late.filter((o) => o.skipped).length} skipped)  ${cpuSince(c4, c5, serverUrl)}\n` : '') +

@@ -95,6 +95,14 @@ export interface ReportDetail {
   readonly disagreements: readonly CoverageChange[]
 }
 
+/**
+ * The steps of a coverage run, timed for metrics and benches (createRunner's
+ * `observe`): the incremental check, stage A in the database, the evaluation in
+ * Node, case reconciliation, and reading / storing reports. Passes are pipelined,
+ * so the steps of one run overlap (their sum can exceed the run's wall time).
+ */
+export type RulesStep = 'skip_check' | 'stage_a' | 'evaluate' | 'cases' | 'reports'
+
 export interface Runner {
   /**
    * One grid-day, on request (`report coverage --evaluate`): evaluated in full —
@@ -152,8 +160,34 @@ export function asOfWatermark(q: CoverageQuery, watermark: Instant | null): Cove
  * or resolves cases idempotently. Re-runs and concurrent runners are safe: the
  * report revision is unique per grid-day and cases are upserted by dedup key.
  */
-export function createRunner(deps: { store: Store; log: Logger; now?: () => Instant; config?: z.input<typeof runnerConfigSchema> }): Runner {
+export function createRunner(deps: {
+  store: Store
+  log: Logger
+  now?: () => Instant
+  config?: z.input<typeof runnerConfigSchema>
+  /** Called with each step's seconds (RulesStep), as it ends. */
+  observe?: (step: RulesStep, seconds: number) => void
+}): Runner {
   const { store, log } = deps
+  const observe = deps.observe
+  const timed = async <T>(step: RulesStep, f: () => Promise<T>): Promise<T> => {
+    if (!observe) return f()
+    const t0 = performance.now()
+    try {
+      return await f()
+    } finally {
+      observe(step, (performance.now() - t0) / 1000)
+    }
+  }
+  const timedSync = <T>(step: RulesStep, f: () => T): T => {
+    if (!observe) return f()
+    const t0 = performance.now()
+    try {
+      return f()
+    } finally {
+      observe(step, (performance.now() - t0) / 1000)
+    }
+  }
   const now = deps.now ?? Date.now
   const config = runnerConfigSchema.parse(deps.config ?? {})
   const baseConfig = config
@@ -228,13 +262,13 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
       const plan = planInForce(all.get(it.gridId) ?? [], it.localDate)
       return { ...it, plan, built: plan ? built(plan, it.localDate) : undefined }
     })
-    const skip = (opts.full ?? !config.incremental) ? new Map<string, ReportHead>() : await unchangedSince(planned, stamp)
+    const skip = (opts.full ?? !config.incremental) ? new Map<string, ReportHead>() : await timed('skip_check', () => unchangedSince(planned, stamp))
     for (const [k, h] of skip) done.set(k, { gridId: h.gridId, localDate: h.localDate, status: 'unchanged', revision: h.revision, casesOpened: 0, casesUpdated: 0, casesResolved: 0, skipped: true })
     let todo = planned.filter((j) => !skip.has(dayKey(j)))
     const incremental = !(opts.full ?? !config.incremental)
     const reused = incremental ? await reusedStageA(todo) : undefined
     if (reused && reused.hits.length > 0) {
-      const days = reused.hits.map(({ j, e }) => ({ plan: j.plan!, result: evaluateCompact(j.plan!, j.localDate, j.built!.windows, e.agg, reused.at) }))
+      const days = timedSync('evaluate', () => reused.hits.map(({ j, e }) => ({ plan: j.plan!, result: evaluateCompact(j.plan!, j.localDate, j.built!.windows, e.agg, reused.at) })))
       for (const [k, o] of await settleDays(ctx, days, reused.watermark, reused.at, stamp)) done.set(k, o)
       for (const d of days) evaluated.push(d.result)
       const hit = new Set(reused.hits.map((h) => dayKey(h.j)))
@@ -249,7 +283,7 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
         // and only those count (a report and its on-demand detail see the same rows).
         const watermark = await store.watermark.current()
         const at = now()
-        const aggs = await compactStageA(store, live.map((j) => asOfWatermark(j.built!.query, watermark)), config.stageA)
+        const aggs = await timed('stage_a', () => compactStageA(store, live.map((j) => asOfWatermark(j.built!.query, watermark)), config.stageA))
         if (incremental) live.forEach((j, k) => keepStageA(dayKey(j), { planVersion: j.plan!.version, query: j.built!.query, agg: aggs[k] as CompactAggregates, watermarkMs: watermark, evaluatedAtMs: at }))
         return { jobs, live, aggs, watermark, at }
       })()
@@ -267,11 +301,13 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
       const more = batches[b + ahead]
       if (more) queue.push(prepare(more))
       const aggOf = new Map(live.map((j, k) => [j, aggs[k] as CompactAggregates]))
-      const days = jobs.flatMap((j) => {
-        if (!j.plan || !j.built) return []
-        const agg = aggOf.get(j) ?? NO_VISITS
-        return [{ plan: j.plan, result: evaluateCompact(j.plan, j.localDate, j.built.windows, agg, at) }]
-      })
+      const days = timedSync('evaluate', () =>
+        jobs.flatMap((j) => {
+          if (!j.plan || !j.built) return []
+          const agg = aggOf.get(j) ?? NO_VISITS
+          return [{ plan: j.plan, result: evaluateCompact(j.plan, j.localDate, j.built.windows, agg, at) }]
+        }),
+      )
       for (const [k, o] of await settleDays(ctx, days, watermark, at, stamp)) done.set(k, o)
       for (const d of days) evaluated.push(d.result)
     }
@@ -410,7 +446,7 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
     const keys = days.map((d) => ({ gridId: d.result.gridId, localDate: d.result.localDate }))
     const status = new Map<string, { status: DayOutcome['status']; revision: number }>()
     // Unchanged days are recognised by digest, without reading their results back.
-    const heads = new Map((await store.reports.latestDigests(keys)).map((r) => [dayKey(r), r]))
+    const heads = new Map((await timed('reports', () => store.reports.latestDigests(keys))).map((r) => [dayKey(r), r]))
     const digestOf = new Map(days.map((d) => [dayKey(d.result), reportDigest(d.result)]))
     const same = (d: (typeof days)[number]) => {
       const h = heads.get(dayKey(d.result))
@@ -428,8 +464,9 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
       const c = confirmed.get(dayKey(d.result))
       return stamp !== null && h.createdAtMs <= stamp && !(c && c.revision === h.revision && c.digest === h.digest && c.stamp === stamp)
     }
-    const counts = await reconcileCases(ctx, days.filter(stale).map((d) => d.result), at)
+    const counts = await timed('cases', () => reconcileCases(ctx, days.filter(stale).map((d) => d.result), at))
 
+    const r0 = performance.now()
     const prev = new Map((await store.reports.latestMany(pending.map((d) => d.result))).map((r) => [dayKey(r), toReport(r)]))
     for (let attempt = 0; attempt < 5 && pending.length > 0; attempt++) {
       const toSave: Array<{ day: (typeof days)[number]; row: NewCoverageReport }> = []
@@ -444,6 +481,7 @@ export function createRunner(deps: { store: Store; log: Logger; now?: () => Inst
       pending = toSave.filter((_, k) => !saved[k]).map((x) => x.day)
       for (const r of await store.reports.latestMany(pending.map((d) => d.result))) prev.set(dayKey(r), toReport(r))
     }
+    observe?.('reports', (performance.now() - r0) / 1000)
 
     const unsaved = new Set(pending.map((d) => dayKey(d.result)))
     const out = new Map<string, DayOutcome>()

@@ -1,9 +1,10 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { z } from 'zod'
 import type { Store } from '../store/types.ts'
 import { windowsForDay } from './coverage/windows.ts'
 import type { PatrolPlan } from './plans/schema.ts'
 import { planInForce } from './plans/schema.ts'
-import { createRunner, runnerConfigSchema, type DayOutcome, type Logger, type Runner } from './runner.ts'
+import { createRunner, runnerConfigSchema, type DayOutcome, type Logger, type Runner, type RulesStep } from './runner.ts'
 import { addDays, instantToLocal, type Instant } from './tz.ts'
 
 const MINUTE = 60_000
@@ -63,12 +64,32 @@ export interface RulesEngine extends Pick<Runner, 'evaluateDay' | 'evaluateDays'
  *    mark the grid-days they fall in for re-evaluation;
  *  - the device rules run every deviceRulesSeconds.
  */
-export function createRulesEngine(deps: { store: Store; log: Logger; now?: () => Instant; config?: RulesEngineConfig; timers?: Timers }): RulesEngine {
+export function createRulesEngine(deps: {
+  store: Store
+  log: Logger
+  now?: () => Instant
+  config?: RulesEngineConfig
+  timers?: Timers
+  /** Where the rules' metrics go (src/main.ts: the /metrics registry); none without it. */
+  registry?: Registry
+}): RulesEngine {
   const { store, log } = deps
   const now = deps.now ?? Date.now
   const config = rulesEngineConfigSchema.parse(deps.config ?? {})
   const timers: Timers = deps.timers ?? { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) }
-  const runner = createRunner({ store, log, now, config: config.runner })
+  const metrics = deps.registry ? rulesMetrics(deps.registry) : undefined
+  // Seconds per step of the tick in progress (the info line), and the metric.
+  const steps = new Map<RulesStep, number>()
+  const runner = createRunner({
+    store,
+    log,
+    now,
+    config: config.runner,
+    observe: (step, seconds) => {
+      steps.set(step, (steps.get(step) ?? 0) + seconds)
+      metrics?.stepSeconds.inc({ step }, seconds)
+    },
+  })
   const sc = config.scheduler
 
   let lastTick: Instant | undefined
@@ -81,6 +102,8 @@ export function createRulesEngine(deps: { store: Store; log: Logger; now?: () =>
 
   async function tick() {
     const at = now()
+    const t0 = performance.now()
+    steps.clear()
     const plans = await runner.plans()
     const due = new Map<string, { gridId: string; localDate: string }>()
     const mark = (gridId: string, localDate: string) => due.set(`${gridId}\u0000${localDate}`, { gridId, localDate })
@@ -142,7 +165,21 @@ export function createRulesEngine(deps: { store: Store; log: Logger; now?: () =>
     lastTick = at
     const revised = evaluated.filter((o) => o.status === 'revised').length
     const skipped = evaluated.filter((o) => o.skipped).length
-    if (evaluated.length > 0) log.info({ evaluated: evaluated.length - skipped, skipped, revised }, 'coverage evaluated')
+    const seconds = (performance.now() - t0) / 1000
+    if (metrics) {
+      metrics.tickSeconds.observe(seconds)
+      metrics.lastTick.set(Date.now() / 1000)
+      for (const o of evaluated) {
+        metrics.gridDays.inc({ outcome: o.skipped ? 'skipped' : o.status })
+        if (o.casesOpened > 0) metrics.cases.inc({ action: 'opened' }, o.casesOpened)
+        if (o.casesUpdated > 0) metrics.cases.inc({ action: 'updated' }, o.casesUpdated)
+        if (o.casesResolved > 0) metrics.cases.inc({ action: 'resolved' }, o.casesResolved)
+      }
+    }
+    if (evaluated.length > 0) {
+      const secs = Object.fromEntries([...steps].map(([k, v]) => [k, Math.round(v * 1000) / 1000]))
+      log.info({ evaluated: evaluated.length - skipped, skipped, revised, seconds: Math.round(seconds * 1000) / 1000, steps: secs }, 'coverage evaluated')
+    }
     return { evaluated, deviceRules }
   }
 
@@ -152,6 +189,7 @@ export function createRulesEngine(deps: { store: Store; log: Logger; now?: () =>
     } catch (err) {
       // A failing pass is logged and retried next tick; it never stops the engine.
       log.error({ err: err instanceof Error ? err.message : String(err) }, 'rules tick failed')
+      metrics?.failures.inc()
       return { evaluated: [], deviceRules: false }
     }
   }
@@ -185,6 +223,37 @@ export function createRulesEngine(deps: { store: Store; log: Logger; now?: () =>
       if (timer !== undefined) timers.clearTimeout(timer)
       await running
     },
+  }
+}
+
+/**
+ * What an operator watches to know the rules keep up: how long ticks take and
+ * where the time goes, what they decided, when the last one finished, failures.
+ */
+function rulesMetrics(registry: Registry) {
+  const registers = [registry]
+  return {
+    tickSeconds: new Histogram({
+      name: 'gridpatrol_rules_tick_seconds',
+      help: 'Duration of a rules scheduler pass (coverage of the grid-days due, device rules when due)',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900],
+      registers,
+    }),
+    stepSeconds: new Counter({
+      name: 'gridpatrol_rules_step_seconds_total',
+      help: 'Time spent per step of coverage evaluation (skip_check, stage_a, evaluate, cases, reports); passes overlap, so steps can sum to more than the wall time',
+      labelNames: ['step'],
+      registers,
+    }),
+    gridDays: new Counter({
+      name: 'gridpatrol_rules_grid_days_total',
+      help: 'Grid-days evaluated by the scheduler, by outcome (revised: a new report revision; unchanged: re-read, same report; skipped: nothing new to read; no_plan)',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    cases: new Counter({ name: 'gridpatrol_rules_coverage_cases_total', help: 'Coverage cases opened, updated and resolved by scheduled evaluation', labelNames: ['action'], registers }),
+    lastTick: new Gauge({ name: 'gridpatrol_rules_last_tick_timestamp_seconds', help: 'When the last rules scheduler pass finished without error (Unix seconds)', registers }),
+    failures: new Counter({ name: 'gridpatrol_rules_tick_failures_total', help: 'Rules scheduler passes that failed (logged; retried at the next tick)', registers }),
   }
 }
 

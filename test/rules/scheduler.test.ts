@@ -2,6 +2,7 @@
 // late uploads re-evaluating the grid-days they touch, start/stop.
 import t from 'tap'
 import { pino } from 'pino'
+import { Registry } from 'prom-client'
 import { createRulesEngine, type Timers } from '../../src/rules/scheduler.ts'
 import type { CheckInRecord } from '../../src/store/types.ts'
 import { openRulesStore } from './store/open.ts'
@@ -94,4 +95,49 @@ t.test('server: analyze() is left to autovacuum', async (t) => {
   const store = await openRulesStore(t, 'server')
   if (!store) return t.pass('DATABASE_URL is not set')
   t.equal(await store.analyze(), false)
+})
+
+t.test('metrics: ticks, steps, outcomes, cases, failures', async (t) => {
+  const real = await openRulesStore(t, 'embedded')
+  if (!real) return
+  let failing = false
+  const store = { ...real, watermark: { ...real.watermark, current: () => (failing ? Promise.reject(new Error('database gone')) : real.watermark.current()) } }
+  await store.grids.create({ id: 'M1', level: 'district', name: 'M1' })
+  await store.plans.put({
+    gridId: 'M1',
+    effectiveFrom: null,
+    plan: { gridId: 'M1', checkpoints: [{ id: 'MA', tagIds: ['tma'] }], windows: { kind: 'every', every: '4h', start: '08:00', end: '16:00' }, graceMinutes: 30, maxGapMinutes: 600 },
+  })
+  let now = local('2024-06-03', '07:00')
+  const timers: Timers = { setTimeout: () => undefined, clearTimeout: () => undefined }
+  const registry = new Registry()
+  const engine = createRulesEngine({ store, log, now: () => now, timers, registry, config: { scheduler: { deviceRulesSeconds: 86_400, catchUpDays: 0 } } })
+  const value = async (name: string, labels: Record<string, string> = {}) =>
+    (await registry.getSingleMetric(name)?.get())?.values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value
+  const sum = async (name: string) => (await registry.getSingleMetric(name)?.get())?.values.find((v) => (v as { metricName?: string }).metricName === `${name}_count`)?.value
+
+  await engine.tick() // catch-up: yesterday, both windows missed
+  t.equal(await value('gridpatrol_rules_grid_days_total', { outcome: 'revised' }), 1, 'one grid-day revised')
+  t.equal(await value('gridpatrol_rules_coverage_cases_total', { action: 'opened' }), 2, 'two cases opened')
+  for (const step of ['stage_a', 'evaluate', 'cases', 'reports']) t.ok(((await value('gridpatrol_rules_step_seconds_total', { step })) ?? 0) > 0, `time spent in ${step}`)
+  t.equal(await sum('gridpatrol_rules_tick_seconds'), 1, 'one tick observed')
+  t.ok(((await value('gridpatrol_rules_last_tick_timestamp_seconds')) ?? 0) > Date.now() / 1000 - 60, 'last tick: just now')
+  now = local('2024-06-03', '12:31') // today's first window closed after its grace: missed, one more case
+  await engine.tick()
+  t.equal(await value('gridpatrol_rules_grid_days_total', { outcome: 'revised' }), 2, 'today revised')
+  t.equal(await value('gridpatrol_rules_coverage_cases_total', { action: 'opened' }), 3, 'one more case opened')
+  now = local('2024-06-03', '12:40')
+  await engine.tick()
+  t.equal(await value('gridpatrol_rules_grid_days_total', { outcome: 'revised' }), 2, 'nothing due: no more grid-days')
+  t.equal(await sum('gridpatrol_rules_tick_seconds'), 3, 'three ticks observed')
+
+  // A failing pass (scheduled ticks are guarded: logged, counted, retried)
+  failing = true
+  now = local('2024-06-03', '16:31')
+  await engine.start()
+  await engine.idle()
+  t.equal(await value('gridpatrol_rules_tick_failures_total'), 1, 'the failure is counted')
+  t.equal(await sum('gridpatrol_rules_tick_seconds'), 3, 'a failed pass is not observed as a tick')
+  await engine.stop()
+  t.match(await registry.metrics(), /# HELP gridpatrol_rules_step_seconds_total /, 'exposed in the Prometheus text format')
 })
