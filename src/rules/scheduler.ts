@@ -122,7 +122,12 @@ export function createRulesEngine(deps: {
     }
 
     // Late uploads: grid-days of check-ins received since the last watermark,
-    // matched to plans by tag or checkpoint id, and by the device's grid.
+    // matched to plans by tag or checkpoint id, and by the device's grid, that
+    // are timed before the end of a window of that grid-day which has ended: a
+    // scan inside a window still open is evaluated when that window ends (the
+    // mark above), so on-time scans do not re-evaluate their grid-day every tick
+    // (one grid-day with a scan a few minutes apart got a new report revision
+    // on ~220 ticks a day; now one per window end and close, plus late data).
     const watermark = await store.watermark.current()
     if (watermark !== null && lastWatermark !== undefined && watermark > lastWatermark) {
       const byTag = new Map<string, Set<string>>()
@@ -142,7 +147,7 @@ export function createRulesEngine(deps: {
           // re-reads only the grid-days whose scan bounds it falls in (incremental evaluation).
           for (const date of localDates(versions, t.fromMs - 1440 * MINUTE, t.toMs + 1440 * MINUTE)) {
             const plan = planInForce(versions, date)
-            if (plan && windowsForDay(plan, date).some((w) => w.start <= at)) mark(gridId, date)
+            if (plan && windowsForDay(plan, date).some((w) => w.end <= at && t.firstAtMs < w.end)) mark(gridId, date)
           }
         }
       }

@@ -175,9 +175,11 @@ export interface RulesRepositories {
     /**
      * Check-ins received in (sinceMs, untilMs] — what late uploads touched since a
      * watermark — grouped by tag (or ingest-resolved checkpoint) and device grid,
-     * with their device-time range. The scheduler maps them to plans.
+     * with their device-time range and the earliest of them as stage A times it
+     * (`firstAtMs`: device time less the device's latest clock offset). The
+     * scheduler maps them to plans.
      */
-    touched(sinceMs: number, untilMs: number): Promise<Array<{ tag: string; deviceGridId: string | null; fromMs: number; toMs: number }>>
+    touched(sinceMs: number, untilMs: number): Promise<Array<{ tag: string; deviceGridId: string | null; fromMs: number; toMs: number; firstAtMs: number }>>
     /**
      * Per grid-day (its stage A query, and since when its report is trusted): whether
      * what stage A reads for it may have changed in (sinceMs, untilMs] — a check-in

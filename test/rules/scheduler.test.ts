@@ -47,17 +47,42 @@ t.test('scheduler', async (t) => {
   now = local('2024-06-03', '12:40')
   t.strictSame((await engine.tick()).evaluated, [], 'nothing closed, nothing uploaded')
 
-  // A store-and-forward upload of a 10:00 visit arrives at 13:05.
+  // A store-and-forward upload of a 10:00 visit arrives at 13:05: timed in a window that has
+  // ended (08–12), so its grid-day is re-evaluated (not the day before: no window of it ends after 10:00).
   await store.uplinks.write({ records: [scan('ta', local('2024-06-03', '10:00'), local('2024-06-03', '13:05'))] })
   now = local('2024-06-03', '13:06')
   r = await engine.tick()
-  // the scan could belong to a window of the day before (crossing midnight): both days re-evaluated
-  t.strictSame(
-    r.evaluated.map((o) => [o.gridId, o.localDate, o.status, o.casesResolved]),
-    [['S1', '2024-06-02', 'unchanged', 0], ['S1', '2024-06-03', 'revised', 1]],
-    'late upload re-evaluated',
-  )
-  t.equal(r.evaluated[1]?.result?.summary.met, 1)
+  t.strictSame(r.evaluated.map((o) => [o.gridId, o.localDate, o.status, o.casesResolved]), [['S1', '2024-06-03', 'revised', 1]], 'late upload re-evaluated')
+  t.equal(r.evaluated[0]?.result?.summary.met, 1)
+
+  // An on-time scan in the window still open (12–16) waits for that window's end: no pass per scan.
+  // (The first tick after the late upload re-reads the rows received in the overlap before its
+  // watermark — lateOverlapSeconds — the late one among them: the grid-day is read once more.)
+  await store.uplinks.write({ records: [scan('ta', local('2024-06-03', '13:20'), local('2024-06-03', '13:20'))] })
+  now = local('2024-06-03', '13:21')
+  t.strictSame((await engine.tick()).evaluated.map((o) => o.localDate), ['2024-06-03'], 'the late row, once more (overlap)')
+  await store.uplinks.write({ records: [scan('ta', local('2024-06-03', '13:40'), local('2024-06-03', '13:40'))] })
+  now = local('2024-06-03', '13:41')
+  t.strictSame((await engine.tick()).evaluated, [], 'a scan inside the open window: nothing evaluated yet')
+  const revisionsBefore = (await store.reports.revisions('S1', '2024-06-03')).length
+  now = local('2024-06-03', '16:01')
+  r = await engine.tick()
+  t.strictSame(r.evaluated.map((o) => [o.localDate, o.status]), [['2024-06-03', 'revised']], 'evaluated when the window ends')
+  t.equal(r.evaluated[0]?.result?.summary.met, 2, 'with those scans')
+  t.equal((await store.reports.revisions('S1', '2024-06-03')).length, revisionsBefore + 1)
+
+  // A device whose clock runs 2 h ahead: its scan says 17:00 but is timed 15:00 (the latest offset),
+  // inside the window that ended at 16:00 — re-evaluated, as stage A times it.
+  await store.commands.enqueue({ commandId: 'S-ts1', deviceId: 'S-dev', kind: 'time_sync', body: { timeSync: { serverTimeMs: local('2024-06-03', '16:05') } }, issuedAtMs: local('2024-06-03', '16:05'), expiresAtMs: null })
+  await store.uplinks.write({
+    records: [{ kind: 'ack', deviceId: 'S-dev', seq: ++seq, deviceTimeMs: local('2024-06-03', '18:05'), receivedAtMs: local('2024-06-03', '16:05'), clockFuture: false, clockAncient: false, commandId: 'S-ts1', status: 'ok', receivedDeviceTimeMs: local('2024-06-03', '18:05') }],
+  })
+  now = local('2024-06-03', '16:06')
+  await engine.tick() // (the rows of the window just ended, received before the last watermark, once more)
+  await store.uplinks.write({ records: [scan('ta', local('2024-06-03', '17:00'), local('2024-06-03', '16:10'))] })
+  now = local('2024-06-03', '16:11')
+  r = await engine.tick()
+  t.strictSame(r.evaluated.map((o) => [o.localDate, o.status, o.skipped === true]), [['2024-06-03', 'revised', false]], 'a scan timed (offset applied) in an ended window')
 
   await engine.stop()
   pending.length = 0

@@ -284,13 +284,21 @@ export function storeContract(t: Test, getStore: () => Store): void {
     await store.uplinks.write({ records: [{ ...base, kind: 'status', seq: 3, deviceTimeMs: T0 + 2 * HOUR, receivedAtMs: FUT + 3_000, batteryPct: 50 }] })
     t.equal(await store.watermark.current(), FUT + 3_000, 'any kind of uplink moves it')
     const mine = async (since: number, until: number) => (await store.coverage.touched(since, until)).filter((x) => x.tag === tag)
-    t.same(await mine(FUT, FUT + 3_000), [{ tag, deviceGridId: null, fromMs: T0, toMs: T0 + HOUR }])
-    t.same(await mine(FUT + 1_000, FUT + 3_000), [{ tag, deviceGridId: null, fromMs: T0 + HOUR, toMs: T0 + HOUR }], 'since is exclusive')
+    t.same(await mine(FUT, FUT + 3_000), [{ tag, deviceGridId: null, fromMs: T0, toMs: T0 + HOUR, firstAtMs: T0 }])
+    t.same(await mine(FUT + 1_000, FUT + 3_000), [{ tag, deviceGridId: null, fromMs: T0 + HOUR, toMs: T0 + HOUR, firstAtMs: T0 + HOUR }], 'since is exclusive')
     t.same(await mine(FUT + 2_000, FUT + 3_000), [], 'the status uplink is no check-in')
     // A late commit with an older receipt time (a group retried after an outage) is found by range.
     await store.uplinks.write({ records: [at(4, T0 - HOUR, FUT + 1_500)] })
     t.equal(await store.watermark.current(), FUT + 3_000, 'an older receipt time does not lower it')
-    t.same(await mine(FUT + 1_000, FUT + 1_600), [{ tag, deviceGridId: null, fromMs: T0 - HOUR, toMs: T0 - HOUR }])
-    t.same(await mine(FUT, FUT + 3_000), [{ tag, deviceGridId: null, fromMs: T0 - HOUR, toMs: T0 + HOUR }])
+    t.same(await mine(FUT + 1_000, FUT + 1_600), [{ tag, deviceGridId: null, fromMs: T0 - HOUR, toMs: T0 - HOUR, firstAtMs: T0 - HOUR }])
+    t.same(await mine(FUT, FUT + 3_000), [{ tag, deviceGridId: null, fromMs: T0 - HOUR, toMs: T0 + HOUR, firstAtMs: T0 - HOUR }])
+    // firstAtMs: the earliest timed as stage A times it, less the device's latest clock offset (here +90 s)
+    const sync = uid('ts')
+    await store.commands.enqueue({ commandId: sync, deviceId: dev, kind: 'time_sync', body: { timeSync: { serverTimeMs: FUT + 6_000 } }, issuedAtMs: FUT + 6_000, expiresAtMs: null })
+    await store.uplinks.write({
+      records: [{ ...base, kind: 'ack', seq: 5, deviceTimeMs: FUT + 96_000, receivedAtMs: FUT + 6_000, commandId: sync, status: 'ok', receivedDeviceTimeMs: FUT + 96_000 }],
+    })
+    await store.uplinks.write({ records: [at(6, T0 + 2 * HOUR, FUT + 7_000)] })
+    t.same(await mine(FUT + 6_500, FUT + 7_000), [{ tag, deviceGridId: null, fromMs: T0 + 2 * HOUR, toMs: T0 + 2 * HOUR, firstAtMs: T0 + 2 * HOUR - 90_000 }], 'offset applied')
   })
 }

@@ -39,12 +39,23 @@ export function coverageQueries(db: Db): RulesRepositories['coverage'] {
       // range is always read, so the embedded store summarises the new ones first (to_regclass:
       // NULL, nothing to do, before migration 041).
       if (db.driver === 'pglite') await db.query("SELECT brin_summarize_new_values(to_regclass('uplink_seen_received_brin'))")
-      return db.query<{ tag: string; deviceGridId: string | null; fromMs: number; toMs: number }>(
-        `SELECT coalesce(c.checkpoint_id, c.tag_id) AS tag, c.grid_id AS "deviceGridId",
-                (extract(epoch FROM min(c.device_time)) * 1000)::int8 AS "fromMs", (extract(epoch FROM max(c.device_time)) * 1000)::int8 AS "toMs"
-         FROM uplink_seen u
-         JOIN check_ins c ON c.device_id = u.device_id AND c.seq = u.seq AND c.device_time = u.device_time
-         WHERE u.kind = 'checkin' AND u.received_at > to_timestamp($1::float8 / 1000) AND u.received_at <= to_timestamp($2::float8 / 1000)
+      // firstAtMs: the earliest of them timed as stage A times them (device time less the device's
+      // latest clock offset, looked up once per device touched).
+      return db.query<{ tag: string; deviceGridId: string | null; fromMs: number; toMs: number; firstAtMs: number }>(
+        `WITH r AS (
+           SELECT coalesce(c.checkpoint_id, c.tag_id) AS tag, c.grid_id, c.device_id, c.device_time
+           FROM uplink_seen u
+           JOIN check_ins c ON c.device_id = u.device_id AND c.seq = u.seq AND c.device_time = u.device_time
+           WHERE u.kind = 'checkin' AND u.received_at > to_timestamp($1::float8 / 1000) AND u.received_at <= to_timestamp($2::float8 / 1000)
+         ),
+         off AS (
+           SELECT d.device_id, (SELECT round(o.offset_ms)::int8 FROM clock_offsets o WHERE o.device_id = d.device_id ORDER BY o.measured_at DESC LIMIT 1) AS off
+           FROM (SELECT DISTINCT device_id FROM r) d
+         )
+         SELECT r.tag, r.grid_id AS "deviceGridId",
+                (extract(epoch FROM min(r.device_time)) * 1000)::int8 AS "fromMs", (extract(epoch FROM max(r.device_time)) * 1000)::int8 AS "toMs",
+                min((extract(epoch FROM r.device_time) * 1000)::int8 - coalesce(off.off, 0)) AS "firstAtMs"
+         FROM r LEFT JOIN off ON off.device_id = r.device_id
          GROUP BY 1, 2 ORDER BY 1, 2`,
         [sinceMs, untilMs],
       )
