@@ -4,7 +4,7 @@ import t from 'tap'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { createRulesEngine, type Timers } from '../../src/rules/scheduler.ts'
-import type { CheckInRecord } from '../../src/store/types.ts'
+import type { CheckInRecord, Store } from '../../src/store/types.ts'
 import { openRulesStore } from './store/open.ts'
 
 const log = pino({ level: process.env['DBG'] ? 'debug' : 'silent' })
@@ -14,15 +14,20 @@ const scan = (tag: string, at: number, receivedAt: number): CheckInRecord => ({
   kind: 'checkin', deviceId: 'S-dev', seq: ++seq, deviceTimeMs: at, receivedAtMs: receivedAt, clockFuture: false, clockAncient: false, tagId: tag, method: 'qr', checkpointId: null, gridId: null,
 })
 
+/** A grid with one checkpoint and two 4-hour windows (08–12, 12–16), 30 min grace. */
+async function gridWithPlan(store: Pick<Store, 'grids' | 'plans'>, gridId: string, checkpointId: string, tag: string): Promise<void> {
+  await store.grids.create({ id: gridId, level: 'district', name: gridId })
+  await store.plans.put({
+    gridId,
+    effectiveFrom: null,
+    plan: { gridId, checkpoints: [{ id: checkpointId, tagIds: [tag] }], windows: { kind: 'every', every: '4h', start: '08:00', end: '16:00' }, graceMinutes: 30, maxGapMinutes: 600 },
+  })
+}
+
 t.test('scheduler', async (t) => {
   const store = await openRulesStore(t, 'embedded')
   if (!store) return
-  await store.grids.create({ id: 'S1', level: 'district', name: 'S1' })
-  await store.plans.put({
-    gridId: 'S1',
-    effectiveFrom: null,
-    plan: { gridId: 'S1', checkpoints: [{ id: 'A', tagIds: ['ta'] }], windows: { kind: 'every', every: '4h', start: '08:00', end: '16:00' }, graceMinutes: 30, maxGapMinutes: 600 },
-  })
+  await gridWithPlan(store, 'S1', 'A', 'ta')
   let now = local('2024-06-03', '07:00')
   const pending: Array<{ fn: () => void; ms: number }> = []
   const timers: Timers = { setTimeout: (fn, ms) => pending.push({ fn, ms }), clearTimeout: () => undefined }
@@ -95,12 +100,7 @@ t.test('embedded: planner statistics refreshed before a coverage pass, at most e
   let analyzed = 0
   const store = { ...real, analyze: async () => (analyzed++, real.analyze()) }
   t.equal(await real.analyze(), true, 'the embedded driver runs ANALYZE (no autovacuum there)')
-  await store.grids.create({ id: 'S9', level: 'district', name: 'S9' })
-  await store.plans.put({
-    gridId: 'S9',
-    effectiveFrom: null,
-    plan: { gridId: 'S9', checkpoints: [{ id: 'A9', tagIds: ['ta9'] }], windows: { kind: 'every', every: '4h', start: '08:00', end: '16:00' }, graceMinutes: 30, maxGapMinutes: 600 },
-  })
+  await gridWithPlan(store, 'S9', 'A9', 'ta9')
   let now = local('2024-06-03', '07:00')
   const timers: Timers = { setTimeout: () => undefined, clearTimeout: () => undefined }
   const engine = createRulesEngine({ store, log, now: () => now, timers, config: { scheduler: { deviceRulesSeconds: 86_400, analyzeMinutes: 60 } } })
@@ -127,12 +127,7 @@ t.test('metrics: ticks, steps, outcomes, cases, failures', async (t) => {
   if (!real) return
   let failing = false
   const store = { ...real, watermark: { ...real.watermark, current: () => (failing ? Promise.reject(new Error('database gone')) : real.watermark.current()) } }
-  await store.grids.create({ id: 'M1', level: 'district', name: 'M1' })
-  await store.plans.put({
-    gridId: 'M1',
-    effectiveFrom: null,
-    plan: { gridId: 'M1', checkpoints: [{ id: 'MA', tagIds: ['tma'] }], windows: { kind: 'every', every: '4h', start: '08:00', end: '16:00' }, graceMinutes: 30, maxGapMinutes: 600 },
-  })
+  await gridWithPlan(store, 'M1', 'MA', 'tma')
   let now = local('2024-06-03', '07:00')
   const timers: Timers = { setTimeout: () => undefined, clearTimeout: () => undefined }
   const registry = new Registry()
