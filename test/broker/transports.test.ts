@@ -55,13 +55,15 @@ t.test('MQTT over WebSocket', async (t) => {
 t.test("Debian's mosquitto_pub and mosquitto_sub", async (t) => {
   const tb = await startBroker(t)
   const secret = await tb.device('dev-mosq')
+  // The command goes out once mosquitto_sub's subscription exists (a clean session: sent before, it is lost).
+  const subscribed = new Promise<void>((resolve) => tb.broker.on('downlink-ready', (ev) => ev.deviceId === 'dev-mosq' && resolve()))
   const sub = execFile('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(tb.ports.mqtt), '-i', 'dev-mosq', '-u', 'dev-mosq', '-P', secret, '-t', 'gp/v1/dev-mosq/down/cmd', '-q', '1', '-C', '1', '-W', '5'])
   const out = new Promise<string>((resolve) => {
     let s = ''
     sub.stdout?.on('data', (d: Buffer) => (s += d.toString()))
     sub.on('close', () => resolve(s.trim()))
   })
-  await new Promise((r) => setTimeout(r, 400))
+  await subscribed
   await tb.broker.publishCommand('dev-mosq', Buffer.from('from-broker'))
   t.equal(await out, 'from-broker')
   const pub = (args: string[]) =>
