@@ -563,10 +563,13 @@ export function reportQueries(db: Queryable): RulesRepositories['reports'] {
       // 250 reports (≈ 1.5 MB) per statement, in one transaction: a statement's cost per row
       // grows with its input (2,500 reports in one: ≈ 160 µs of server CPU each; by 250: ≈ 100).
       const CHUNK = 250
+      // In key order: two runners storing overlapping grid-days take the unique keys' locks in the
+      // same order (no deadlock), whatever order their callers gave. Results are matched by key.
+      const ordered = [...rs].sort((a, b) => (a.gridId < b.gridId ? -1 : a.gridId > b.gridId ? 1 : a.localDate < b.localDate ? -1 : a.localDate > b.localDate ? 1 : a.revision - b.revision))
       const store = async (q: Queryable) => {
         const out: Array<{ g: string; d: string; v: number }> = []
-        for (let i = 0; i < rs.length; i += CHUNK) {
-          const part = rs.slice(i, i + CHUNK)
+        for (let i = 0; i < ordered.length; i += CHUNK) {
+          const part = ordered.slice(i, i + CHUNK)
           const head = part.map((r) => ({
             g: r.gridId, d: r.localDate, v: r.revision, pv: r.planVersion, wm: r.watermarkMs, ev: r.evaluatedAtMs, pct: r.coveragePct,
             met: r.met, mis: r.missed, pen: r.pending, chg: r.changes, dg: r.digest,
