@@ -13,16 +13,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import mqtt from 'mqtt'
-import { pino } from 'pino'
 import { generateSecret, hashSecret, type PresenceEvent } from '../../broker/index.ts'
-import { loadConfig } from '../../src/config/index.ts'
-import { start } from '../../src/main.ts'
 import { connack } from '../broker/connack.ts'
-import { bin, LOCAL_EPHEMERAL, startProcess } from '../helpers/app.ts'
+import { bin, LOCAL_EPHEMERAL, startLocal, startProcess } from '../helpers/app.ts'
 import { makeTestDatabase, serverUrl } from '../helpers/db.ts'
 import { drivers } from '../rules/store/open.ts'
 
-const log = pino({ level: 'silent' })
 const run = promisify(execFile)
 
 /** An mqtt.js device that does not reconnect by itself; resolves once connected. */
@@ -47,21 +43,11 @@ const closed = (c: mqtt.MqttClient, ms = 10_000): Promise<void> =>
 
 for (const driver of drivers()) {
   t.test(`${driver}: a disabled device is disconnected and refused; a rotated secret ends the old session only`, async (t) => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'gp-revoke-'))
-    const db = driver === 'server' ? await makeTestDatabase('gp_revoke') : undefined
-    const config = loadConfig({
-      GRIDPATROL_DATA_DIR: dataDir,
-      ...(db ? { DATABASE_URL: db.url } : {}),
-      ...LOCAL_EPHEMERAL,
-      GRIDPATROL_REVOKE_CHECK_MS: '100',
-    })
-    const running = await start(config, log, { rules: false })
+    const { running, cleanup } = await startLocal(driver, 'gp_revoke', { GRIDPATROL_REVOKE_CHECK_MS: '100' })
     const clients: mqtt.MqttClient[] = []
     t.teardown(async () => {
       for (const c of clients) c.end(true)
-      await running.close()
-      await db?.drop()
-      await rm(dataDir, { recursive: true, force: true })
+      await cleanup()
     })
     const presence: PresenceEvent[] = []
     running.broker.on('presence', (ev) => presence.push(ev))

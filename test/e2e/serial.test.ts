@@ -13,8 +13,7 @@ import { hashSecret, generateSecret } from '../../broker/index.ts'
 import { openSerialDock } from '../../simulators/serial-dock.ts'
 import { loadConfig } from '../../src/config/index.ts'
 import { start } from '../../src/main.ts'
-import { LOCAL_EPHEMERAL } from '../helpers/app.ts'
-import { makeTestDatabase } from '../helpers/db.ts'
+import { LOCAL_EPHEMERAL, startLocal } from '../helpers/app.ts'
 import { ptyPair } from '../helpers/pty.ts'
 import { drivers } from '../rules/store/open.ts'
 
@@ -34,21 +33,11 @@ async function until(what: string, ok: () => Promise<boolean>, ms = 15_000): Pro
 for (const driver of drivers()) {
   t.test(`${driver}: a dock's upload over a serial line is stored once; unattributable frames are rejects`, async (t) => {
     const [dockSide, gatewaySide] = await ptyPair(t)
-    const dataDir = await mkdtemp(join(tmpdir(), 'gp-serial-'))
-    const db = driver === 'server' ? await makeTestDatabase('gp_serial') : undefined
-    const config = loadConfig({
-      GRIDPATROL_DATA_DIR: dataDir,
-      ...(db ? { DATABASE_URL: db.url } : {}),
-      ...LOCAL_EPHEMERAL,
-      GRIDPATROL_SERIAL_PORTS: `${gatewaySide}@115200`,
-    })
-    const running = await start(config, log, { rules: false })
+    const { running, cleanup } = await startLocal(driver, 'gp_serial', { GRIDPATROL_SERIAL_PORTS: `${gatewaySide}@115200` })
     const dock = await openSerialDock({ path: dockSide })
     t.teardown(async () => {
       await dock.close()
-      await running.close()
-      await db?.drop()
-      await rm(dataDir, { recursive: true, force: true })
+      await cleanup()
     })
     const { store } = running
     await store.devices.create({ id: 'dock-007', kind: 'patrol', secretHash: await hashSecret(generateSecret()) })

@@ -1,7 +1,14 @@
 // Starting the main job in tests: the environment of a local, ephemeral-port
 // instance, and `gridpatrol start` as a child process (what an operator runs).
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { pino } from 'pino'
+import { loadConfig } from '../../src/config/index.ts'
+import { start } from '../../src/main.ts'
+import { makeTestDatabase } from './db.ts'
 
 export const bin = fileURLToPath(new URL('../../bin/gridpatrol.js', import.meta.url))
 
@@ -12,6 +19,26 @@ export const LOCAL_EPHEMERAL = {
   GRIDPATROL_WS_PORT: '0',
   GRIDPATROL_HTTP_PORT: '0',
 } as const
+
+/**
+ * The main job in this process (rules off) on a temp data dir — embedded — or a throwaway
+ * database on the DATABASE_URL server, every listener on an ephemeral port, plus `env`.
+ * `cleanup` closes it and removes both; call it after closing what uses it.
+ */
+export async function startLocal(driver: 'embedded' | 'server', prefix: string, env: Record<string, string>): Promise<{ running: Awaited<ReturnType<typeof start>>; cleanup: () => Promise<void> }> {
+  const dataDir = await mkdtemp(join(tmpdir(), `${prefix}-`))
+  const db = driver === 'server' ? await makeTestDatabase(prefix.replace(/\W/g, '_')) : undefined
+  const config = loadConfig({ GRIDPATROL_DATA_DIR: dataDir, ...(db ? { DATABASE_URL: db.url } : {}), ...LOCAL_EPHEMERAL, ...env })
+  const running = await start(config, pino({ level: 'silent' }), { rules: false })
+  return {
+    running,
+    async cleanup() {
+      await running.close()
+      await db?.drop()
+      await rm(dataDir, { recursive: true, force: true })
+    },
+  }
+}
 
 export interface Started {
   child: ChildProcess
