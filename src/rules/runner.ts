@@ -170,22 +170,21 @@ export function createRunner(deps: {
 }): Runner {
   const { store, log } = deps
   const observe = deps.observe
+  const since = (step: RulesStep, t0: number) => observe?.(step, (performance.now() - t0) / 1000)
   const timed = async <T>(step: RulesStep, f: () => Promise<T>): Promise<T> => {
-    if (!observe) return f()
     const t0 = performance.now()
     try {
       return await f()
     } finally {
-      observe(step, (performance.now() - t0) / 1000)
+      since(step, t0)
     }
   }
   const timedSync = <T>(step: RulesStep, f: () => T): T => {
-    if (!observe) return f()
     const t0 = performance.now()
     try {
       return f()
     } finally {
-      observe(step, (performance.now() - t0) / 1000)
+      since(step, t0)
     }
   }
   const now = deps.now ?? Date.now
@@ -481,7 +480,7 @@ export function createRunner(deps: {
       pending = toSave.filter((_, k) => !saved[k]).map((x) => x.day)
       for (const r of await store.reports.latestMany(pending.map((d) => d.result))) prev.set(dayKey(r), toReport(r))
     }
-    observe?.('reports', (performance.now() - r0) / 1000)
+    since('reports', r0)
 
     const unsaved = new Set(pending.map((d) => dayKey(d.result)))
     const out = new Map<string, DayOutcome>()
