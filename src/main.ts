@@ -112,7 +112,7 @@ export async function start(config: Config, log: Logger, opts: StartOptions = {}
     closers.push(['commands', () => commands.close()])
 
     if (opts.rules !== false) {
-      const rules = createRulesEngine({ store, log, registry, ...(clock ? { now: clock } : {}) })
+      const rules = createRulesEngine({ store, log, registry, config: { runner: { keepProvisionalRevisions: config.keepProvisionalReports } }, ...(clock ? { now: clock } : {}) })
       await rules.start()
       closers.push(['rules', () => rules.stop()])
     }

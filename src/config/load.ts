@@ -58,6 +58,7 @@ function fromEnv(e: Env): Config {
     logLevel: e.GRIDPATROL_LOG_LEVEL,
     storage: { retentionDays: e.GRIDPATROL_RETENTION_DAYS, compressAfterDays: e.GRIDPATROL_COMPRESS_AFTER_DAYS },
     revokeCheckMs: e.GRIDPATROL_REVOKE_CHECK_MS,
+    keepProvisionalReports: e.GRIDPATROL_KEEP_PROVISIONAL_REPORTS,
   })
 }
 

@@ -45,6 +45,12 @@ export const runnerConfigSchema = z
       .positive()
       .default(48)
       .describe('Incremental evaluation: a report whose watermark is older than this (before the current one) is re-evaluated instead of looking for every receipt since it'),
+    keepProvisionalRevisions: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Keep every provisional report revision (one with pending cells, stored while the day's windows are open or in their grace: about one per window end). Default: a new revision replaces the grid-day's provisional ones, so a day keeps its latest provisional revision and every revision stored once it was complete",
+      ),
     stageA: z
       .enum(['sql', 'node'])
       .default('sql')
@@ -474,7 +480,7 @@ export function createRunner(deps: {
         status.set(dayKey(d.result), { status: 'unchanged', revision: next.report.revision })
         if (next.changed) toSave.push({ day: d, row: reportRow(d.plan.version, d.result, next.report.revision, next.changes, watermark, at, digestOf.get(dayKey(d.result)) ?? null) })
       }
-      const saved = await store.reports.saveMany(toSave.map((x) => x.row))
+      const saved = await store.reports.saveMany(toSave.map((x) => x.row), { replaceProvisional: !config.keepProvisionalRevisions })
       toSave.forEach((x, k) => saved[k] && status.set(dayKey(x.day.result), { status: 'revised', revision: x.row.revision }))
       // A concurrent runner stored that revision first: compare with theirs.
       pending = toSave.filter((_, k) => !saved[k]).map((x) => x.day)

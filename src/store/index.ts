@@ -83,6 +83,8 @@ function buildStore(db: Db, flavour: Flavour, storage: NonNullable<StoreConfig['
       // workers, so without this its planner never has any.
       if (db.driver !== 'pglite') return false
       await db.exec('ANALYZE')
+      // ...nor vacuums: the space of replaced provisional report revisions (reports.saveMany) is made reusable here
+      await db.exec('VACUUM coverage_reports')
       return true
     },
     async refreshAggregates(from, to) {

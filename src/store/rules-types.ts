@@ -201,8 +201,13 @@ export interface RulesRepositories {
     latestMany(keys: ReadonlyArray<{ gridId: string; localDate: string }>): Promise<CoverageReportRow[]>
     /** Stores a revision; false when (grid, date, revision) exists already (a concurrent runner won). */
     save(r: NewCoverageReport): Promise<boolean>
-    /** save() for many in one statement; per input, whether it was stored. */
-    saveMany(rs: readonly NewCoverageReport[]): Promise<boolean[]>
+    /**
+     * save() for many in one transaction; per input, whether it was stored. With
+     * `replaceProvisional`, each revision stored deletes the earlier provisional revisions of its
+     * grid-day (pending cells > 0: stored while a window was open or in its grace), so a day keeps
+     * its latest provisional revision and every revision stored once it was complete.
+     */
+    saveMany(rs: readonly NewCoverageReport[], opts?: { readonly replaceProvisional?: boolean }): Promise<boolean[]>
   }
   cases: {
     /**

@@ -395,7 +395,8 @@ export interface Store {
    */
   refreshAggregates(from: Date, to: Date): Promise<void>
   /**
-   * Refreshes the planner's statistics where nothing else does (the embedded
+   * Refreshes the planner's statistics, and vacuums coverage_reports (whose
+   * provisional revisions are replaced), where nothing else does (the embedded
    * driver: no autovacuum); true when it ran. Seconds on a large database.
    */
   analyze(): Promise<boolean>

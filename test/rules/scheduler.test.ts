@@ -69,12 +69,12 @@ t.test('scheduler', async (t) => {
   await store.uplinks.write({ records: [scan('ta', local('2024-06-03', '13:40'), local('2024-06-03', '13:40'))] })
   now = local('2024-06-03', '13:41')
   t.strictSame((await engine.tick()).evaluated, [], 'a scan inside the open window: nothing evaluated yet')
-  const revisionsBefore = (await store.reports.revisions('S1', '2024-06-03')).length
+  const revisionBefore = (await store.reports.latest('S1', '2024-06-03'))!.revision
   now = local('2024-06-03', '16:01')
   r = await engine.tick()
   t.strictSame(r.evaluated.map((o) => [o.localDate, o.status]), [['2024-06-03', 'revised']], 'evaluated when the window ends')
   t.equal(r.evaluated[0]?.result?.summary.met, 2, 'with those scans')
-  t.equal((await store.reports.revisions('S1', '2024-06-03')).length, revisionsBefore + 1)
+  t.equal((await store.reports.latest('S1', '2024-06-03'))?.revision, revisionBefore + 1)
 
   // A device whose clock runs 2 h ahead: its scan says 17:00 but is timed 15:00 (the latest offset),
   // inside the window that ended at 16:00 — re-evaluated, as stage A times it.
@@ -88,10 +88,41 @@ t.test('scheduler', async (t) => {
   now = local('2024-06-03', '16:11')
   r = await engine.tick()
   t.strictSame(r.evaluated.map((o) => [o.localDate, o.status, o.skipped === true]), [['2024-06-03', 'revised', false]], 'a scan timed (offset applied) in an ended window')
+  // Provisional revisions (pending cells) were replaced as the day went on: 1–3 (12:10, 12:31, 13:06) and 6.
+  const kept = await store.reports.revisions('S1', '2024-06-03')
+  t.strictSame(kept.map((x) => [x.revision, x.pending]), [[4, 0], [5, 0], [7, 0]], 'the revisions with every cell decided are kept')
 
   await engine.stop()
   pending.length = 0
   t.end()
+})
+
+t.test('provisional revisions: replaced by default, all kept with keepProvisionalRevisions', async (t) => {
+  const store = await openRulesStore(t, 'embedded')
+  if (!store) return
+  const timers: Timers = { setTimeout: () => undefined, clearTimeout: () => undefined }
+  for (const keep of [false, true]) {
+    const grid = keep ? 'K2' : 'K1'
+    await gridWithPlan(store, grid, `${grid}-A`, `${grid}-t`)
+    let now = local('2024-06-04', '12:10')
+    const engine = createRulesEngine({
+      store, log, now: () => now, timers,
+      config: { runner: { keepProvisionalRevisions: keep }, scheduler: { deviceRulesSeconds: 86_400, catchUpDays: 0 } },
+    })
+    await engine.tick() // 08–12 ended: pending in its grace, 12–16 not started
+    now = local('2024-06-04', '12:31')
+    await engine.tick() // 08–12 missed; 12–16 pending
+    now = local('2024-06-04', '16:31')
+    await engine.tick() // the day closed: both missed
+    const revisions = await store.reports.revisions(grid, '2024-06-04')
+    t.strictSame(
+      revisions.map((x) => [x.revision, x.pending]),
+      keep ? [[1, 2], [2, 1], [3, 0]] : [[3, 0]],
+      keep ? 'kept: every revision' : 'replaced: only the complete revision, numbered after the drafts',
+    )
+    if (!keep) t.same((await store.reports.latest(grid, '2024-06-04'))?.changes.map((c) => (c as { kind: string }).kind).includes('cell'), true, 'its changes are relative to the draft it replaced')
+    await engine.stop()
+  }
 })
 
 t.test('embedded: planner statistics refreshed before a coverage pass, at most every analyzeMinutes', async (t) => {

@@ -553,7 +553,7 @@ export function reportQueries(db: Queryable): RulesRepositories['reports'] {
         [keys.map((k) => k.gridId), keys.map((k) => k.localDate)],
       ))
     },
-    async saveMany(rs) {
+    async saveMany(rs, opts = {}) {
       if (rs.length === 0) return []
       // Two JSON documents per statement (native JSON.stringify; no per-element array quoting
       // of ≈ 6 KB results in the client and unquoting in the server): the small columns, read
@@ -586,9 +586,20 @@ export function reportQueries(db: Queryable): RulesRepositories['reports'] {
             [JSON.stringify(head), JSON.stringify(part.map((r) => packResult(r.result)))],
           )))
         }
+        // Provisional revisions (pending cells) superseded by a revision just stored: drafts of a day
+        // still open, ≈ one per window end. Pending cells only ever become met or missed, so they all
+        // precede the day's complete revisions; the one kept is the latest (the new one, or the
+        // draft before a revision a concurrent runner stored first, which deletes it).
+        if (opts.replaceProvisional && out.length > 0) {
+          await q.query(
+            `DELETE FROM coverage_reports r USING json_to_recordset($1::json) AS k(g text, d date, v int)
+             WHERE r.grid_id = k.g AND r.local_date = k.d AND r.revision < k.v AND r.pending > 0`,
+            [JSON.stringify(out)],
+          )
+        }
         return out
       }
-      const saved = rs.length > CHUNK && 'transaction' in db ? await (db as Db).transaction(store) : await store(db)
+      const saved = (rs.length > CHUNK || opts.replaceProvisional) && 'transaction' in db ? await (db as Db).transaction(store) : await store(db)
       const ok = new Set(saved.map((x) => `${x.g}\u0000${x.d}\u0000${x.v}`))
       return rs.map((r) => ok.has(`${r.gridId}\u0000${r.localDate}\u0000${r.revision}`))
     },
