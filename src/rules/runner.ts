@@ -69,8 +69,11 @@ export interface Logger {
 export interface DayOutcome {
   readonly gridId: string
   readonly localDate: string
-  /** no_plan: no plan version in force on the date. */
-  readonly status: 'no_plan' | 'unchanged' | 'revised'
+  /**
+   * no_plan: no plan version in force on the date. expired: the day's check-ins are past the
+   * storage retention (some may have been dropped), so it is not evaluated: its stored report stands.
+   */
+  readonly status: 'no_plan' | 'unchanged' | 'revised' | 'expired'
   readonly revision: number | null
   readonly casesOpened: number
   readonly casesUpdated: number
@@ -90,8 +93,12 @@ export interface EvaluateOptions {
 export interface ReportDetail {
   /** Every (checkpoint, window) with its evidence, as of the report's watermark and evaluation instant. */
   readonly result: CoverageResult
-  /** 'stored': a full result stored before the exceptions-only reports; 'derived': re-evaluated now. */
-  readonly source: 'stored' | 'derived'
+  /**
+   * 'stored': a full result stored before the exceptions-only reports; 'derived': re-evaluated now;
+   * 'past_retention': the stored exceptions only (met cells unlisted), as the day's check-ins are past
+   * the storage retention and its met cells' evidence can no longer be derived.
+   */
+  readonly source: 'stored' | 'derived' | 'past_retention'
   /**
    * Where the derived detail's exceptions disagree with the stored report (empty
    * when they agree). Non-empty means the rows visible now, received up to the
@@ -173,6 +180,8 @@ export function createRunner(deps: {
   config?: z.input<typeof runnerConfigSchema>
   /** Called with each step's seconds (RulesStep), as it ends. */
   observe?: (step: RulesStep, seconds: number) => void
+  /** Days of check-ins the store keeps (0 = all; default: the store's retention setting, GRIDPATROL_RETENTION_DAYS). */
+  retentionDays?: number
 }): Runner {
   const { store, log } = deps
   const observe = deps.observe
@@ -196,6 +205,14 @@ export function createRunner(deps: {
   const now = deps.now ?? Date.now
   const config = runnerConfigSchema.parse(deps.config ?? {})
   const baseConfig = config
+  const retentionDays = deps.retentionDays ?? store.uplinks.retentionDays ?? 0
+  /**
+   * Whether a grid-day reads check-ins the retention may have dropped (its span, and the longest
+   * gap before it where the previous visit is looked up, from before now − retentionDays):
+   * evaluated again it would count its dropped visits as missed and raise cases for them.
+   */
+  const pastRetention = (q: CoverageQuery, at: Instant): boolean =>
+    retentionDays > 0 && q.periods.length > 0 && Math.min(...q.periods.map((p) => p.start)) - Math.max(0, q.maxGapMs) < at - retentionDays * 24 * HOUR
 
   const context = async (): Promise<CaseContext> => ({
     store,
@@ -263,10 +280,18 @@ export function createRunner(deps: {
     const ctx = await context()
     const done = new Map<string, DayOutcome>()
     const evaluated: CoverageResult[] = []
-    const planned = items.map((it) => {
+    const asked = items.map((it) => {
       const plan = planInForce(all.get(it.gridId) ?? [], it.localDate)
       return { ...it, plan, built: plan ? built(plan, it.localDate) : undefined }
     })
+    const at0 = now()
+    const expired = asked.filter((j) => j.built && pastRetention(j.built.query, at0))
+    if (expired.length > 0) {
+      const heads = new Map((await store.reports.latestDigests(expired)).map((h) => [dayKey(h), h.revision]))
+      for (const j of expired) done.set(dayKey(j), { gridId: j.gridId, localDate: j.localDate, status: 'expired', revision: heads.get(dayKey(j)) ?? null, casesOpened: 0, casesUpdated: 0, casesResolved: 0 })
+      log.info({ gridDays: expired.length, retentionDays, first: expired[0] && dayKey(expired[0]) }, 'grid-days past the check-in retention not evaluated (their stored reports stand)')
+    }
+    const planned = expired.length === 0 ? asked : asked.filter((j) => !done.has(dayKey(j)))
     const skip = (opts.full ?? !config.incremental) ? new Map<string, ReportHead>() : await timed('skip_check', () => unchangedSince(planned, stamp))
     for (const [k, h] of skip) done.set(k, { gridId: h.gridId, localDate: h.localDate, status: 'unchanged', revision: h.revision, casesOpened: 0, casesUpdated: 0, casesResolved: 0, skipped: true })
     let todo = planned.filter((j) => !skip.has(dayKey(j)))
@@ -623,6 +648,7 @@ export function createRunner(deps: {
     if (!version) throw new Error(`plan version ${row.planVersion} of grid "${row.gridId}" is gone: the report's detail cannot be derived`)
     const plan = { ...parsePlan(version.plan), ...(version.effectiveFrom ? { effectiveFrom: version.effectiveFrom } : {}) }
     const { query, windows } = coverageQuery(plan, row.localDate)
+    if (pastRetention(query, now())) return { result: stored, source: 'past_retention', disagreements: [] }
     const agg = windows.length === 0 ? NO_AGGREGATES : await store.coverage.aggregates(asOfWatermark(query, row.watermarkMs))
     const result = evaluateCoverage(plan, row.localDate, windows, agg, row.evaluatedAtMs)
     return { result, source: 'derived', disagreements: diffResults(stored, exceptionsOf(result)) }

@@ -252,7 +252,7 @@ function rulesMetrics(registry: Registry) {
     }),
     gridDays: new Counter({
       name: 'gridpatrol_rules_grid_days_total',
-      help: 'Grid-days evaluated by the scheduler, by outcome (revised: a new report revision; unchanged: re-read, same report; skipped: nothing new to read; no_plan)',
+      help: 'Grid-days evaluated by the scheduler, by outcome (revised: a new report revision; unchanged: re-read, same report; skipped: nothing new to read; no_plan; expired: past the check-in retention, not evaluated)',
       labelNames: ['outcome'],
       registers,
     }),

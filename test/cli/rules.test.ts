@@ -76,4 +76,20 @@ t.test('grid, plan, report coverage, cases', async (t) => {
   const parsed = JSON.parse(json.stdout) as { revision: number; result: { cells: Array<{ checkpointId: string; status: string; evidence: string[] }> } }
   t.strictSame(parsed.result.cells.map((c) => [c.checkpointId, c.status, c.evidence]), [['CG-A', 'met', ['cg-dev:1']], ['CG-B', 'met', ['cg-dev:2']], ['CG-A', 'missed', []], ['CG-B', 'missed', []]])
   t.match(json.stderr, /WARNING: .*\n.*stored revision 2/, 'json stays parseable; the warning goes to stderr')
+
+  // With a check-in retention (GRIDPATROL_RETENTION_DAYS), a day older than it is not evaluated again
+  // (its dropped check-ins would count as missed): the stored report is printed, its exceptions only.
+  const retained = { ...env, GRIDPATROL_RETENTION_DAYS: '30' }
+  const gpr = (...args: string[]) => run(process.execPath, [bin, ...args], { env: retained })
+  const old = (await gpr('report', 'coverage', '--grid', 'CG', '--date', '2024-06-01')).stdout
+  t.match(old, /revision 2 .*\ncoverage 25%  met 1  missed 3/)
+  t.notMatch(old, /WARNING/, 'no disagreement: nothing is derived')
+  t.match(old, /CG-B +missed/)
+  t.notMatch(old, / met +1\/1/, 'the met cell is not listed')
+  t.match(old, /NOTE: 2024-06-01 is past the check-in retention: only the stored report's exceptions are listed above; its 1 met cell\(s\) are not listed/)
+  const again = await gpr('report', 'coverage', '--grid', 'CG', '--date', '2024-06-01', '--evaluate').then(() => undefined, (e: { code: number; stderr: string }) => e)
+  t.equal(again?.code, 1, '--evaluate refused')
+  t.match(again?.stderr, /2024-06-01 is past the check-in retention \(GRIDPATROL_RETENTION_DAYS=30: check-ins are kept for 30 day\(s\)\), so grid "CG" is not re-evaluated .*stored revision 2 stands/)
+  const none = await gpr('report', 'coverage', '--grid', 'CG', '--date', '2024-05-01').then(() => undefined, (e: { code: number; stderr: string }) => e)
+  t.match(none?.stderr, /so grid "CG" has no coverage report for it and it cannot be evaluated/)
 })

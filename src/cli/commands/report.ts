@@ -119,6 +119,15 @@ export function registerReport(program: Command): void {
           if (o.evaluate || !(await store.reports.latest(o.grid, o.date))) {
             const out = await runner.evaluateDay(o.grid, o.date)
             if (out.status === 'no_plan') throw new Error(`grid "${o.grid}" has no patrol plan in force on ${o.date} (gridpatrol plan set)`)
+            if (out.status === 'expired') {
+              const days = store.uplinks.retentionDays
+              throw new Error(
+                `${o.date} is past the check-in retention (GRIDPATROL_RETENTION_DAYS=${days}: check-ins are kept for ${days} day(s)), so grid "${o.grid}" ` +
+                  (out.revision === null
+                    ? 'has no coverage report for it and it cannot be evaluated: its check-ins may have been dropped'
+                    : `is not re-evaluated (its dropped check-ins would count as missed visits); stored revision ${out.revision} stands: run without --evaluate to print it`),
+              )
+            }
           }
           return store.reports.latest(o.grid, o.date)
         })()
@@ -128,5 +137,10 @@ export function registerReport(program: Command): void {
       if (!found) throw new Error(`no coverage report for grid "${o.grid}" on ${o.date}${o.revision ? ` revision ${o.revision}` : ''}`)
       printReport({ ...found.row, result: found.detail.result }, o.format, (found.row.result as CoverageResult).summary)
       warnDisagreements(found.row, found.detail, o.format)
+      if (found.detail.source === 'past_retention') {
+        const met = (found.row.result as CoverageResult).summary.met
+        const line = `NOTE: ${o.date} is past the check-in retention: only the stored report's exceptions are listed above; its ${met} met cell(s) are not listed, and the check-ins that proved them are no longer kept.\n`
+        ;(o.format === 'table' ? process.stdout : process.stderr).write((o.format === 'table' ? '\n' : '') + line)
+      }
     })
 }
