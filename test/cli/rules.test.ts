@@ -77,6 +77,26 @@ t.test('grid, plan, report coverage, cases', async (t) => {
   t.strictSame(parsed.result.cells.map((c) => [c.checkpointId, c.status, c.evidence]), [['CG-A', 'met', ['cg-dev:1']], ['CG-B', 'met', ['cg-dev:2']], ['CG-A', 'missed', []], ['CG-B', 'missed', []]])
   t.match(json.stderr, /WARNING: .*\n.*stored revision 2/, 'json stays parseable; the warning goes to stderr')
 
+  // The revision history: what each revision changed from the one before it.
+  const history = (await gp('report', 'revisions', '--grid', 'CG', '--date', '2024-06-01')).stdout
+  t.match(history, /^revision +evaluated +watermark +plan +coverage +met +missed +pending +changes\n1 +\S+ +- +1 +0% +0 +4 +0 +0\n2 +\S+ +2024-05-31T19:01:00.000Z +1 +25% +1 +3 +0 +5\n/)
+  t.match(history, /\nrevision 2:\n {2}cell CG-A 2024-06-01\/00:00-12:00: missed → met\n {2}gap CG-A from 2024-05-31T16:00:00.000Z: closed \(was 1440 min\)\n(.*\n)* {2}coverage 0% → 25%\n/)
+  t.notMatch(history, /provisional/)
+  t.strictSame(JSON.parse((await gp('report', 'revisions', '--grid', 'CG', '--date', '2024-06-01', '--format', 'json')).stdout).map((r: { revision: number }) => r.revision), [1, 2])
+  t.match((await fails('report', 'revisions', '--grid', 'CG', '--date', '2024-06-05'))?.stderr, /no coverage report for grid "CG" on 2024-06-05/)
+  // A day evaluated while its windows were open: its provisional revisions were replaced.
+  const store2 = await openStore({ dataDir: join(dir, 'data'), databaseUrl: undefined }, silentLog)
+  try {
+    for (const at of ['2024-06-02T06:00:00+08:00', '2024-06-02T13:00:00+08:00', '2024-06-03T01:00:00+08:00']) {
+      await createRunner({ store: store2, log: silentLog, now: () => Date.parse(at) }).evaluateDay('CG', '2024-06-02')
+    }
+  } finally {
+    await store2.close()
+  }
+  const replaced = (await gp('report', 'revisions', '--grid', 'CG', '--date', '2024-06-02')).stdout
+  t.match(replaced, /\n3 +\S+ +\S+ +1 +0% +0 +4 +0 +\d+\n/)
+  t.match(replaced, /\nRevision\(s\) 1–2: provisional \(cells pending\), replaced by the next revision/)
+
   // With a check-in retention (GRIDPATROL_RETENTION_DAYS), a day older than it is not evaluated again
   // (its dropped check-ins would count as missed): the stored report is printed, its exceptions only.
   const retained = { ...env, GRIDPATROL_RETENTION_DAYS: '30' }

@@ -97,8 +97,88 @@ function describeChange(c: CoverageChange): string {
   }
 }
 
+/** One line per change a revision made to the one before it (history wording: before → after). */
+export function describeRevisionChange(c: CoverageChange): string {
+  switch (c.kind) {
+    case 'cell': {
+      const ev = [...c.evidenceAdded.map((x) => `+${x}`), ...c.evidenceRemoved.map((x) => `-${x}`)].join(' ')
+      return `cell ${c.checkpointId} ${c.windowKey}: ${c.from ?? 'absent'} → ${c.to ?? 'absent'}${ev ? ` (evidence ${ev})` : ''}`
+    }
+    case 'gap_opened':
+      return `gap ${c.checkpointId} from ${iso(c.from)}: opened, ${c.after?.minutes ?? '?'} min to ${iso(c.after?.to ?? null)}`
+    case 'gap_closed':
+      return `gap ${c.checkpointId} from ${iso(c.from)}: closed (was ${c.before?.minutes ?? '?'} min)`
+    case 'gap_changed':
+      return `gap ${c.checkpointId} from ${iso(c.from)}: ${c.before?.minutes ?? '?'} → ${c.after?.minutes ?? '?'} min${c.after?.final ? ', final' : ''}`
+    case 'signal_added':
+    case 'signal_removed':
+      return `signal ${c.signal.kind} ${c.signal.deviceId} ${c.signal.checkinIds.join(' ')}: ${c.kind === 'signal_added' ? 'added' : 'removed'}`
+    case 'figures':
+      return `figures of ${c.subject} changed`
+    case 'coverage':
+      return `coverage ${c.before ?? '-'}% → ${c.after ?? '-'}%`
+  }
+}
+
+/** Revision numbers missing below the last one kept: provisional revisions replaced (reports.saveMany). */
+function replacedRanges(kept: readonly number[]): string[] {
+  const out: string[] = []
+  let next = 1
+  for (const r of kept) {
+    if (r > next) out.push(r - 1 === next ? `${next}` : `${next}–${r - 1}`)
+    next = r + 1
+  }
+  return out
+}
+
 export function registerReport(program: Command): void {
   const report = program.command('report').description('Patrol compliance reports')
+  report
+    .command('revisions')
+    .description(
+      "The stored revisions of one grid's coverage report for one local day, oldest first: when each was evaluated, " +
+        'its ingest watermark, its figures and what it changed from the revision before it (late uploads, closed windows)',
+    )
+    .requiredOption('--grid <gridId>', 'grid')
+    .requiredOption('--date <YYYY-MM-DD>', 'local date (in the plan time zone)')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action(async (o: { grid: string; date: string; format: 'table' | 'json' }) => {
+      requireLocalDate('--date', o.date)
+      const revisions = await withStore((store) => store.reports.revisions(o.grid, o.date))
+      if (revisions.length === 0) throw new Error(`no coverage report for grid "${o.grid}" on ${o.date} (report coverage evaluates one)`)
+      if (o.format === 'json') {
+        process.stdout.write(JSON.stringify(revisions, null, 2) + '\n')
+        return
+      }
+      printTable(
+        revisions.map((r) => ({
+          revision: r.revision,
+          evaluated: iso(r.evaluatedAtMs),
+          watermark: iso(r.watermarkMs),
+          plan: r.planVersion,
+          coverage: r.coveragePct === null ? '-' : `${r.coveragePct}%`,
+          met: r.met,
+          missed: r.missed,
+          pending: r.pending,
+          changes: r.changes.length,
+        })),
+        false,
+      )
+      for (const r of revisions) {
+        const changes = r.changes as CoverageChange[]
+        if (changes.length === 0) continue
+        process.stdout.write(`\nrevision ${r.revision}${r.pending > 0 ? ' (provisional)' : ''}:\n`)
+        for (const c of changes.slice(0, 50)) process.stdout.write(`  ${describeRevisionChange(c)}\n`)
+        if (changes.length > 50) process.stdout.write(`  … and ${changes.length - 50} more (--format json lists them all)\n`)
+      }
+      const replaced = replacedRanges(revisions.map((r) => r.revision))
+      if (replaced.length > 0) {
+        process.stdout.write(
+          `\nRevision(s) ${replaced.join(', ')}: provisional (cells pending), replaced by the next revision; its changes are counted from them ` +
+            '(GRIDPATROL_KEEP_PROVISIONAL_REPORTS=1 keeps them).\n',
+        )
+      }
+    })
   report
     .command('coverage')
     .description(
