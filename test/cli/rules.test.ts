@@ -26,7 +26,12 @@ t.test('grid, plan, report coverage, cases', async (t) => {
   await gp('grid', 'add', 'CG', '--level', 'district')
   const plan = join(dir, 'plan.json')
   await writeFile(plan, JSON.stringify({ checkpoints: [{ id: 'CG-A', tagIds: ['t-a'] }, { id: 'CG-B' }], windows: { kind: 'every', every: '12h' } }))
-  t.match((await gp('plan', 'set', '--grid', 'CG', '--file', plan)).stdout, /version 1/)
+  // Undated, a plan applies from today (in its time zone): past days keep what they had (here: none).
+  const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai' }).format(new Date())
+  t.match((await gp('plan', 'set', '--grid', 'CG', '--file', plan)).stdout, new RegExp(`stored as version 1, effective from ${today}\n`))
+  t.match((await fails('report', 'coverage', '--grid', 'CG', '--date', '2024-06-01'))?.stderr, /grid "CG" has no patrol plan in force on 2024-06-01/)
+  t.match((await fails('plan', 'set', '--grid', 'CG', '--file', plan, '--retroactive', '--effective-from', '2024-01-01'))?.stderr, /--retroactive and an effective date .* exclude each other/)
+  t.match((await gp('plan', 'set', '--grid', 'CG', '--file', plan, '--retroactive')).stdout, /stored as version 2, effective on every date \(retroactive\)\n/)
 
   const csv = (await gp('report', 'coverage', '--grid', 'CG', '--date', '2024-06-01', '--format', 'csv')).stdout.trim().split('\r\n')
   t.equal(csv[0], 'grid,date,revision,watermark,window,window_start,window_end,checkpoint,status,visits,required,evidence')
@@ -79,7 +84,7 @@ t.test('grid, plan, report coverage, cases', async (t) => {
 
   // The revision history: what each revision changed from the one before it.
   const history = (await gp('report', 'revisions', '--grid', 'CG', '--date', '2024-06-01')).stdout
-  t.match(history, /^revision +evaluated +watermark +plan +coverage +met +missed +pending +changes\n1 +\S+ +- +1 +0% +0 +4 +0 +0\n2 +\S+ +2024-05-31T19:01:00.000Z +1 +25% +1 +3 +0 +5\n/)
+  t.match(history, /^revision +evaluated +watermark +plan +coverage +met +missed +pending +changes\n1 +\S+ +- +2 +0% +0 +4 +0 +0\n2 +\S+ +2024-05-31T19:01:00.000Z +2 +25% +1 +3 +0 +5\n/)
   t.match(history, /\nrevision 2:\n {2}cell CG-A 2024-06-01\/00:00-12:00: missed → met\n {2}gap CG-A from 2024-05-31T16:00:00.000Z: closed \(was 1440 min\)\n(.*\n)* {2}coverage 0% → 25%\n/)
   t.notMatch(history, /provisional/)
   t.strictSame(JSON.parse((await gp('report', 'revisions', '--grid', 'CG', '--date', '2024-06-01', '--format', 'json')).stdout).map((r: { revision: number }) => r.revision), [1, 2])
@@ -94,7 +99,7 @@ t.test('grid, plan, report coverage, cases', async (t) => {
     await store2.close()
   }
   const replaced = (await gp('report', 'revisions', '--grid', 'CG', '--date', '2024-06-02')).stdout
-  t.match(replaced, /\n3 +\S+ +\S+ +1 +0% +0 +4 +0 +\d+\n/)
+  t.match(replaced, /\n3 +\S+ +\S+ +2 +0% +0 +4 +0 +\d+\n/)
   t.match(replaced, /\nRevision\(s\) 1–2: provisional \(cells pending\), replaced by the next revision/)
 
   // With a check-in retention (GRIDPATROL_RETENTION_DAYS), a day older than it is not evaluated again

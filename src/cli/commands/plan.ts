@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { ZodError } from 'zod'
 import { parsePlan } from '../../rules/plans/schema.ts'
+import { instantToLocal } from '../../rules/tz.ts'
 import { printTable, withStore } from '../with-store.ts'
 
 /** Every issue with its field path, e.g. `windows.every: must divide …`. */
@@ -16,10 +17,12 @@ export function registerPlan(program: Command): void {
     .description('Validate a plan file and store it as the next version of the grid plan')
     .requiredOption('--grid <gridId>', 'grid')
     .requiredOption('--file <plan.json>', 'plan JSON (see src/rules/plans/schema.ts; gridId may be omitted)')
-    .option('--effective-from <YYYY-MM-DD>', 'first local date this version applies (overrides the file)')
-    .action(async (o: { grid: string; file: string; effectiveFrom?: string }) => {
+    .option('--effective-from <YYYY-MM-DD>', "first local date this version applies (overrides the file; default: the file's, else today in the plan's time zone)")
+    .option('--retroactive', 'no first date: the version applies to every date no dated version covers, past days included when they are evaluated again')
+    .action(async (o: { grid: string; file: string; effectiveFrom?: string; retroactive?: boolean }) => {
       const raw = JSON.parse(await readFile(o.file, 'utf8')) as Record<string, unknown>
       if (raw['gridId'] !== undefined && raw['gridId'] !== o.grid) throw new Error(`the file is a plan for grid "${String(raw['gridId'])}", not "${o.grid}"`)
+      if (o.retroactive && (o.effectiveFrom || raw['effectiveFrom'] !== undefined)) throw new Error('--retroactive and an effective date (--effective-from, or effectiveFrom in the file) exclude each other')
       let parsed
       try {
         parsed = parsePlan({ ...raw, gridId: o.grid, ...(o.effectiveFrom ? { effectiveFrom: o.effectiveFrom } : {}) })
@@ -27,11 +30,15 @@ export function registerPlan(program: Command): void {
         if (err instanceof ZodError) throw new Error(`invalid plan ${o.file}:\n${describeIssues(err)}`)
         throw err
       }
+      // A plan applies from the day it is set: undated, it would also govern every past day evaluated again
+      // (the scheduler's catch-up, late uploads), which would then be judged by checkpoints and windows set
+      // after the fact and raise or resolve cases for them.
+      if (!o.retroactive && parsed.effectiveFrom === undefined) parsed = { ...parsed, effectiveFrom: instantToLocal(parsed.timeZone, Date.now()).date }
       const row = await withStore(async (store) => {
         if (!(await store.grids.get(o.grid))) throw new Error(`grid "${o.grid}" does not exist (gridpatrol grid add)`)
         return store.plans.put({ gridId: o.grid, effectiveFrom: parsed.effectiveFrom ?? null, plan: parsed, createdBy: process.env['USER'] ?? null })
       })
-      process.stdout.write(`plan for grid ${row.gridId} stored as version ${row.version}${row.effectiveFrom ? `, effective from ${row.effectiveFrom}` : ''}\n`)
+      process.stdout.write(`plan for grid ${row.gridId} stored as version ${row.version}${row.effectiveFrom ? `, effective from ${row.effectiveFrom}` : ', effective on every date (retroactive)'}\n`)
     })
   plan
     .command('show')
