@@ -101,6 +101,8 @@ t.test('grid, plan, report coverage, cases', async (t) => {
   const replaced = (await gp('report', 'revisions', '--grid', 'CG', '--date', '2024-06-02')).stdout
   t.match(replaced, /\n3 +\S+ +\S+ +2 +0% +0 +4 +0 +\d+\n/)
   t.match(replaced, /\nRevision\(s\) 1–2: provisional \(cells pending\), replaced by the next revision/)
+  t.match((await fails('report', 'coverage', '--grid', 'CG', '--date', '2024-06-02', '--revision', '2'))?.stderr, /revision 2 of grid "CG" on 2024-06-02 was provisional \(cells pending\) and was replaced by a later revision; the latest is 3/)
+  t.match((await fails('report', 'coverage', '--grid', 'CG', '--date', '2024-06-02', '--revision', '9'))?.stderr, /no coverage report for grid "CG" on 2024-06-02 revision 9/)
 
   // With a check-in retention (GRIDPATROL_RETENTION_DAYS), a day older than it is not evaluated again
   // (its dropped check-ins would count as missed): the stored report is printed, its exceptions only.

@@ -214,7 +214,16 @@ export function registerReport(program: Command): void {
         // Stored reports keep only the exceptions; the per-cell detail is derived as of the report's watermark.
         return stored && { row: stored, detail: await runner.reportDetail(stored) }
       })
-      if (!found) throw new Error(`no coverage report for grid "${o.grid}" on ${o.date}${o.revision ? ` revision ${o.revision}` : ''}`)
+      if (!found) {
+        const latest = o.revision === undefined ? undefined : await withStore((store) => store.reports.latest(o.grid, o.date))
+        if (latest && Number(o.revision) >= 1 && Number(o.revision) < latest.revision) {
+          throw new Error(
+            `revision ${o.revision} of grid "${o.grid}" on ${o.date} was provisional (cells pending) and was replaced by a later revision; ` +
+              `the latest is ${latest.revision} (report revisions lists the revisions kept)`,
+          )
+        }
+        throw new Error(`no coverage report for grid "${o.grid}" on ${o.date}${o.revision ? ` revision ${o.revision}` : ''}`)
+      }
       printReport({ ...found.row, result: found.detail.result }, o.format, (found.row.result as CoverageResult).summary)
       warnDisagreements(found.row, found.detail, o.format)
       if (found.detail.source === 'past_retention') {
