@@ -28,7 +28,8 @@ t.test('grid, plan, report coverage, cases', async (t) => {
   await writeFile(plan, JSON.stringify({ checkpoints: [{ id: 'CG-A', tagIds: ['t-a'] }, { id: 'CG-B' }], windows: { kind: 'every', every: '12h' } }))
   // Undated, a plan applies from today (in its time zone): past days keep what they had (here: none).
   const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai' }).format(new Date())
-  t.match((await gp('plan', 'set', '--grid', 'CG', '--file', plan)).stdout, new RegExp(`stored as version 1, effective from ${today}\n`))
+  t.match((await gp('plan', 'set', '--grid', 'CG', '--file', plan)).stdout, new RegExp(`stored as version 1, effective from ${today} \\(windows ended before \\d{4}-\\S+Z are not judged\\)\n`))
+  t.match((await gp('plan', 'show', '--grid', 'CG', '--json')).stdout, /"effectiveAt": "\d{4}-\d\d-\d\dT[\d:.]+Z"/, "the grid's first plan records when it was put in force")
   t.match((await fails('report', 'coverage', '--grid', 'CG', '--date', '2024-06-01'))?.stderr, /grid "CG" has no patrol plan in force on 2024-06-01/)
   t.match((await fails('plan', 'set', '--grid', 'CG', '--file', plan, '--retroactive', '--effective-from', '2024-01-01'))?.stderr, /--retroactive and an effective date .* exclude each other/)
   t.match((await gp('plan', 'set', '--grid', 'CG', '--file', plan, '--retroactive')).stdout, /stored as version 2, effective on every date \(retroactive\)\n/)

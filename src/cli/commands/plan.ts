@@ -33,12 +33,23 @@ export function registerPlan(program: Command): void {
       // A plan applies from the day it is set: undated, it would also govern every past day evaluated again
       // (the scheduler's catch-up, late uploads), which would then be judged by checkpoints and windows set
       // after the fact and raise or resolve cases for them.
-      if (!o.retroactive && parsed.effectiveFrom === undefined) parsed = { ...parsed, effectiveFrom: instantToLocal(parsed.timeZone, Date.now()).date }
+      const dated = o.retroactive || parsed.effectiveFrom !== undefined
+      const now = Date.now()
+      if (!dated) parsed = { ...parsed, effectiveFrom: instantToLocal(parsed.timeZone, now).date }
       const row = await withStore(async (store) => {
         if (!(await store.grids.get(o.grid))) throw new Error(`grid "${o.grid}" does not exist (gridpatrol grid add)`)
-        return store.plans.put({ gridId: o.grid, effectiveFrom: parsed.effectiveFrom ?? null, plan: parsed, createdBy: process.env['USER'] ?? null })
+        // A grid's first plan, undated: the windows that ended today before it existed are not judged either.
+        const first = (await store.plans.list(o.grid)).length === 0
+        const plan = !dated && first && parsed.effectiveAt === undefined ? { ...parsed, effectiveAt: new Date(now).toISOString() } : parsed
+        return store.plans.put({ gridId: o.grid, effectiveFrom: plan.effectiveFrom ?? null, plan, createdBy: process.env['USER'] ?? null })
       })
-      process.stdout.write(`plan for grid ${row.gridId} stored as version ${row.version}${row.effectiveFrom ? `, effective from ${row.effectiveFrom}` : ', effective on every date (retroactive)'}\n`)
+      const at = (row.plan as { effectiveAt?: string }).effectiveAt
+      process.stdout.write(
+        `plan for grid ${row.gridId} stored as version ${row.version}` +
+          (row.effectiveFrom ? `, effective from ${row.effectiveFrom}` : ', effective on every date (retroactive)') +
+          (at ? ` (windows ended before ${at} are not judged)` : '') +
+          '\n',
+      )
     })
   plan
     .command('show')

@@ -29,7 +29,7 @@ export function isActiveDay(plan: PatrolPlan, date: string): boolean {
   return days.dates.includes(date) || days.weekdays.includes(weekdayName(isoWeekday(date)))
 }
 
-/** The windows starting on `date` (local), sorted by start then key; [] on inactive days. */
+/** The windows starting on `date` (local) and ending after the plan's effectiveAt, sorted by start then key; [] on inactive days. */
 export function windowsForDay(plan: PatrolPlan, date: string): PlanWindow[] {
   if (!isActiveDay(plan, date)) return []
   const tz = plan.timeZone
@@ -58,7 +58,9 @@ export function windowsForDay(plan: PatrolPlan, date: string): PlanWindow[] {
       })
     }
   }
-  return out.filter((x) => x.end > x.start).sort((a, b) => a.start - b.start || cmp(a.key, b.key))
+  // Windows that ended before the plan was put in force (a grid's first plan, set during the day) are not judged.
+  const from = plan.effectiveAt === undefined ? -Infinity : Date.parse(plan.effectiveAt)
+  return out.filter((x) => x.end > x.start && x.end > from).sort((a, b) => a.start - b.start || cmp(a.key, b.key))
 }
 
 /**

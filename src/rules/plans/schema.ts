@@ -98,6 +98,12 @@ export const planSchema = z
       .default({ weekdays: [...WEEKDAYS], dates: [], exceptDates: [] })
       .describe('Days on which windows exist; a window belongs to the day it starts'),
     effectiveFrom: localDate.optional().describe('First local date this plan version applies; omitted = always'),
+    effectiveAt: z
+      .iso.datetime({ offset: true })
+      .optional()
+      .describe(
+        'When the plan was put in force (ISO 8601): windows that ended at or before it are not judged. `plan set` sets it on a grid\'s first plan, so the windows of the day that passed before the grid had a plan raise no cases',
+      ),
     antiFraud: z
       .object({
         rescanMinutes: z

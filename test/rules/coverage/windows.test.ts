@@ -137,6 +137,17 @@ t.test('active days: weekdays, extra dates, exceptions, effectiveFrom', async (t
   }
 })
 
+t.test('effectiveAt: windows that ended at or before it are not judged; one in progress is', async (t) => {
+  // Shanghai, 6h windows; the plan put in force at 12:00 local (04:00Z) on 2024-06-01.
+  const p = plan({ windows: { kind: 'every', every: '6h' }, effectiveFrom: '2024-06-01', effectiveAt: '2024-06-01T12:00:00+08:00' })
+  t.strictSame(windowsForDay(p, '2024-06-01').map((w) => w.name), ['12:00-18:00', '18:00-00:00'], '00–06 and 06–12 ended before it')
+  t.strictSame(patrolPeriods(windowsForDay(p, '2024-06-01')).map((x) => [iso(x.start), iso(x.end)]), [['2024-06-01T04:00:00.000Z', '2024-06-01T16:00:00.000Z']], 'gaps measured from 12:00')
+  const q = plan({ windows: { kind: 'every', every: '6h' }, effectiveAt: '2024-06-01T13:30:00+08:00' })
+  t.strictSame(windowsForDay(q, '2024-06-01').map((w) => w.name), ['12:00-18:00', '18:00-00:00'], 'the window in progress is judged')
+  t.equal(windowsForDay(q, '2024-06-02').length, 4, 'later days: every window')
+  t.throws(() => plan({ effectiveAt: '2024-06-01 12:00' }), /effectiveAt/, 'not an ISO 8601 instant: refused naming the field')
+})
+
 t.test('patrol periods and continuation from the previous day', async (t) => {
   const shifts = plan({ windows: { kind: 'shifts', shifts: [{ name: 'a', start: '08:00', end: '12:00' }, { name: 'b', start: '11:00', end: '13:00' }, { name: 'c', start: '14:00', end: '18:00' }] } })
   const periods = patrolPeriods(windowsForDay(shifts, '2024-06-01')).map((p) => `${iso(p.start)}→${iso(p.end)}`)
