@@ -34,6 +34,9 @@ export interface StartOptions {
   now?: () => number
 }
 
+/** Below this, retention drops check-ins a plan still credits by default (maxUploadDelayHours 168, plus the day). */
+const MIN_USEFUL_RETENTION_DAYS = 8
+
 export async function start(config: Config, log: Logger, opts: StartOptions = {}): Promise<Running> {
   const closers: Array<[string, () => Promise<void>]> = []
   const closeAll = async () => {
@@ -53,6 +56,14 @@ export async function start(config: Config, log: Logger, opts: StartOptions = {}
     closers.push(['store', () => store.close()])
     const migrated = await store.migrate()
     if (migrated.applied.length) log.info({ applied: migrated.applied }, 'migrations applied')
+    const { retentionDays } = config.storage
+    if (retentionDays > 0 && retentionDays < MIN_USEFUL_RETENTION_DAYS) {
+      log.warn(
+        { retentionDays, minimum: MIN_USEFUL_RETENTION_DAYS },
+        `GRIDPATROL_RETENTION_DAYS=${retentionDays} is shorter than the plans' default upload delay (7 days) plus the day itself: ` +
+          'check-ins of store-and-forward uploads that late are dropped, and the days they belong to are no longer evaluated (README, "Reports outlive check-ins")',
+      )
+    }
 
     const ingest = createIngest({ store, log, registry, ...(opts.now ? { now: opts.now } : {}) })
     closers.push(['ingest', () => ingest.close()])

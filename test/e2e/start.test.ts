@@ -23,6 +23,7 @@ t.test('device add → start → QoS 1 check-in acked → health, metrics → SI
     GRIDPATROL_DATA_DIR: dataDir,
     ...LOCAL_EPHEMERAL,
     GRIDPATROL_LOG_LEVEL: 'info',
+    GRIDPATROL_RETENTION_DAYS: '3',
   }
 
   const added = await run(process.execPath, [bin, 'device', 'add', 'patrol-e2e', '--vendor', 'acme'], { env })
@@ -33,6 +34,7 @@ t.test('device add → start → QoS 1 check-in acked → health, metrics → SI
   t.match(JSON.parse(listed.stdout), [{ id: 'patrol-e2e', vendor: 'acme', disabled: false }])
 
   const s = await startProcess(env)
+  t.match(s.logs.join(''), /"level":40,.*"retentionDays":3,.*GRIDPATROL_RETENTION_DAYS=3 is shorter than the plans' default upload delay/, 'a retention shorter than late uploads are credited is warned about at start')
   let exited = false
   s.child.on('exit', () => (exited = true))
   t.teardown(() => {
