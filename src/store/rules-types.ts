@@ -134,6 +134,10 @@ export interface CaseFilter {
   rule?: string
   /** Stage deadline before this instant (overdue at it), non-terminal states only. */
   overdueAtMs?: number
+  /** The local date of the report the case came from (patrol rules). */
+  reportDate?: string
+  department?: string
+  /** At most this many, oldest first (default 10,000). */
   limit?: number
 }
 
@@ -221,6 +225,8 @@ export interface RulesRepositories {
     get(id: number): Promise<CaseRow | undefined>
     byKey(dedupKey: string): Promise<CaseRow | undefined>
     list(f?: CaseFilter): Promise<CaseRow[]>
+    /** How many cases list(f) would return without its limit. */
+    count(f?: Omit<CaseFilter, 'limit'>): Promise<number>
     /** Uncleared cases of the given rules that a grid-day's report raised. */
     forReport(gridId: string, localDate: string, rules: readonly string[]): Promise<CaseRow[]>
     /** forReport() for many grid-days in one query. */

@@ -59,6 +59,18 @@ t.test('grid, plan, report coverage, cases', async (t) => {
   t.equal(shown.case.state, 'accepted')
   t.strictSame(shown.events.map((e) => [e.rule, e.actor]), [['raise', 'rules'], ['accept', 'op1']])
 
+  // A worklist is never cut short silently: the rest is counted on stderr (JSON stays parseable).
+  const all = JSON.parse((await gp('cases', 'list', '--date', '2024-06-01', '--json')).stdout) as Array<{ id: number; reportDate: string }>
+  t.ok(all.length >= 3 && all.every((c) => c.reportDate === '2024-06-01'), `cases of that report date (${all.length})`)
+  const one = await gp('cases', 'list', '--date', '2024-06-01', '--limit', '1')
+  t.match(one.stdout, /^id +state .*\n1 +accepted /)
+  t.equal(one.stdout.trim().split('\n').length, 2, 'one row')
+  t.match(one.stderr, new RegExp(`showing the oldest 1 of ${all.length} matching cases: narrow with --grid, --date, --state, --rule or --department, or raise --limit`))
+  t.equal((await gp('cases', 'list', '--department', 'grid-office', '--limit', String(all.length))).stderr, '', 'nothing left out, nothing said')
+  t.match((await gp('cases', 'list', '--department', 'nobody')).stdout, /\(none\)/)
+  t.match((await fails('cases', 'list', '--date', '2024-06-31'))?.stderr, /--date must be a calendar date YYYY-MM-DD, got "2024-06-31"/)
+  t.match((await fails('cases', 'list', '--limit', '0'))?.stderr, /--limit must be a whole number ≥ 1, got "0"/)
+
   // Stored reports keep only the exceptions; `report coverage` prints every cell with its
   // evidence, derived as of the report's watermark, and says so when that disagrees with
   // the stored report (here: a row committed after it with an older receipt time).

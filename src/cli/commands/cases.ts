@@ -42,21 +42,37 @@ export function registerCases(program: Command): void {
     .addOption(new Option('--state <state...>', 'only these states').choices([...CASE_STATES]))
     .option('--rule <rule>', 'only cases of this rule (patrol_miss, patrol_gap, device_offline, ...)')
     .option('--overdue', 'only cases past their stage deadline now')
+    .option('--date <YYYY-MM-DD>', 'only cases from the coverage report of this local date')
+    .option('--department <name>', 'only cases dispatched to (or due to go to) this department')
+    .option('--limit <n>', 'at most this many, oldest first', '1000')
     .option('--json', 'JSON output')
-    .action(async (o: { grid?: string; state?: CaseState[]; rule?: string; overdue?: boolean; json?: boolean }) => {
-      const now = Date.now()
-      const rows = await withStore((store) =>
-        store.cases.list({
+    .action(
+      async (o: { grid?: string; state?: CaseState[]; rule?: string; overdue?: boolean; date?: string; department?: string; limit: string; json?: boolean }) => {
+        if (o.date !== undefined) requireLocalDate('--date', o.date)
+        const limit = Number(o.limit)
+        if (!Number.isInteger(limit) || limit < 1) throw new Error(`--limit must be a whole number ≥ 1, got "${o.limit}"`)
+        const now = Date.now()
+        const filter = {
           ...(o.grid ? { gridId: o.grid } : {}),
           ...(o.state ? { states: o.state } : {}),
           ...(o.rule ? { rule: o.rule } : {}),
           ...(o.overdue ? { overdueAtMs: now } : {}),
-        }),
-      )
-      // overdue: "stage" past the deadline of the stage it waits in, "closure" past its closure deadline.
-      if (o.json) process.stdout.write(JSON.stringify(rows.map((c) => ({ ...c, overdue: overdueFlags(c, now) })), null, 2) + '\n')
-      else printTable(rows.map((c) => summary(c, now)), false)
-    })
+          ...(o.date ? { reportDate: o.date } : {}),
+          ...(o.department ? { department: o.department } : {}),
+        }
+        const { rows, total } = await withStore(async (store) => {
+          const rows = await store.cases.list({ ...filter, limit })
+          return { rows, total: rows.length < limit ? rows.length : await store.cases.count(filter) }
+        })
+        // overdue: "stage" past the deadline of the stage it waits in, "closure" past its closure deadline.
+        if (o.json) process.stdout.write(JSON.stringify(rows.map((c) => ({ ...c, overdue: overdueFlags(c, now) })), null, 2) + '\n')
+        else printTable(rows.map((c) => summary(c, now)), false)
+        // Never cut short silently (stderr: --json stays parseable).
+        if (total > rows.length) {
+          process.stderr.write(`showing the oldest ${rows.length} of ${total} matching cases: narrow with --grid, --date, --state, --rule or --department, or raise --limit\n`)
+        }
+      },
+    )
   cases
     .command('stats')
     .description('Closure rate (结案率) and on-time closure rate (按期结案率) of the cases filed in a period, per grid, street or department')

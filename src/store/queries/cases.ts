@@ -1,5 +1,5 @@
 import type { Db, Queryable } from '../db.ts'
-import type { CaseClosureRow, CaseEventRow, CaseRow, NewCase, NewCaseEvent, RulesRepositories } from '../rules-types.ts'
+import type { CaseClosureRow, CaseEventRow, CaseFilter, CaseRow, NewCase, NewCaseEvent, RulesRepositories } from '../rules-types.ts'
 
 const ms = (col: string) => `(extract(epoch FROM ${col}) * 1000)::int8`
 const CASE_COLS = `id, dedup_key AS "dedupKey", rule, grid_id AS "gridId", subject, window_key AS "windowKey",
@@ -9,6 +9,12 @@ const CASE_COLS = `id, dedup_key AS "dedupKey", rule, grid_id AS "gridId", subje
   evidence, detail`
 const EVENT_COLS = `id, case_id AS "caseId", from_state AS "from", to_state AS "to", rule, actor, role, note, ${ms('at')} AS "atMs", detail`
 const ts = (i: number) => `to_timestamp($${i}::float8 / 1000)`
+
+/** cases.list / cases.count: every filter optional ($1–$6, caseFilterParams). */
+const CASE_FILTER = `($1::text IS NULL OR grid_id = $1) AND ($2::text[] IS NULL OR state = ANY($2)) AND ($3::text IS NULL OR rule = $3)
+  AND ($4::float8 IS NULL OR (stage_due_at IS NOT NULL AND stage_due_at < ${ts(4)}))
+  AND ($5::date IS NULL OR report_date = $5) AND ($6::text IS NULL OR department = $6)`
+const caseFilterParams = (f: Omit<CaseFilter, 'limit'>) => [f.gridId ?? null, f.states ?? null, f.rule ?? null, f.overdueAtMs ?? null, f.reportDate ?? null, f.department ?? null]
 
 async function appendEvent(tx: Queryable, caseId: number, from: string | null, to: string, e: NewCaseEvent): Promise<CaseEventRow> {
   const [row] = await tx.query<CaseEventRow>(
@@ -34,13 +40,11 @@ export function caseQueries(db: Db): RulesRepositories['cases'] {
     get: (id) => one('id = $1', id),
     byKey: (key) => one('dedup_key = $1', key),
     async list(f = {}) {
-      return db.query<CaseRow>(
-        `SELECT ${CASE_COLS} FROM cases
-         WHERE ($1::text IS NULL OR grid_id = $1) AND ($2::text[] IS NULL OR state = ANY($2)) AND ($3::text IS NULL OR rule = $3)
-           AND ($4::float8 IS NULL OR (stage_due_at IS NOT NULL AND stage_due_at < ${ts(4)}))
-         ORDER BY id LIMIT $5`,
-        [f.gridId ?? null, f.states ?? null, f.rule ?? null, f.overdueAtMs ?? null, f.limit ?? 10_000],
-      )
+      return db.query<CaseRow>(`SELECT ${CASE_COLS} FROM cases WHERE ${CASE_FILTER} ORDER BY id LIMIT $7`, [...caseFilterParams(f), f.limit ?? 10_000])
+    },
+    async count(f = {}) {
+      const [r] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM cases WHERE ${CASE_FILTER}`, caseFilterParams(f))
+      return r?.n ?? 0
     },
     async forReport(gridId, localDate, rules) {
       return db.query<CaseRow>(
