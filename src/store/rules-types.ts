@@ -199,6 +199,8 @@ export interface RulesRepositories {
     get(gridId: string, localDate: string, revision: number): Promise<CoverageReportRow | undefined>
     /** Revisions of a grid-day without their results, oldest first. */
     revisions(gridId: string, localDate: string): Promise<Array<Omit<CoverageReportRow, 'result'>>>
+    /** The latest revision of every grid's report for a local date, without results, by grid. */
+    ofDate(localDate: string): Promise<Array<Omit<CoverageReportRow, 'result'>>>
     /** Revision and digest of the latest report of each grid-day asked for (no results read). */
     latestDigests(keys: ReadonlyArray<{ gridId: string; localDate: string }>): Promise<ReportHead[]>
     /** The latest revision of each grid-day asked for (those with one), in one query. */

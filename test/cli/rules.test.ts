@@ -117,6 +117,18 @@ t.test('grid, plan, report coverage, cases', async (t) => {
   t.match((await fails('report', 'coverage', '--grid', 'CG', '--date', '2024-06-02', '--revision', '2'))?.stderr, /revision 2 of grid "CG" on 2024-06-02 was provisional \(cells pending\) and was replaced by a later revision; the latest is 3/)
   t.match((await fails('report', 'coverage', '--grid', 'CG', '--date', '2024-06-02', '--revision', '9'))?.stderr, /no coverage report for grid "CG" on 2024-06-02 revision 9/)
 
+  // Every grid's coverage on a day, worst first.
+  await gp('grid', 'add', 'CH', '--level', 'district')
+  const planCh = join(dir, 'plan-ch.json')
+  await writeFile(planCh, JSON.stringify({ checkpoints: [{ id: 'CH-A', tagIds: ['t-ch-a'] }, { id: 'CH-B', tagIds: ['t-ch-b'] }], windows: { kind: 'every', every: '12h' } }))
+  await gp('plan', 'set', '--grid', 'CH', '--file', planCh, '--retroactive')
+  await gp('report', 'coverage', '--grid', 'CH', '--date', '2024-06-01')
+  const day = (await gp('report', 'day', '--date', '2024-06-01')).stdout
+  t.match(day, /^grid +revision +coverage +met +missed +pending +evaluated +watermark\nCH +1 +0% +0 +4 +0 .*\nCG +2 +25% +1 +3 +0 .*\n\n2 of 2 grid\(s\) with a report for 2024-06-01\n$/)
+  t.match((await gp('report', 'day', '--date', '2024-06-01', '--below', '10')).stdout, /\nCH .*\n\n1 of 2 grid\(s\) with a report for 2024-06-01 \(below 10%\)\n$/)
+  t.match((await gp('report', 'day', '--date', '2024-06-01', '--format', 'csv')).stdout, /^grid,revision,coverage,met,missed,pending,evaluated,watermark\r\nCH,1,0,0,4,0,/)
+  t.match((await fails('report', 'day', '--date', '2024-06-01', '--below', '120'))?.stderr, /--below must be a percentage 0–100, got "120"/)
+
   // With a check-in retention (GRIDPATROL_RETENTION_DAYS), a day older than it is not evaluated again
   // (its dropped check-ins would count as missed): the stored report is printed, its exceptions only.
   const retained = { ...env, GRIDPATROL_RETENTION_DAYS: '30' }

@@ -134,6 +134,37 @@ function replacedRanges(kept: readonly number[]): string[] {
 export function registerReport(program: Command): void {
   const report = program.command('report').description('Patrol compliance reports')
   report
+    .command('day')
+    .description(
+      "Every grid's coverage on one local day, worst first: the latest stored report of each grid (coverage %, met, missed, pending). " +
+        'Grids without a stored report for the day are not listed',
+    )
+    .requiredOption('--date <YYYY-MM-DD>', 'local date')
+    .option('--below <percent>', 'only grids whose coverage is below this (grids with nothing decided yet are kept)')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
+    .action(async (o: { date: string; below?: string; format: Format }) => {
+      requireLocalDate('--date', o.date)
+      const below = o.below === undefined ? undefined : Number(o.below)
+      if (below !== undefined && !(Number.isFinite(below) && below >= 0 && below <= 100)) throw new Error(`--below must be a percentage 0–100, got "${o.below}"`)
+      const heads = await withStore((store) => store.reports.ofDate(o.date))
+      const rows = heads
+        .filter((r) => below === undefined || r.coveragePct === null || r.coveragePct < below)
+        // worst first; nothing decided yet (coverage null) last
+        .sort((a, b) => (a.coveragePct ?? Infinity) - (b.coveragePct ?? Infinity) || (a.gridId < b.gridId ? -1 : a.gridId > b.gridId ? 1 : 0))
+        .map((r) => ({
+          grid: r.gridId, revision: r.revision, coverage: r.coveragePct, met: r.met, missed: r.missed, pending: r.pending,
+          evaluated: iso(r.evaluatedAtMs), watermark: iso(r.watermarkMs),
+        }))
+      if (o.format === 'json') process.stdout.write(JSON.stringify(rows, null, 2) + '\n')
+      else if (o.format === 'csv') {
+        const head = ['grid', 'revision', 'coverage', 'met', 'missed', 'pending', 'evaluated', 'watermark'] as const
+        process.stdout.write([head.join(','), ...rows.map((r) => head.map((k) => csvField(r[k])).join(','))].join('\r\n') + '\r\n')
+      } else {
+        printTable(rows.map((r) => ({ ...r, coverage: r.coverage === null ? '-' : `${r.coverage}%` })), false)
+        process.stdout.write(`\n${rows.length} of ${heads.length} grid(s) with a report for ${o.date}${below === undefined ? '' : ` (below ${below}%)`}\n`)
+      }
+    })
+  report
     .command('revisions')
     .description(
       "The stored revisions of one grid's coverage report for one local day, oldest first: when each was evaluated, " +

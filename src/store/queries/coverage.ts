@@ -533,6 +533,12 @@ export function reportQueries(db: Queryable): RulesRepositories['reports'] {
     async revisions(gridId, date) {
       return db.query(`SELECT ${REPORT_HEAD} FROM coverage_reports WHERE grid_id = $1 AND local_date = $2::date ORDER BY revision`, [gridId, date])
     },
+    async ofDate(date) {
+      return db.query(
+        `SELECT DISTINCT ON (grid_id) ${REPORT_HEAD} FROM coverage_reports WHERE local_date = $1::date ORDER BY grid_id, revision DESC`,
+        [date],
+      )
+    },
     async latestDigests(keys) {
       if (keys.length === 0) return []
       return db.query(
