@@ -39,6 +39,7 @@ for (const driver of drivers()) {
     t.strictSame(await store.reports.saveMany([report('P3', '2024-06-01', 3, 0)], replace), [true])
     t.strictSame(await kept('P3', '2024-06-01'), [3])
 
+    t.strictSame((await store.reports.ofDate('2024-06-01')).map((r) => [r.gridId, r.revision]), [['P1', 4], ['P2', 2], ['P3', 3]], 'ofDate: the latest revision of each grid')
     if (driver === 'embedded') t.equal(await store.analyze(), true, 'ANALYZE and VACUUM of the replaced rows run on the embedded driver')
   })
 }
