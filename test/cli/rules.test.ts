@@ -58,6 +58,17 @@ t.test('grid, plan, report coverage, cases', async (t) => {
   const shown = JSON.parse((await gp('cases', 'show', '1', '--json')).stdout) as { case: { state: string }; events: Array<{ rule: string; actor: string }> }
   t.equal(shown.case.state, 'accepted')
   t.strictSame(shown.events.map((e) => [e.rule, e.actor]), [['raise', 'rules'], ['accept', 'op1']])
+  // Several at once: each moved on its own; every refusal named, exit 1.
+  const two = await gp('cases', 'transition', '2', '3', '--to', 'accepted', '--actor', 'op1', '--role', 'operator')
+  t.match(two.stdout, /^case 2: reported → accepted \(accept\) by op1\ncase 3: reported → accepted \(accept\) by op1\n$/)
+  const mixed = await gp('cases', 'transition', '4', '999', '1', '--to', 'accepted', '--actor', 'op1', '--role', 'operator').then(
+    () => undefined,
+    (e: { code: number; stdout: string; stderr: string }) => e,
+  )
+  t.equal(mixed?.code, 1)
+  t.match(mixed?.stdout, /^case 4: reported → accepted \(accept\) by op1\n$/, 'the valid one moved')
+  t.match(mixed?.stderr, /2 of 3 case\(s\) not moved \(the others were\):\n {2}case 999: .*\n {2}case 1: GP_CASE_BAD_TRANSITION \[accepted->accepted\]/)
+  t.match((await fails('cases', 'transition', '5', 'x7', '--to', 'accepted', '--actor', 'op1', '--role', 'operator'))?.stderr, /case ids are whole numbers: "x7"/)
 
   // A worklist is never cut short silently: the rest is counted on stderr (JSON stays parseable).
   const all = JSON.parse((await gp('cases', 'list', '--date', '2024-06-01', '--json')).stdout) as Array<{ id: number; reportDate: string }>

@@ -123,23 +123,33 @@ export function registerCases(program: Command): void {
     })
   cases
     .command('transition')
-    .description('Move a case through the workflow (checked against the transition table: roles, separation of duties, notes)')
-    .argument('<id>', 'case id')
+    .description(
+      'Move cases through the workflow (checked against the transition table: roles, separation of duties, notes). ' +
+        'Several ids: each case is moved on its own, and every refusal is named',
+    )
+    .argument('<id...>', 'case id(s)')
     .addOption(new Option('--to <state>', 'target state').choices([...CASE_STATES]).makeOptionMandatory())
     .requiredOption('--actor <id>', 'who acts (recorded in the audit trail)')
     .addOption(new Option('--role <role...>', 'role(s) the actor holds').choices([...ROLES]).makeOptionMandatory())
     .option('--note <text>', 'note (required by some transitions)')
-    .action(async (id: string, o: { to: CaseState; actor: string; role: Role[]; note?: string }) => {
-      const out = await withStore(async (store) => {
+    .action(async (ids: string[], o: { to: CaseState; actor: string; role: Role[]; note?: string }) => {
+      const bad = ids.filter((id) => !/^[1-9]\d*$/.test(id))
+      if (bad.length > 0) throw new Error(`case ids are whole numbers: ${bad.map((x) => `"${x}"`).join(', ')}`)
+      const refused: string[] = []
+      await withStore(async (store) => {
         const runner = createRunner({ store, log: pino({ level: 'silent' }) })
-        try {
-          return await runner.transitionCase(Number(id), o.to, { id: o.actor, roles: o.role }, o.note ?? null)
-        } catch (err) {
-          // The rule's own message, prefixed with its code and the rule that refused.
-          if (err instanceof RulesError) throw new Error(`${err.code} [${err.rule}]: ${err.message}`)
-          throw err
+        for (const id of ids) {
+          try {
+            const out = await runner.transitionCase(Number(id), o.to, { id: o.actor, roles: o.role }, o.note ?? null)
+            process.stdout.write(`case ${out.case.id}: ${out.event?.from} → ${out.case.state} (${out.event?.rule}) by ${o.actor}\n`)
+          } catch (err) {
+            // The rule's own message, prefixed with its code and the rule that refused.
+            const why = err instanceof RulesError ? `${err.code} [${err.rule}]: ${err.message}` : err instanceof Error ? err.message : String(err)
+            if (ids.length === 1) throw new Error(why)
+            refused.push(`case ${id}: ${why}`)
+          }
         }
       })
-      process.stdout.write(`case ${out.case.id}: ${out.event?.from} → ${out.case.state} (${out.event?.rule}) by ${o.actor}\n`)
+      if (refused.length > 0) throw new Error(`${refused.length} of ${ids.length} case(s) not moved (the others were):\n  ${refused.join('\n  ')}`)
     })
 }
