@@ -33,6 +33,12 @@ t.test('grid, plan, report coverage, cases', async (t) => {
   t.match((await fails('report', 'coverage', '--grid', 'CG', '--date', '2024-06-01'))?.stderr, /grid "CG" has no patrol plan in force on 2024-06-01/)
   t.match((await fails('plan', 'set', '--grid', 'CG', '--file', plan, '--retroactive', '--effective-from', '2024-01-01'))?.stderr, /--retroactive and an effective date .* exclude each other/)
   t.match((await gp('plan', 'set', '--grid', 'CG', '--file', plan, '--retroactive')).stdout, /stored as version 2, effective on every date \(retroactive\)\n/)
+  // A change, undated: from tomorrow (today's windows keep the version they had).
+  const tomorrow = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai' }).format(new Date(Date.now() + 86_400_000))
+  t.match(
+    (await gp('plan', 'set', '--grid', 'CG', '--file', plan)).stdout,
+    new RegExp(`stored as version 3, effective from ${tomorrow} \\(tomorrow: today keeps the version it had; --effective-from ${today} applies it today, re-judging today's windows\\)\n`),
+  )
 
   const csv = (await gp('report', 'coverage', '--grid', 'CG', '--date', '2024-06-01', '--format', 'csv')).stdout.trim().split('\r\n')
   t.equal(csv[0], 'grid,date,revision,watermark,window,window_start,window_end,checkpoint,status,visits,required,evidence')

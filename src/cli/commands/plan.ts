@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { ZodError } from 'zod'
 import { parsePlan } from '../../rules/plans/schema.ts'
-import { instantToLocal } from '../../rules/tz.ts'
+import { addDays, instantToLocal } from '../../rules/tz.ts'
 import { printTable, withStore } from '../with-store.ts'
 
 /** Every issue with its field path, e.g. `windows.every: must divide …`. */
@@ -17,7 +17,10 @@ export function registerPlan(program: Command): void {
     .description('Validate a plan file and store it as the next version of the grid plan')
     .requiredOption('--grid <gridId>', 'grid')
     .requiredOption('--file <plan.json>', 'plan JSON (see src/rules/plans/schema.ts; gridId may be omitted)')
-    .option('--effective-from <YYYY-MM-DD>', "first local date this version applies (overrides the file; default: the file's, else today in the plan's time zone)")
+    .option(
+      '--effective-from <YYYY-MM-DD>',
+      "first local date this version applies (overrides the file; default: the file's, else, in the plan's time zone, today for a grid's first plan and tomorrow for a change)",
+    )
     .option('--retroactive', 'no first date: the version applies to every date no dated version covers, past days included when they are evaluated again')
     .action(async (o: { grid: string; file: string; effectiveFrom?: string; retroactive?: boolean }) => {
       const raw = JSON.parse(await readFile(o.file, 'utf8')) as Record<string, unknown>
@@ -30,24 +33,26 @@ export function registerPlan(program: Command): void {
         if (err instanceof ZodError) throw new Error(`invalid plan ${o.file}:\n${describeIssues(err)}`)
         throw err
       }
-      // A plan applies from the day it is set: undated, it would also govern every past day evaluated again
-      // (the scheduler's catch-up, late uploads), which would then be judged by checkpoints and windows set
-      // after the fact and raise or resolve cases for them.
+      // Undated, a version would also govern every past day evaluated again (the scheduler's catch-up, late
+      // uploads), judged by checkpoints and windows set after the fact, raising or resolving cases for them.
+      // So: a grid's first plan applies from now (today; windows that ended before it are not judged), and a
+      // change from tomorrow (today's windows, some judged already, keep the version they had).
       const dated = o.retroactive || parsed.effectiveFrom !== undefined
       const now = Date.now()
-      if (!dated) parsed = { ...parsed, effectiveFrom: instantToLocal(parsed.timeZone, now).date }
+      const today = instantToLocal(parsed.timeZone, now).date
       const row = await withStore(async (store) => {
         if (!(await store.grids.get(o.grid))) throw new Error(`grid "${o.grid}" does not exist (gridpatrol grid add)`)
-        // A grid's first plan, undated: the windows that ended today before it existed are not judged either.
         const first = (await store.plans.list(o.grid)).length === 0
-        const plan = !dated && first && parsed.effectiveAt === undefined ? { ...parsed, effectiveAt: new Date(now).toISOString() } : parsed
-        return store.plans.put({ gridId: o.grid, effectiveFrom: plan.effectiveFrom ?? null, plan, createdBy: process.env['USER'] ?? null })
+        const plan = dated ? parsed : first ? { ...parsed, effectiveFrom: today, effectiveAt: parsed.effectiveAt ?? new Date(now).toISOString() } : { ...parsed, effectiveFrom: addDays(today, 1) }
+        return { row: await store.plans.put({ gridId: o.grid, effectiveFrom: plan.effectiveFrom ?? null, plan, createdBy: process.env['USER'] ?? null }), first }
       })
-      const at = (row.plan as { effectiveAt?: string }).effectiveAt
+      const at = (row.row.plan as { effectiveAt?: string }).effectiveAt
+      const from = row.row.effectiveFrom
       process.stdout.write(
-        `plan for grid ${row.gridId} stored as version ${row.version}` +
-          (row.effectiveFrom ? `, effective from ${row.effectiveFrom}` : ', effective on every date (retroactive)') +
+        `plan for grid ${row.row.gridId} stored as version ${row.row.version}` +
+          (from ? `, effective from ${from}` : ', effective on every date (retroactive)') +
           (at ? ` (windows ended before ${at} are not judged)` : '') +
+          (!dated && !row.first ? ` (tomorrow: today keeps the version it had; --effective-from ${today} applies it today, re-judging today's windows)` : '') +
           '\n',
       )
     })
