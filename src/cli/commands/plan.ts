@@ -40,19 +40,19 @@ export function registerPlan(program: Command): void {
       const dated = o.retroactive || parsed.effectiveFrom !== undefined
       const now = Date.now()
       const today = instantToLocal(parsed.timeZone, now).date
-      const row = await withStore(async (store) => {
+      const { row, first } = await withStore(async (store) => {
         if (!(await store.grids.get(o.grid))) throw new Error(`grid "${o.grid}" does not exist (gridpatrol grid add)`)
         const first = (await store.plans.list(o.grid)).length === 0
         const plan = dated ? parsed : first ? { ...parsed, effectiveFrom: today, effectiveAt: parsed.effectiveAt ?? new Date(now).toISOString() } : { ...parsed, effectiveFrom: addDays(today, 1) }
         return { row: await store.plans.put({ gridId: o.grid, effectiveFrom: plan.effectiveFrom ?? null, plan, createdBy: process.env['USER'] ?? null }), first }
       })
-      const at = (row.row.plan as { effectiveAt?: string }).effectiveAt
-      const from = row.row.effectiveFrom
+      const at = (row.plan as { effectiveAt?: string }).effectiveAt
+      const from = row.effectiveFrom
       process.stdout.write(
-        `plan for grid ${row.row.gridId} stored as version ${row.row.version}` +
+        `plan for grid ${row.gridId} stored as version ${row.version}` +
           (from ? `, effective from ${from}` : ', effective on every date (retroactive)') +
           (at ? ` (windows ended before ${at} are not judged)` : '') +
-          (!dated && !row.first ? ` (tomorrow: today keeps the version it had; --effective-from ${today} applies it today, re-judging today's windows)` : '') +
+          (!dated && !first ? ` (tomorrow: today keeps the version it had; --effective-from ${today} applies it today, re-judging today's windows)` : '') +
           '\n',
       )
     })
