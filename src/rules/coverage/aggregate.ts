@@ -1,3 +1,4 @@
+import { offsetLookup } from './clock.ts'
 import type {
   CellAggregate,
   CheckinRow,
@@ -87,9 +88,9 @@ function toScans(q: CoverageQuery, rows: readonly CheckinRow[], offsets: readonl
     byTag.set(c.id, c.id)
     for (const t of c.tagIds) byTag.set(t, c.id)
   }
-  const offset = new Map(offsets.map((o) => [o.deviceId, o.offsetMs]))
+  const offsetFor = offsetLookup(offsets)
   return rows.map((row) => {
-    const at = row.deviceTime - (offset.get(row.deviceId) ?? 0)
+    const at = row.deviceTime - offsetFor(row.deviceId, row.seq)
     const skew = at - row.receivedAt
     return {
       row,

@@ -19,8 +19,17 @@ import type { Instant } from '../tz.ts'
  * evidence id names exactly one row forever.
  *
  * Time basis (DESIGN: two clocks on every record). A check-in's time is its
- * device time corrected by the device's estimated clock offset when one is
- * known (`at = device_time - offset`), else the raw device time. Receipt time
+ * device time corrected by the clock offset in force when it was stamped
+ * (`at = device_time - offset`), else the raw device time. Offsets come from
+ * time-sync round trips (clock_offsets), each measured by the device's ack with
+ * a seq (per device, monotonic, never reused): a row is timed with the first
+ * measurement at or after it in seq order (the smallest ack seq >= the row's
+ * seq: the sync that measured the clock the row was stamped with, before any
+ * correction the device made after it); rows after the last sync, and rows of
+ * devices whose measurements carry no seq, with the device's latest measurement;
+ * with no measurement, the raw device time (`clock.ts`, `offsetLookup`). So a
+ * device that steps its clock right after a sync keeps its earlier rows at their
+ * true time instead of re-timing them with the new ≈0 offset. Receipt time
  * is never used as the visit time — store-and-forward uploads arrive hours late
  * and would be credited to the wrong window. A corrected time later than receipt
  * by more than `maxAheadMs`, or earlier by more than `maxDelayMs`, is
@@ -42,7 +51,7 @@ import type { Instant } from '../tz.ts'
  *              between c.received_at - $max_delay and c.received_at + $max_ahead as plausible
  *     from check_ins c
  *     join devices d on d.id = c.device_id
- *     left join lateral (latest clock estimate of c.device_id) o on true
+ *     left join lateral (first clock estimate of c.device_id with ack seq >= c.seq, else its latest) o on true
  *     left join cp on cp.tag = coalesce(c.checkpoint_id, c.tag_id)
  *     where (cp.id is not null or c.grid_id = $grid)
  *       and c.device_time between $span_start - $max_ahead - '1 day' and $span_end + $max_delay   -- chunk pruning
@@ -79,10 +88,24 @@ export interface CheckinRow {
   readonly lon?: number | null
 }
 
-/** Estimated clock offset of a device: device clock minus server clock, in ms. */
+/**
+ * One estimate of a device's clock offset: device clock minus server clock, in ms.
+ * A row of the device is timed with the measurement of smallest `seq` >= the row's
+ * seq; with none, the device's latest (largest `measuredAt`; undated measurements
+ * count as older than dated ones, and among equals the last given wins, so a list
+ * of plain `{ deviceId, offsetMs }` keeps "the last given per device"); with no
+ * measurement at all, 0 (`clock.ts`, `offsetLookup`).
+ */
 export interface ClockOffset {
   readonly deviceId: string
   readonly offsetMs: number
+  /**
+   * Seq of the device's time-sync acknowledgement that measured it (same per-device
+   * seq space as its check-ins). Unset/null: it serves only as the latest measurement.
+   */
+  readonly seq?: number | null | undefined
+  /** When it was measured (server receipt of the ack, epoch ms); picks the latest. */
+  readonly measuredAt?: number | undefined
 }
 
 /** What stage A needs; computed from a plan and a date by `coverageQuery()`. */
