@@ -369,8 +369,8 @@ export function createRunner(deps: {
    *  - no check-in that stage A would read for it (by tag or checkpoint of its plan,
    *    or by a device of its grid, with a device time inside its scan bounds) was
    *    received since its watermark (less lateOverlapSeconds: a transaction may
-   *    commit after a later receipt time), no such row's device had its clock offset
-   *    measured again since, and the largest clock offset (the scan's slack) stayed put.
+   *    commit after a later receipt time), no clock offset measured since re-times such
+   *    a row (its device's sync after it, by seq), and its scan slack stayed put.
    */
   async function unchangedSince(
     jobs: ReadonlyArray<{ gridId: string; localDate: string; plan: (PatrolPlan & { version: number }) | undefined; built: ReturnType<typeof coverageQuery> | undefined }>,

@@ -180,7 +180,8 @@ export interface RulesRepositories {
      * Check-ins received in (sinceMs, untilMs] — what late uploads touched since a
      * watermark — grouped by tag (or ingest-resolved checkpoint) and device grid,
      * with their device-time range and the earliest of them as stage A times it
-     * (`firstAtMs`: device time less the device's latest clock offset). The
+     * (`firstAtMs`: device time less the offset of the device's first time sync
+     * after the row, by seq, else its latest: queries/clock.ts). The
      * scheduler maps them to plans.
      */
     touched(sinceMs: number, untilMs: number): Promise<Array<{ tag: string; deviceGridId: string | null; fromMs: number; toMs: number; firstAtMs: number }>>
@@ -189,8 +190,9 @@ export interface RulesRepositories {
      * what stage A reads for it may have changed in (sinceMs, untilMs] — a check-in
      * received then that it reads (by a checkpoint id or tag of its plan, or by a device
      * of its grid, with a device time inside its scan bounds), a clock offset measured
-     * then for the device of such a check-in, or the largest clock offset (the scan's
-     * slack) moving (then every grid-day: true). Incremental evaluation (runner.ts).
+     * then that re-times such a check-in (one recorded after the device's previous sync,
+     * by seq), or its scan slack (the largest offset that can time its rows:
+     * queries/clock.ts) moving. Incremental evaluation (runner.ts).
      */
     changedSince(items: ReadonlyArray<{ query: CoverageQuery; sinceMs: number }>, untilMs: number): Promise<boolean[]>
   }

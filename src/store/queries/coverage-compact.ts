@@ -3,7 +3,8 @@ import type { CoverageQuery } from '../rules-types.ts'
 import type { FraudSignal, VisitRef } from '../../rules/coverage/inputs.ts'
 import { compactAggregates, type CompactAggregates } from '../../rules/coverage/compact.ts'
 import { bySignal } from '../../rules/coverage/signals.ts'
-import { aggregatesMany, groupSignal, pairSignal, scanBounds, type GroupRow, type PairRow } from './coverage.ts'
+import { offsetCut, offsetSlacks, offsetsCte, rowOffset } from './clock.ts'
+import { aggregatesMany, groupSignal, pairSignal, scanBounds, spanStartOf, type GroupRow, type PairRow } from './coverage.ts'
 
 /**
  * Stage A, exceptions only (rules/coverage/compact.ts), in SQL: one statement
@@ -104,24 +105,25 @@ async function compactBatch(db: Db, qs: readonly CoverageQuery[]): Promise<Compa
     // The server's defaults turn these on at cost estimates of 100,000 / 500,000, which larger batches or
     // better-informed estimates reach. (PGlite has no JIT: no effect there.)
     await tx.exec('SET LOCAL jit = off')
-    // the largest |offset| in force; the earliest stored device time (one index probe: with nothing stored
-    // below a grid-day's lookup range — the first day of data — its previous visits need no look-up); how many grids
-    const [off] = await tx.query<{ m: number | null; first: number | null; grids: number }>(
-      `SELECT (SELECT max(abs(round(offset_ms)))::int8 FROM (
-                 SELECT DISTINCT ON (device_id) offset_ms FROM clock_offsets ORDER BY device_id, measured_at DESC) o) AS m,
-              (SELECT (date_part('epoch', min(device_time)) * 1000)::int8 FROM check_ins) AS first,
+    // the earliest stored device time (one index probe: with nothing stored below a grid-day's lookup
+    // range — the first day of data — its previous visits need no look-up); how many grids
+    const [off] = await tx.query<{ first: number | null; grids: number }>(
+      `SELECT (SELECT (date_part('epoch', min(device_time)) * 1000)::int8 FROM check_ins) AS first,
               (SELECT count(*) FROM grids)::int AS grids`,
     )
-    const maxOffset = off?.m ?? 0
+    // each grid-day's scan slack: the largest |offset| that can time its rows (queries/clock.ts)
+    const cuts = qs.map((q) => offsetCut(spanStartOf(q)))
+    const slacks = await offsetSlacks(tx, cuts.map((cutMs) => ({ cutMs })))
     const first = off?.first ?? null
     const byIndex = readsByIndex(db.driver, new Set(qs.map((q) => q.gridId)).size, off?.grids ?? 0)
     // its joins are hash joins over the rows read (the planner, told the tag and grid arrays are short, would
     // otherwise probe the batch's tag table once per row)
     if (byIndex) await tx.exec('SET LOCAL enable_nestloop = off')
-    await loadParams(tx, qs, maxOffset)
-    const bounds = qs.map((q) => scanBounds(q, maxOffset))
-    const reads = qs.map((q) => readBounds(q, maxOffset))
+    await loadParams(tx, qs, slacks)
+    const bounds = qs.map((q, i) => scanBounds(q, slacks[i] as number))
+    const reads = qs.map((q, i) => readBounds(q, slacks[i] as number))
     const sql = compactSql({
+      cut: Math.min(...cuts),
       lo: Math.min(...bounds.map((b) => b.lo)),
       hi: Math.max(...bounds.map((b) => b.hi)),
       from: Math.min(...reads.map((r) => r.from)),
@@ -200,8 +202,8 @@ function travelDtMs(q: CoverageQuery): number {
   return Math.max(0, (((meters * 1.001 + 1 - q.travelSlackMeters) / (q.maxSpeedKmh / 3.6)) * 1000)) + 1000
 }
 
-async function loadParams(tx: Queryable, qs: readonly CoverageQuery[], maxOffset: number): Promise<void> {
-  const col = <T>(f: (q: CoverageQuery) => T) => qs.map(f)
+async function loadParams(tx: Queryable, qs: readonly CoverageQuery[], slacks: readonly number[]): Promise<void> {
+  const col = <T>(f: (q: CoverageQuery, i: number) => T) => qs.map(f)
   const arr = (xs: readonly number[]) => `{${xs.join(',')}}`
   await tx.query(
     `CREATE TEMP TABLE gp_cc_q ON COMMIT DROP AS
@@ -218,8 +220,8 @@ async function loadParams(tx: Queryable, qs: readonly CoverageQuery[], maxOffset
       col((q) => q.gridId),
       col((q) => Math.min(...q.periods.map((p) => p.start))),
       col((q) => Math.max(...q.periods.map((p) => p.end))),
-      col((q) => scanBounds(q, maxOffset).lo),
-      col((q) => scanBounds(q, maxOffset).hi),
+      col((q, i) => scanBounds(q, slacks[i] as number).lo),
+      col((q, i) => scanBounds(q, slacks[i] as number).hi),
       col((q) => Math.round(q.rescanMs)),
       col((q) => Math.round(q.maxGapMs)),
       col((q) => Math.round(q.maxAheadMs)),
@@ -235,8 +237,8 @@ async function loadParams(tx: Queryable, qs: readonly CoverageQuery[], maxOffset
       col((q) => q.windows.length),
       col((q) => q.periods.length),
       col(travelDtMs),
-      col((q) => readBounds(q, maxOffset).prevLo),
-      col((q) => readBounds(q, maxOffset).lookupHi),
+      col((q, i) => readBounds(q, slacks[i] as number).prevLo),
+      col((q, i) => readBounds(q, slacks[i] as number).lookupHi),
     ],
   )
   // tag → checkpoint exactly as the reference resolves it (checkpoint id first, then its tags; later wins), with the checkpoint's position.
@@ -310,6 +312,7 @@ const ts = (ms: number) => `'${new Date(ms).toISOString()}'::timestamptz`
  * looks nothing up); lookups: whether any grid-day may need a previous visit looked up.
  */
 function compactSql(o: {
+  cut: number
   lo: number
   hi: number
   from: number
@@ -359,7 +362,7 @@ lk AS (
   FROM (
     SELECT q.qi, n.cp, c.device_id || ':' || c.seq AS id, c.device_id AS dev, c.badge_id AS badge, q.pbnd, q.nwin, q.nper, q.span_start, q.rescan,
            q.prev_before, q.max_gap, q.prev_lo, q.lo, q.hi, q.max_ahead, q.max_delay, q.rcv_upto,
-           (date_part('epoch', c.device_time) * 1000)::int8 - coalesce(o.off, 0) AS at,
+           (date_part('epoch', c.device_time) * 1000)::int8 - ${rowOffset('o', 'c.seq')} AS at,
            (date_part('epoch', c.received_at) * 1000)::int8 AS rcv,
            (date_part('epoch', c.device_time) * 1000)::int8 AS dt,
            q.credit_foreign OR NOT (c.grid_id IS NOT NULL AND c.grid_id <> q.grid_id) AS creditable
@@ -378,7 +381,7 @@ lk AS (
 ),
 `
   return `
-WITH off AS (SELECT DISTINCT ON (device_id) device_id, round(offset_ms)::int8 AS off FROM clock_offsets ORDER BY device_id, measured_at DESC),
+WITH ${offsetsCte(o.cut)},
 raw AS (${rawFilter ? '\n  SELECT * FROM (' : ''}
   SELECT t.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, t.cp, t.lat, t.lon
   FROM gp_cc_t t JOIN check_ins c ON c.checkpoint_id = t.tag WHERE ${range}${byIndex ? "\n    AND c.checkpoint_id = ANY((SELECT array_agg(DISTINCT tag) FROM gp_cc_t)::text[])" : ''}
@@ -392,7 +395,7 @@ raw AS (${rawFilter ? '\n  SELECT * FROM (' : ''}
 ),
 timed AS (
   SELECT r.qi, r.device_id || ':' || r.seq AS id, r.device_id AS dev, r.badge_id AS badge, r.grid_id AS dgrid, r.tag_id, r.cp, r.lat, r.lon,
-         (date_part('epoch', r.device_time) * 1000)::int8 - coalesce(o.off, 0) AS at,
+         (date_part('epoch', r.device_time) * 1000)::int8 - ${rowOffset('o', 'r.seq')} AS at,
          (date_part('epoch', r.received_at) * 1000)::int8 AS rcv,
          (date_part('epoch', r.device_time) * 1000)::int8 AS dt,
          r.grid_id IS NOT NULL AND r.grid_id <> q.grid_id AS fgn,

@@ -2,16 +2,24 @@ import type { Db, Queryable } from '../db.ts'
 import type { CoverageAggregates, CoverageQuery, CoverageReportRow, RulesRepositories } from '../rules-types.ts'
 import type { CellAggregate, DeviceAggregate, FraudSignal, PatrollerAggregate, PeriodAggregate, VisitRef } from '../../rules/coverage/inputs.ts'
 import { bySignal, haversineMeters } from '../../rules/coverage/signals.ts'
+import { MAX_OFFSET_SLACK_MS, offsetCut, offsetSlacks, offsetsCte, rowOffset } from './clock.ts'
 import { compactMany } from './coverage-compact.ts'
 
 const DAY = 86_400_000
 /** Known clock offsets wider than this do not widen the scan (a device off by months is not searched for). */
-export const MAX_OFFSET_SLACK_MS = 2 * DAY
+export { MAX_OFFSET_SLACK_MS }
+/** touched(): measurements from this long before the rows' receipt time the device's offsets (firstAtMs). */
+const TOUCHED_CUT_MS = 14 * DAY
+
+/** The earliest span start of a grid-day (its periods'). */
+export const spanStartOf = (q: CoverageQuery): number => Math.min(...q.periods.map((p) => p.start))
 
 /**
  * Rows of check_ins a grid-day's aggregate considers, by raw device time
  * (chunk pruning on the hypertable): [span start − 1 day − slack, span end + 1 day + slack)
- * with slack = the largest known |clock offset| (≤ 2 days). Every plausible row of
+ * with slack = the largest |clock offset| that can time a row of it (≤ 2 days;
+ * queries/clock.ts offsetSlacks: every device's latest and every measurement
+ * since offsetCut(span start)). Every plausible row of
  * the day and every previous visit of the day before lies inside; an implausible
  * row (untimeable) is seen only when its raw clock falls inside too.
  * The contract test feeds the reference aggregate exactly these rows.
@@ -39,22 +47,20 @@ export function coverageQueries(db: Db): RulesRepositories['coverage'] {
       // range is always read, so the embedded store summarises the new ones first (to_regclass:
       // NULL, nothing to do, before migration 041).
       if (db.driver === 'pglite') await db.query("SELECT brin_summarize_new_values(to_regclass('uplink_seen_received_brin'))")
-      // firstAtMs: the earliest of them timed as stage A times them (device time less the device's
-      // latest clock offset, looked up once per device touched).
+      // firstAtMs: the earliest of them timed as stage A times them (device time less the offset of
+      // the device's first time sync after the row, else its latest: queries/clock.ts; measurements
+      // from TOUCHED_CUT_MS before sinceMs, of the devices touched).
       return db.query<{ tag: string; deviceGridId: string | null; fromMs: number; toMs: number; firstAtMs: number }>(
         `WITH r AS (
-           SELECT coalesce(c.checkpoint_id, c.tag_id) AS tag, c.grid_id, c.device_id, c.device_time
+           SELECT coalesce(c.checkpoint_id, c.tag_id) AS tag, c.grid_id, c.device_id, c.seq, c.device_time
            FROM uplink_seen u
            JOIN check_ins c ON c.device_id = u.device_id AND c.seq = u.seq AND c.device_time = u.device_time
            WHERE u.kind = 'checkin' AND u.received_at > to_timestamp($1::float8 / 1000) AND u.received_at <= to_timestamp($2::float8 / 1000)
          ),
-         off AS (
-           SELECT d.device_id, (SELECT round(o.offset_ms)::int8 FROM clock_offsets o WHERE o.device_id = d.device_id ORDER BY o.measured_at DESC LIMIT 1) AS off
-           FROM (SELECT DISTINCT device_id FROM r) d
-         )
+         ${offsetsCte(sinceMs - TOUCHED_CUT_MS, 'off', 'SELECT device_id FROM r')}
          SELECT r.tag, r.grid_id AS "deviceGridId",
                 (extract(epoch FROM min(r.device_time)) * 1000)::int8 AS "fromMs", (extract(epoch FROM max(r.device_time)) * 1000)::int8 AS "toMs",
-                min((extract(epoch FROM r.device_time) * 1000)::int8 - coalesce(off.off, 0)) AS "firstAtMs"
+                min((extract(epoch FROM r.device_time) * 1000)::int8 - ${rowOffset('off', 'r.seq')}) AS "firstAtMs"
          FROM r LEFT JOIN off ON off.device_id = r.device_id
          GROUP BY 1, 2 ORDER BY 1, 2`,
         [sinceMs, untilMs],
@@ -75,13 +81,22 @@ export function coverageQueries(db: Db): RulesRepositories['coverage'] {
            FROM uplink_seen u
            JOIN check_ins c ON c.device_id = u.device_id AND c.seq = u.seq AND c.device_time = u.device_time
            WHERE u.kind = 'checkin' AND u.received_at > to_timestamp($1::float8 / 1000) AND u.received_at <= to_timestamp($2::float8 / 1000)
+         ), fresh AS (
+           SELECT device_id, measured_at, seq FROM clock_offsets
+           WHERE measured_at > to_timestamp($1::float8 / 1000) AND measured_at <= to_timestamp($2::float8 / 1000)
          ), synced AS (
-           SELECT device_id, max(measured_at) AS last FROM clock_offsets
-           WHERE measured_at > to_timestamp($1::float8 / 1000) AND measured_at <= to_timestamp($2::float8 / 1000) GROUP BY device_id
+           -- a new measurement re-times only the rows after the device's last earlier sync (by seq):
+           -- a row before it keeps the offset of the first sync after it (queries/clock.ts)
+           SELECT f.device_id, max(f.measured_at) AS last,
+                  CASE WHEN bool_and(f.seq IS NOT NULL) THEN
+                    (SELECT max(o.seq) FROM clock_offsets o WHERE o.device_id = f.device_id AND o.measured_at <= to_timestamp($1::float8 / 1000) AND o.seq < min(f.seq))
+                  END AS after_seq
+           FROM fresh f GROUP BY f.device_id
          ), shifted AS (
            SELECT coalesce(c.checkpoint_id, c.tag_id) AS tag, c.grid_id AS g, c.device_time AS dt, s.last
            FROM synced s JOIN check_ins c ON c.device_id = s.device_id
            WHERE c.device_time >= to_timestamp($3::float8 / 1000) AND c.device_time < to_timestamp($4::float8 / 1000)
+             AND (s.after_seq IS NULL OR c.seq > s.after_seq)
          )
          SELECT tag, g AS "deviceGridId", (extract(epoch FROM min(dt)) * 1000)::int8 AS "fromMs", (extract(epoch FROM max(dt)) * 1000)::int8 AS "toMs",
                 (extract(epoch FROM max(last)) * 1000)::int8 AS "lastMs"
@@ -89,25 +104,11 @@ export function coverageQueries(db: Db): RulesRepositories['coverage'] {
          GROUP BY 1, 2 ORDER BY 1, 2`,
         [sinceMs, untilMs, fromMs, toMs],
       )
-      // The scan slack (largest |offset| in force, as compactMany rounds it) now and at sinceMs;
-      // stable when every offset measured since is within the old maximum and a device that
-      // measured nothing since still holds it (so the maximum never moved in between).
-      const [o] = await db.query<{ now: number | null; then: number | null; fresh: number | null; held: boolean }>(
-        `WITH cur AS (SELECT DISTINCT ON (device_id) device_id, abs(round(offset_ms))::int8 AS a FROM clock_offsets ORDER BY device_id, measured_at DESC),
-              old AS (SELECT DISTINCT ON (device_id) device_id, abs(round(offset_ms))::int8 AS a FROM clock_offsets
-                      WHERE measured_at <= to_timestamp($1::float8 / 1000) ORDER BY device_id, measured_at DESC),
-              fresh AS (SELECT device_id, abs(round(offset_ms))::int8 AS a FROM clock_offsets
-                        WHERE measured_at > to_timestamp($1::float8 / 1000) AND measured_at <= to_timestamp($2::float8 / 1000))
-         SELECT (SELECT max(a) FROM cur) AS now, (SELECT max(a) FROM old) AS then, (SELECT max(a) FROM fresh) AS fresh,
-                EXISTS (SELECT 1 FROM old WHERE old.a = (SELECT max(a) FROM old) AND old.device_id NOT IN (SELECT device_id FROM fresh)) AS held`,
-        [sinceMs, untilMs],
-      )
-      const then = Number(o?.then ?? 0)
-      const fresh = o?.fresh === null || o?.fresh === undefined ? null : Number(o.fresh)
-      const stable = fresh === null || (fresh <= then && (then === 0 || o?.held === true))
-      // The scan slack moved: every grid-day's scan bounds (and previous visit) may have.
-      if (!stable) return items.map(() => true)
-      const maxOffset = Number(o?.now ?? 0)
+      // Each grid-day's scan slack (queries/clock.ts, as stage A computes it) now and at its sinceMs:
+      // where it moved, the scan bounds (and the previous visit) may have.
+      const cuts = items.map((x) => offsetCut(spanStartOf(x.query)))
+      const now = await offsetSlacks(db, cuts.map((cutMs) => ({ cutMs })))
+      const then = await offsetSlacks(db, items.map((x, i) => ({ cutMs: cuts[i] as number, asOfMs: x.sinceMs })))
       const byTag = new Map<string, typeof rows>()
       const byGrid = new Map<string, typeof rows>()
       for (const r of rows) {
@@ -116,8 +117,9 @@ export function coverageQueries(db: Db): RulesRepositories['coverage'] {
       }
       // What stage A reads for a grid-day: rows by its checkpoint ids and tags, and rows of its
       // devices, with a raw device time inside its scan bounds.
-      return items.map(({ query: q, sinceMs: since }) => {
-        const b = scanBounds(q, maxOffset)
+      return items.map(({ query: q, sinceMs: since }, i) => {
+        if (now[i] !== then[i]) return true
+        const b = scanBounds(q, now[i] as number)
         const hit = (rs: typeof rows | undefined) => (rs ?? []).some((r) => Number(r.lastMs) > since && Number(r.toMs) >= b.lo && Number(r.fromMs) < b.hi)
         return hit(byGrid.get(q.gridId)) || q.checkpoints.some((c) => hit(byTag.get(c.id)) || c.tagIds.some((t) => hit(byTag.get(t))))
       })
@@ -131,13 +133,11 @@ export async function aggregatesMany(db: Db, qs: readonly CoverageQuery[]): Prom
   return db.transaction(async (tx) => {
     // The sorts below (≈ one row per check-in of the batch) stay in memory.
     await tx.exec("SET LOCAL work_mem = '64MB'")
-    const [off] = await tx.query<{ m: number | null }>(
-      `SELECT max(abs(round(offset_ms)))::int8 AS m FROM (
-         SELECT DISTINCT ON (device_id) offset_ms FROM clock_offsets ORDER BY device_id, measured_at DESC) o`,
-    )
-    await loadParams(tx, live, off?.m ?? 0)
-    const bounds = live.map((x) => scanBounds(x.q, off?.m ?? 0))
-    await tx.exec(scansSql(Math.min(...bounds.map((b) => b.lo)), Math.max(...bounds.map((b) => b.hi))))
+    const cuts = live.map((x) => offsetCut(spanStartOf(x.q)))
+    const slacks = await offsetSlacks(tx, cuts.map((cutMs) => ({ cutMs })))
+    await loadParams(tx, live, slacks)
+    const bounds = live.map((x, j) => scanBounds(x.q, slacks[j] as number))
+    await tx.exec(scansSql(Math.min(...bounds.map((b) => b.lo)), Math.max(...bounds.map((b) => b.hi)), Math.min(...cuts)))
     const [cells, periods, prev, devices, patrollers, pairs, groups] = [
       await tx.query<CellRow>(CELLS_SQL),
       await tx.query<PeriodRow>(PERIODS_SQL),
@@ -197,8 +197,8 @@ export async function aggregatesMany(db: Db, qs: readonly CoverageQuery[]): Prom
 }
 
 /** Parameters as temp tables (unnest of arrays: one round trip each, any number of grids). */
-async function loadParams(tx: Queryable, live: ReadonlyArray<{ q: CoverageQuery; i: number }>, maxOffset: number): Promise<void> {
-  const col = <T>(f: (x: { q: CoverageQuery; i: number }) => T) => live.map(f)
+async function loadParams(tx: Queryable, live: ReadonlyArray<{ q: CoverageQuery; i: number }>, slacks: readonly number[]): Promise<void> {
+  const col = <T>(f: (x: { q: CoverageQuery; i: number }, j: number) => T) => live.map(f)
   await tx.query(
     `CREATE TEMP TABLE gp_cov_q ON COMMIT DROP AS
      SELECT * FROM unnest($1::int[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::bool[], $12::int8[], $13::float8[], $14::float8[], $15::int8[])
@@ -208,8 +208,8 @@ async function loadParams(tx: Queryable, live: ReadonlyArray<{ q: CoverageQuery;
       col((x) => x.q.gridId),
       col((x) => Math.min(...x.q.periods.map((p) => p.start))),
       col((x) => Math.max(...x.q.periods.map((p) => p.end))),
-      col((x) => scanBounds(x.q, maxOffset).lo),
-      col((x) => scanBounds(x.q, maxOffset).hi),
+      col((x, j) => scanBounds(x.q, slacks[j] as number).lo),
+      col((x, j) => scanBounds(x.q, slacks[j] as number).hi),
       col((x) => Math.round(x.q.rescanMs)),
       col((x) => Math.round(x.q.maxGapMs)),
       col((x) => Math.round(x.q.maxAheadMs)),
@@ -276,9 +276,9 @@ async function loadParams(tx: Queryable, live: ReadonlyArray<{ q: CoverageQuery;
  */
 // The bounds as constants (not parameters): the planner sees how much of the table the range holds.
 const ts = (ms: number) => `'${new Date(ms).toISOString()}'::timestamptz`
-const scansSql = (lo: number, hi: number) => `
+const scansSql = (lo: number, hi: number, cut: number) => `
 CREATE TEMP TABLE gp_cov_scans ON COMMIT DROP AS
-WITH off AS (SELECT DISTINCT ON (device_id) device_id, round(offset_ms)::int8 AS offset_ms FROM clock_offsets ORDER BY device_id, measured_at DESC),
+WITH ${offsetsCte(cut)},
 -- A batch's rows, found through the indexes (by checkpoint, by raw tag when the
 -- ingest left the checkpoint unresolved, by device grid): a batch reads its own
 -- rows, not the whole day. coalesce(checkpoint_id, tag_id) = tag, split so each
@@ -299,7 +299,7 @@ raw AS (
 ),
 timed AS (
   SELECT r.qi, r.device_id || ':' || r.seq AS id, r.device_id, r.badge_id AS badge, r.grid_id AS device_grid, r.tag_id, r.cp,
-         (date_part('epoch', r.device_time) * 1000)::int8 - coalesce(o.offset_ms, 0) AS at,
+         (date_part('epoch', r.device_time) * 1000)::int8 - ${rowOffset('o', 'r.seq')} AS at,
          (date_part('epoch', r.received_at) * 1000)::int8 AS rcv,
          (date_part('epoch', r.device_time) * 1000)::int8 AS dt,
          q.span_start, q.span_end, q.credit_foreign, q.max_ahead, q.max_delay, q.lo, q.hi, q.rescan, q.rcv_upto,

@@ -476,9 +476,10 @@ async function insertAcks(tx: Queryable, rs: AckRecord[]): Promise<void> {
     if (t0 === undefined || a.status !== 'ok' || a.receivedDeviceTimeMs === undefined) continue
     const est = estimateClockOffset(t0, a.receivedDeviceTimeMs, a.deviceTimeMs, a.receivedAtMs)
     await tx.query(
-      `INSERT INTO clock_offsets (device_id, measured_at, offset_ms, delay_ms, command_id)
-       VALUES ($1, to_timestamp($2::float8 / 1000), $3, $4, $5) ON CONFLICT DO NOTHING`,
-      [a.deviceId, a.receivedAtMs, est.offsetMs, est.delayMs, a.commandId],
+      // seq: the ack's, which dates the measurement among the device's rows (queries/clock.ts)
+      `INSERT INTO clock_offsets (device_id, measured_at, offset_ms, delay_ms, command_id, seq)
+       VALUES ($1, to_timestamp($2::float8 / 1000), $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+      [a.deviceId, a.receivedAtMs, est.offsetMs, est.delayMs, a.commandId, a.seq],
     )
   }
 }

@@ -1,0 +1,82 @@
+import type { Queryable } from '../db.ts'
+
+/*
+ * Clock periods: which time-sync estimate times a check-in (PROTOCOL.md §6).
+ *
+ * A row is timed `device_time − offset`, with the offset of the first time sync its
+ * device acknowledged after recording it: the measurement whose ack seq is the
+ * smallest ≥ the row's seq (seq counts on across clock changes; the ack is created
+ * after the row). A row recorded after the device's last sync takes the latest
+ * offset. A device that steps its clock right after a sync thus keeps the rows it
+ * recorded before the step on the offset measured then, instead of having them
+ * re-timed by the ≈ 0 a later sync measures (rules/coverage/clock.ts is the
+ * reference).
+ *
+ * Only measurements from `cut` on (OFFSET_CUT_MS before the span, argued below)
+ * are looked at, so the lists stay short whatever the history. A row whose true
+ * time t is at or after the cut is timed exactly: the sync that times it was
+ * received after the row was recorded, so it was measured after t ≥ cut. An older
+ * row can only be read into a grid-day's scan bounds (scanBounds: a day plus at
+ * most MAX_OFFSET_SLACK_MS around the span) with a clock more than
+ * MAX_OFFSET_SLACK_MS ahead, beyond what the scan bounds honour anyway.
+ */
+
+const DAY = 86_400_000
+/** Largest clock offset the scan bounds honour (coverage.ts scanBounds). */
+export const MAX_OFFSET_SLACK_MS = 2 * DAY
+/** How long before a grid-day's span the measurements that can time its rows start. */
+export const OFFSET_CUT_MS = DAY + 2 * MAX_OFFSET_SLACK_MS
+
+/** The earliest measurement that can time a row of a grid-day whose span starts at spanStartMs. */
+export const offsetCut = (spanStartMs: number): number => spanStartMs - OFFSET_CUT_MS
+
+const ts = (ms: number) => `'${new Date(ms).toISOString()}'::timestamptz`
+
+/**
+ * A CTE `name(device_id, seqs, offs, latest)`: per device, the ack seqs (ascending)
+ * and rounded offsets of its measurements since cutMs that carry a seq, and its
+ * latest offset. `devices`: a subquery of device ids to limit it to.
+ */
+export function offsetsCte(cutMs: number, name = 'off', devices?: string): string {
+  const only = devices ? ` AND device_id IN (${devices})` : ''
+  return `${name} AS (
+  SELECT l.device_id, coalesce(a.seqs, '{}') AS seqs, coalesce(a.offs, '{}') AS offs, l.latest
+  FROM (SELECT DISTINCT ON (device_id) device_id, round(offset_ms)::int8 AS latest FROM clock_offsets
+        WHERE true${only} ORDER BY device_id, measured_at DESC) l
+  LEFT JOIN (SELECT device_id, array_agg(seq ORDER BY seq) AS seqs, array_agg(round(offset_ms)::int8 ORDER BY seq) AS offs FROM clock_offsets
+             WHERE seq IS NOT NULL AND measured_at >= ${ts(cutMs)}${only} GROUP BY device_id) a ON a.device_id = l.device_id
+)`
+}
+
+/**
+ * The offset timing a row of seq `seq`, from a LEFT JOINed row `o` of offsetsCte:
+ * the first listed measurement with ack seq ≥ seq (width_bucket: how many listed
+ * seqs are < seq, by binary search), else the latest, else 0.
+ */
+export const rowOffset = (o: string, seq: string): string => `coalesce(${o}.offs[width_bucket(${seq} - 1, ${o}.seqs) + 1], ${o}.latest, 0)`
+
+/**
+ * The scan slack of each (cut, asOf): the largest |offset| (rounded as rowOffset's) that
+ * can time a row at or after cut — every device's latest and every measurement since
+ * cut — counting only measurements at or before asOf when it is given. Capped by the
+ * callers (scanBounds).
+ */
+export async function offsetSlacks(db: Queryable, pairs: ReadonlyArray<{ cutMs: number; asOfMs?: number | null }>): Promise<number[]> {
+  const keys = [...new Set(pairs.map((p) => `${p.cutMs}|${p.asOfMs ?? ''}`))]
+  if (keys.length === 0) return []
+  const cuts = keys.map((k) => Number(k.split('|')[0]))
+  const asOf = keys.map((k) => (k.split('|')[1] === '' ? null : Number(k.split('|')[1])))
+  const rows = await db.query<{ i: number; m: number | null }>(
+    `WITH p AS (SELECT * FROM unnest($1::int8[], $2::int8[]) WITH ORDINALITY AS p(cut, as_of, i))
+     SELECT p.i::int AS i, greatest(
+       (SELECT max(abs(l.off)) FROM (SELECT DISTINCT ON (device_id) round(offset_ms)::int8 AS off FROM clock_offsets
+                                     WHERE p.as_of IS NULL OR measured_at <= to_timestamp(p.as_of::float8 / 1000) ORDER BY device_id, measured_at DESC) l),
+       (SELECT max(abs(round(offset_ms)))::int8 FROM clock_offsets
+        WHERE measured_at >= to_timestamp(p.cut::float8 / 1000) AND (p.as_of IS NULL OR measured_at <= to_timestamp(p.as_of::float8 / 1000)))
+     ) AS m
+     FROM p`,
+    [cuts, asOf],
+  )
+  const byKey = new Map(rows.map((r) => [keys[Number(r.i) - 1] as string, Number(r.m ?? 0)]))
+  return pairs.map((p) => byKey.get(`${p.cutMs}|${p.asOfMs ?? ''}`) ?? 0)
+}
