@@ -11,7 +11,7 @@ import { coverageQuery } from '../../../src/rules/coverage/query.ts'
 import { parsePlan, type PatrolPlan } from '../../../src/rules/plans/schema.ts'
 import { scanBounds } from '../../../src/store/queries/coverage.ts'
 import { readsByIndex } from '../../../src/store/queries/coverage-compact.ts'
-import { generate, type Generated } from './generate.ts'
+import { generate, SYNC_SEQ, T0, type Generated } from './generate.ts'
 import { drivers, loadGenerated, openRulesStore, plain } from './open.ts'
 
 /**
@@ -132,7 +132,8 @@ function boundRows(g: Generated, p: (s: string) => string): void {
     return [...out, dayEnd - 180 * MIN]
   }
   const dev = { D7: 0, D8: -30 * MIN, D9: 30 * MIN }
-  g.offsets.push({ deviceId: p('D8'), offsetMs: dev.D8 }, { deviceId: p('D9'), offsetMs: dev.D9 })
+  // measured long before, acknowledged with a seq above their rows' (as loadGenerated writes them, after this)
+  g.offsets.push({ deviceId: p('D8'), offsetMs: dev.D8, seq: SYNC_SEQ, measuredAt: T0 }, { deviceId: p('D9'), offsetMs: dev.D9, seq: SYNC_SEQ, measuredAt: T0 })
   const rows: Array<[string, keyof typeof dev, number, number?]> = [
     ...[L - 1, ...day(dayStart)].map((at): [string, 'D7', number] => ['u', 'D7', at]),
     ...[L, ...day(dayStart + 1)].map((at): [string, 'D7', number] => ['v', 'D7', at]),

@@ -21,19 +21,27 @@ export interface Generated {
   /** Checkpoints registered in the store (tag → checkpoint resolved by the ingest). */
   registered: Array<{ id: string; gridId: string; tagId: string }>
   devices: Array<{ id: string; gridId: string | null }>
-  offsets: Array<{ deviceId: string; offsetMs: number }>
+  /**
+   * Clock offsets as loadGenerated writes them: one time sync each, acknowledged with
+   * `seq` (distinct from the device's check-in seqs) and received at `measuredAt`.
+   */
+  offsets: Array<{ deviceId: string; offsetMs: number; seq: number; measuredAt: number }>
   records: CheckInRecord[]
   rows: CheckinRow[]
 }
 
 const MIN = 60_000
+/** When the fixed offsets (D2, D3) were measured, by acks of seq SYNC_SEQ. */
+export const T0 = Date.parse('2024-05-01T00:00:00Z')
+export const SYNC_SEQ = 1_000_000
 
 /**
  * Two grids with overlapping interests on one local day (Asia/Shanghai) and the
  * days around it: plan-only tags, registered tags, checkpoint ids used as tags,
  * unknown tags, foreign devices, rescans within minutes, fast travel, device
  * clocks ahead beyond plausibility, uploads later than allowed, known offsets,
- * empty and missing badges, second-exact ties.
+ * empty and missing badges, second-exact ties. D5 (G1) corrects its clock after a
+ * sync on the day (d5Rows): its earlier rows keep the offset measured then.
  */
 export function generate(seed: number, date: string, prefix = ''): Generated {
   const r = prng(seed)
@@ -76,9 +84,9 @@ export function generate(seed: number, date: string, prefix = ''): Generated {
     { id: p('D3'), gridId: g2 },
     { id: p('D4'), gridId: null },
   ]
-  const offsets = [
-    { deviceId: p('D2'), offsetMs: 90_000 },
-    { deviceId: p('D3'), offsetMs: -180_000 },
+  const offsets: Generated['offsets'] = [
+    { deviceId: p('D2'), offsetMs: 90_000, seq: SYNC_SEQ, measuredAt: T0 },
+    { deviceId: p('D3'), offsetMs: -180_000, seq: SYNC_SEQ, measuredAt: T0 },
   ]
   const tags = [p('tag-a'), p('tag-a2'), p('tag-b'), p('C'), p('tag-d'), p('A'), p('tag-e'), p('tag-f'), p('E'), p('tag-x'), p('tag-y')]
   const badges = [p('P1'), p('P2'), null, '']
@@ -123,5 +131,62 @@ export function generate(seed: number, date: string, prefix = ''): Generated {
     push(dev, pick(tags), deviceTime, receivedAt, pick(badges))
     if (r() < 0.15) push(dev, pick(tags), deviceTime + Math.floor(r() * 6) * MIN, receivedAt + 2 * MIN, pick(badges)) // rescan or quick hop
   }
+  // D5 after the others, from a prng of its own: their rows stay as they were.
+  devices.push({ id: p('D5'), gridId: g1 })
+  d5Rows(seed, dayStart, p, offsets, push, seq)
   return { plans, registered, devices, offsets, records, rows }
+}
+
+/**
+ * D5 (G1) over the three days, rows in true time order (seqs in that order): its clock
+ * runs 40 min ahead until a sync on the day around 09:00 measures +40 min (ack seq: the
+ * next), then the device steps its clock right (2 s behind from then on); a sync around
+ * 16:00 measures -2 s (ack seq: the next); more rows after it. Timed with the first sync
+ * after them, every row is at its true time; timed with the latest (-2 s) the rows before
+ * the first sync would be 40 min ahead of their receipt (clock_implausible). Both syncs
+ * are measured on the day, within the few days before any evaluated day the store reads.
+ */
+function d5Rows(
+  seed: number,
+  dayStart: number,
+  p: (s: string) => string,
+  offsets: Generated['offsets'],
+  push: (deviceId: string, tagId: string, deviceTime: number, receivedAt: number, badge: string | null) => void,
+  seq: Map<string, number>,
+): void {
+  const r = prng(seed * 7919 + 5)
+  const deviceId = p('D5')
+  const ahead = 40 * MIN
+  const behind = -2000
+  const sync1 = dayStart + 9 * 60 * MIN + Math.floor(r() * 30) * MIN + 17_000
+  const sync2 = dayStart + 16 * 60 * MIN + Math.floor(r() * 30) * MIN + 23_000
+  const tags = [p('tag-a'), p('tag-a2'), p('tag-b'), p('C'), p('tag-d'), p('A')]
+  const badges = [p('P1'), p('P5')]
+  const times: number[] = []
+  // 05-09 06:00 … 05-11 20:00 (local), whole minutes or seconds
+  for (let i = 0; i < 48; i++) times.push(dayStart - 18 * 60 * MIN + Math.floor(r() * 62 * 60) * MIN + (r() < 0.5 ? 0 : Math.floor(r() * 60) * 1000))
+  // and around both syncs on the day
+  for (const d of [-50, -20, -6, 4, 15, 40]) times.push(sync1 + d * MIN + Math.floor(r() * 60) * 1000)
+  for (const d of [-45, -12, -3, 5, 18, 55]) times.push(sync2 + d * MIN + Math.floor(r() * 60) * 1000)
+  times.sort((a, b) => a - b)
+  const sync = (measuredAt: number, offsetMs: number) => {
+    const s = (seq.get(deviceId) ?? 0) + 1
+    seq.set(deviceId, s)
+    offsets.push({ deviceId, offsetMs, seq: s, measuredAt })
+  }
+  let synced = 0
+  for (const trueAt of times) {
+    if (synced === 0 && trueAt >= sync1) {
+      sync(sync1, ahead)
+      synced++
+    }
+    if (synced === 1 && trueAt >= sync2) {
+      sync(sync2, behind)
+      synced++
+    }
+    const deviceTime = trueAt + (synced === 0 ? ahead : behind)
+    // uploaded live, or now and then a few hours later (within maxUploadDelay)
+    const receivedAt = trueAt + 1000 + Math.floor(r() * 4000) + (r() < 0.2 ? Math.floor(r() * 4 * 60) * MIN : 0)
+    push(deviceId, tags[Math.floor(r() * tags.length)] as string, deviceTime, receivedAt, badges[Math.floor(r() * badges.length)] ?? null)
+  }
 }

@@ -25,14 +25,15 @@ export const plain = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T
 export async function loadGenerated(store: Store, g: Generated, prefix: string): Promise<void> {
   for (const p of g.plans) await store.grids.create({ id: p.gridId, level: 'district', name: p.gridId })
   for (const c of g.registered) await store.checkpoints.create({ id: c.id, gridId: c.gridId, tagId: c.tagId, name: c.id })
-  const T0 = Date.parse('2024-05-01T00:00:00Z')
   for (const [n, o] of g.offsets.entries()) {
-    // One time-sync round trip with zero delay: offset = t1 - t0 (clock-offset.ts).
+    // One time-sync round trip with zero delay, sent and acknowledged (ack seq o.seq) at
+    // o.measuredAt: offset = t1 - t0 (clock-offset.ts).
     const commandId = `${prefix}ts${n}`
-    await store.commands.enqueue({ commandId, deviceId: o.deviceId, kind: 'time_sync', body: { timeSync: { serverTimeMs: T0 } }, issuedAtMs: T0, expiresAtMs: null })
+    const t0 = o.measuredAt
+    await store.commands.enqueue({ commandId, deviceId: o.deviceId, kind: 'time_sync', body: { timeSync: { serverTimeMs: t0 } }, issuedAtMs: t0, expiresAtMs: null })
     await store.uplinks.write({
       records: [
-        { kind: 'ack', deviceId: o.deviceId, seq: 1_000_000, deviceTimeMs: T0 + o.offsetMs, receivedAtMs: T0, clockFuture: false, clockAncient: false, commandId, status: 'ok', receivedDeviceTimeMs: T0 + o.offsetMs },
+        { kind: 'ack', deviceId: o.deviceId, seq: o.seq, deviceTimeMs: t0 + o.offsetMs, receivedAtMs: t0, clockFuture: false, clockAncient: false, commandId, status: 'ok', receivedDeviceTimeMs: t0 + o.offsetMs },
       ],
     })
   }
