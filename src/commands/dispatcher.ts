@@ -14,8 +14,17 @@ export interface CommandServiceOptions {
   now?: () => number
   /** Default time-to-live of a queued command. */
   defaultTtlMs?: number
-  /** A device gets a time sync once its command subscription is in place, when its last estimate is older than this. */
+  /**
+   * A device gets a time sync once its command subscription is in place, when its last estimate is older than
+   * this, and again every this long while it stays online (default 6 h).
+   */
   timeSyncEveryMs?: number
+  /**
+   * A sync measuring a larger |offset| than this is followed by a second one at the next poll (once): a device
+   * that steps its clock right after acknowledging the first gets its later check-ins timed by the second
+   * (PROTOCOL.md §6), not by the offset it no longer has (default 2 s).
+   */
+  timeSyncFollowUpMs?: number
   /** How often queued commands for online devices are delivered and old ones expired. */
   pollMs?: number
 }
@@ -32,11 +41,15 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
   const now = o.now ?? Date.now
   const defaultTtl = o.defaultTtlMs ?? 24 * 3_600_000
   const syncEvery = o.timeSyncEveryMs ?? 6 * 3_600_000
+  const followUpAbove = o.timeSyncFollowUpMs ?? 2_000
+  const SYNC_TTL_MS = 60_000
   const log = o.log.child({ component: 'commands' })
   // Devices whose command subscription is in place → the client id that holds it
   // (a takeover's late offline event for the old client must not remove the new one).
   const online = new Map<string, string>()
   const busy = new Map<string, Promise<number>>()
+  // The last time sync sent to each online device; `open`: its measurement not looked at yet.
+  const syncs = new Map<string, { commandId: string; sentAt: number; followUp: boolean; open: boolean }>()
 
   async function deliver(rows: CommandRow[]): Promise<number> {
     const sent: string[] = []
@@ -83,20 +96,50 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
     return row
   }
 
+  async function sendSync(deviceId: string, followUp: boolean): Promise<void> {
+    // t0 is taken now, at sending time: a time sync is never queued for later.
+    const row = await send(deviceId, { kind: 'time_sync', timeSync: { serverTimeMs: now() } }, { ttlMs: SYNC_TTL_MS })
+    syncs.set(deviceId, { commandId: row.commandId, sentAt: row.issuedAt.getTime(), followUp, open: true })
+  }
+
   async function onConnect(deviceId: string): Promise<void> {
-    const last = await o.store.clock.latest(deviceId)
-    if (!last || now() - last.measuredAt.getTime() > syncEvery) {
-      // t0 is taken now, at sending time: a time sync is never queued for later.
-      await send(deviceId, { kind: 'time_sync', timeSync: { serverTimeMs: now() } }, { ttlMs: 60_000 })
-    }
+    // What is pending first: queued, or sent to an earlier connection and not acknowledged. (After the
+    // sync, this pass would deliver the sync a second time: send() delivers it at once, the device is online.)
     await flush(deviceId)
+    const last = await o.store.clock.latest(deviceId)
+    if (!last || now() - last.measuredAt.getTime() > syncEvery) await sendSync(deviceId, false)
+    else syncs.set(deviceId, { commandId: last.commandId ?? '', sentAt: last.measuredAt.getTime(), followUp: false, open: false })
+  }
+
+  /** Per online device: a sync every syncEvery, and one follow-up after a sync that measured a large offset. */
+  async function tendClocks(): Promise<void> {
+    for (const deviceId of [...online.keys()]) {
+      const s = syncs.get(deviceId)
+      if (!s) continue // its connect is being handled
+      if (now() - s.sentAt > syncEvery) {
+        await sendSync(deviceId, false)
+        continue
+      }
+      if (!s.open) continue
+      const last = await o.store.clock.latest(deviceId)
+      if (last?.commandId === s.commandId) {
+        s.open = false
+        if (!s.followUp && Math.abs(last.offsetMs) > followUpAbove) {
+          log.info({ deviceId, offsetMs: Math.round(last.offsetMs) }, 'large clock offset measured; a follow-up time sync learns whether the device corrected it')
+          await sendSync(deviceId, true)
+        }
+      } else if (now() - s.sentAt > SYNC_TTL_MS) s.open = false // never acknowledged: the next periodic sync
+    }
   }
 
   // Delivery starts when the device's command subscription exists, not at CONNECT:
   // a clean-session device subscribes after its CONNACK, and a command published
   // in between would be dropped by the broker yet marked sent (a time sync lost).
   const onPresence = (ev: PresenceEvent) => {
-    if (!ev.online && online.get(ev.deviceId) === ev.clientId) online.delete(ev.deviceId)
+    if (!ev.online && online.get(ev.deviceId) === ev.clientId) {
+      online.delete(ev.deviceId)
+      syncs.delete(ev.deviceId)
+    }
   }
   const onReady = (ev: DownlinkReadyEvent) => {
     online.set(ev.deviceId, ev.clientId)
@@ -105,12 +148,18 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
   o.broker.on('presence', onPresence)
   o.broker.on('downlink-ready', onReady)
 
+  let polling = false // a slow pass is not overlapped by the next (it would send a second sync)
   const timer = setInterval(() => {
+    if (polling) return
+    polling = true
     void (async () => {
       const expired = await o.store.commands.expire(now())
       if (expired) log.info({ expired }, 'commands expired unacknowledged')
       for (const id of [...online.keys()]) await flush(id, true)
-    })().catch((err: unknown) => log.warn({ err }, 'command poll failed'))
+      await tendClocks()
+    })()
+      .catch((err: unknown) => log.warn({ err }, 'command poll failed'))
+      .finally(() => (polling = false))
   }, o.pollMs ?? 5_000)
   timer.unref()
 

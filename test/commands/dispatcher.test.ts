@@ -57,3 +57,62 @@ t.test('a takeover by the same device keeps it deliverable (the old session\'s o
   const got = cmd((await nextMessage(b)).payload)
   t.equal(got.kind, 'ping', 'the new connection receives the command at once')
 })
+
+/** Acknowledges a time sync as a device whose clock is `offsetMs` ahead (zero delay), through the store as the ingest writes it. */
+async function ackSync(store: Awaited<ReturnType<typeof openEmbeddedStore>>, deviceId: string, c: Command, seq: number, offsetMs: number, at: number) {
+  if (c.kind !== 'time_sync') throw new Error(`expected a time sync, got ${c.kind}`)
+  const t0 = c.timeSync.serverTimeMs
+  await store.uplinks.write({
+    records: [{ kind: 'ack', deviceId, seq, deviceTimeMs: at + offsetMs, receivedAtMs: at, clockFuture: false, clockAncient: false, commandId: c.commandId, status: 'ok', receivedDeviceTimeMs: t0 + offsetMs }],
+  })
+}
+
+t.test('a sync that measures a large offset is followed by one more (once); a small one is not', async (t) => {
+  const store = await openEmbeddedStore(t)
+  const tb = await startBroker(t)
+  let clock = Date.parse('2024-06-03T08:00:00Z')
+  const commands = createCommandService({ store, broker: tb.broker, log: silentLog, pollMs: 50, now: () => clock })
+  t.teardown(() => commands.close())
+  const secret = await tb.device('cmd-dev-3')
+  const dev = await connectDevice(t, tb, 'cmd-dev-3', secret, { clean: true })
+  await subscribe(dev, commandTopic('cmd-dev-3'))
+  const first = cmd((await nextMessage(dev)).payload)
+  t.equal(first.kind, 'time_sync', 'first connect: a time sync')
+  // the device's clock is 40 min ahead; it steps it right after acknowledging
+  clock += 1000
+  await ackSync(store, 'cmd-dev-3', first, 10, 40 * 60_000, clock)
+  const second = cmd((await nextMessage(dev)).payload)
+  t.equal(second.kind, 'time_sync', 'a follow-up sync after the 40 min offset')
+  t.not(second.commandId, first.commandId)
+  clock += 1000
+  await ackSync(store, 'cmd-dev-3', second, 11, 0, clock)
+  await t.rejects(nextMessage(dev, 500), /no message/, 'no third sync: the follow-up is not followed up')
+  t.equal((await store.clock.latest('cmd-dev-3'))?.offsetMs, 0, 'the corrected clock is the latest estimate')
+
+  // another device, 1.5 s off: no follow-up
+  const secret4 = await tb.device('cmd-dev-4')
+  const dev4 = await connectDevice(t, tb, 'cmd-dev-4', secret4, { clean: true })
+  await subscribe(dev4, commandTopic('cmd-dev-4'))
+  const sync4 = cmd((await nextMessage(dev4)).payload)
+  await ackSync(store, 'cmd-dev-4', sync4, 5, 1500, clock)
+  await t.rejects(nextMessage(dev4, 500), /no message/, 'a small offset: no follow-up')
+})
+
+t.test('a device that stays online gets a time sync every timeSyncEveryMs', async (t) => {
+  const store = await openEmbeddedStore(t)
+  const tb = await startBroker(t)
+  let clock = Date.parse('2024-06-03T08:00:00Z')
+  const commands = createCommandService({ store, broker: tb.broker, log: silentLog, pollMs: 50, now: () => clock, timeSyncEveryMs: 3_600_000 })
+  t.teardown(() => commands.close())
+  const secret = await tb.device('cmd-dev-5')
+  const dev = await connectDevice(t, tb, 'cmd-dev-5', secret, { clean: true })
+  await subscribe(dev, commandTopic('cmd-dev-5'))
+  const first = cmd((await nextMessage(dev)).payload)
+  await ackSync(store, 'cmd-dev-5', first, 1, 100, clock)
+  clock += 30 * 60_000
+  await t.rejects(nextMessage(dev, 400), /no message/, 'half an hour later: none due')
+  clock += 31 * 60_000
+  const again = cmd((await nextMessage(dev)).payload)
+  t.equal(again.kind, 'time_sync', 'an hour after the last: a new sync while still online')
+  t.equal(again.kind === 'time_sync' && again.timeSync.serverTimeMs, clock, 't0 taken at sending time')
+})
