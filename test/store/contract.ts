@@ -224,6 +224,34 @@ export function storeContract(t: Test, getStore: () => Store): void {
     t.equal(est?.commandId, sync)
   })
 
+  t.test('time sync: an expired ack still measures the clock; a round trip over 30 s does not', async (t) => {
+    const store = getStore()
+    const dev = uid('dev')
+    const sync = async (n: number, at: number) => {
+      const id = uid(`c-sync${n}`)
+      await store.commands.enqueue({ commandId: id, deviceId: dev, kind: 'time_sync', body: { kind: 'time_sync', timeSync: { serverTimeMs: at } }, issuedAtMs: at, expiresAtMs: at + 60_000 })
+      return id
+    }
+    const ack = (seq: number, commandId: string, status: string, t1: number, t2: number, t3: number) =>
+      store.uplinks.write({ records: [{ kind: 'ack', deviceId: dev, seq, deviceTimeMs: t2, receivedAtMs: t3, clockFuture: false, clockAncient: false, commandId, status, receivedDeviceTimeMs: t1 }] })
+    // the device's clock runs 2 h ahead: past the sync's 60 s time-to-live by its own clock, so it acks `expired`
+    const a = await sync(1, T0)
+    await ack(1, a, 'expired', T0 + 2 * HOUR + 100, T0 + 2 * HOUR + 110, T0 + 210)
+    t.match(await store.clock.latest(dev), { offsetMs: 2 * HOUR, delayMs: 200, commandId: a }, 'an expired ack with t1 gives the estimate')
+    // an ack held in the device's buffer and uploaded 3 h later: delay 3 h, an estimate off by 1.5 h
+    const b = await sync(2, T0 + HOUR)
+    await ack(2, b, 'ok', T0 + 3 * HOUR, T0 + 3 * HOUR + 10, T0 + 4 * HOUR)
+    t.match(await store.commands.get(b), { status: 'acked', ackStatus: 'ok' }, 'the ack closes its command')
+    t.match(await store.clock.latest(dev), { commandId: a }, 'but gives no estimate')
+    // 30 s exactly is still used; a rejected ack never is
+    const c = await sync(3, T0 + 5 * HOUR)
+    await ack(3, c, 'ok', T0 + 7 * HOUR + 15_000, T0 + 7 * HOUR + 15_000, T0 + 5 * HOUR + 30_000)
+    t.match(await store.clock.latest(dev), { offsetMs: 2 * HOUR, delayMs: 30_000, commandId: c })
+    const d = await sync(4, T0 + 6 * HOUR)
+    await ack(4, d, 'rejected', T0 + 6 * HOUR, T0 + 6 * HOUR, T0 + 6 * HOUR + 100)
+    t.match(await store.clock.latest(dev), { commandId: c })
+  })
+
   t.test('rejects keep the raw bytes exactly', async (t) => {
     const store = getStore()
     const dev = uid('dev')

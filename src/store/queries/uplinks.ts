@@ -441,6 +441,9 @@ export function arrayLiteral<T, V>(rows: T[], f: (r: T) => V | undefined): strin
   return out + '}'
 }
 
+/** A time-sync round trip longer than this (less the device's processing) gives no clock estimate. */
+export const MAX_SYNC_DELAY_MS = 30_000
+
 /** Stores each ack, closes its command, and turns time-sync acks into clock estimates. */
 async function insertAcks(tx: Queryable, rs: AckRecord[]): Promise<void> {
   if (rs.length === 0) return
@@ -473,8 +476,14 @@ async function insertAcks(tx: Queryable, rs: AckRecord[]): Promise<void> {
       [a.commandId, a.deviceId, a.receivedAtMs, a.status, a.detail ?? null],
     )
     const t0 = cmd?.kind === 'time_sync' ? serverTimeOf(cmd.body) : undefined
-    if (t0 === undefined || a.status !== 'ok' || a.receivedDeviceTimeMs === undefined) continue
+    // An `expired` ack still carries t1 and t2: a device whose clock runs ahead by more than the sync's
+    // time-to-live judges every sync expired (PROTOCOL.md §3.3: by its own clock), and this is how its
+    // offset is learnt. Whether the sync was fresh is the delay's to say, below, on both sides' clocks.
+    if (t0 === undefined || (a.status !== 'ok' && a.status !== 'expired') || a.receivedDeviceTimeMs === undefined) continue
     const est = estimateClockOffset(t0, a.receivedDeviceTimeMs, a.deviceTimeMs, a.receivedAtMs)
+    // The estimate is off by up to half the delay: an ack buffered offline and uploaded hours later, or a
+    // sync delivered late, would mistime the device's rows by hours. Such a round trip is not used.
+    if (!(est.delayMs <= MAX_SYNC_DELAY_MS)) continue
     await tx.query(
       // seq: the ack's, which dates the measurement among the device's rows (queries/clock.ts)
       `INSERT INTO clock_offsets (device_id, measured_at, offset_ms, delay_ms, command_id, seq)
