@@ -5,7 +5,7 @@ import { createBroker, type Broker } from '../broker/index.ts'
 import { createIngest } from '../ingest/index.ts'
 import { openSerialGateway } from '../ingest/serial-gateway.ts'
 import { buildApp } from './api/app.ts'
-import { createCommandService } from './commands/dispatcher.ts'
+import { createCommandService, type CommandService } from './commands/dispatcher.ts'
 import type { Config } from './config/index.ts'
 import { createStoreDirectory } from './devices/directory.ts'
 import { startRevocationSweep } from './devices/revocation.ts'
@@ -20,6 +20,8 @@ export interface Running {
   readonly broker: Broker
   /** The open store (tests read what the running system wrote through it). */
   readonly store: Store
+  /** Downlink commands (time syncs, config, ping) to the devices connected here. */
+  readonly commands: CommandService
   close(): Promise<void>
 }
 
@@ -119,7 +121,7 @@ export async function start(config: Config, log: Logger, opts: StartOptions = {}
     const revocation = startRevocationSweep({ store, broker, log, intervalMs: config.revokeCheckMs })
     closers.push(['revocation', () => revocation.stop()])
 
-    const commands = createCommandService({ store, broker, log, ...(clock ? { now: clock } : {}) })
+    const commands = createCommandService({ store, broker, log, timeSyncEveryMs: config.timeSyncEveryMs, ...(clock ? { now: clock } : {}) })
     closers.push(['commands', () => commands.close()])
 
     if (opts.rules !== false) {
@@ -138,7 +140,7 @@ export async function start(config: Config, log: Logger, opts: StartOptions = {}
 
     const ports = { ...mqttPorts, http }
     log.info({ ports, database: store.capabilities, cluster: broker.mode }, 'gridpatrol started')
-    return { ports, broker, store, close: closeAll }
+    return { ports, broker, store, commands, close: closeAll }
   } catch (err) {
     await closeAll()
     throw err

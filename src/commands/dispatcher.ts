@@ -79,7 +79,7 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
     return next
   }
 
-  async function send(deviceId: string, body: CommandBody, opts: { ttlMs?: number | null } = {}): Promise<CommandRow> {
+  async function send(deviceId: string, body: CommandBody, opts: { ttlMs?: number | null; followUp?: boolean } = {}): Promise<CommandRow> {
     const issuedMs = now()
     const ttl = opts.ttlMs === undefined ? defaultTtl : opts.ttlMs
     const command = { commandId: randomUUID(), issuedMs, expiresMs: ttl === null ? 0 : issuedMs + ttl, ...body } as Command
@@ -92,14 +92,15 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
       issuedAtMs: issuedMs,
       expiresAtMs: ttl === null ? null : issuedMs + ttl,
     })
+    // every time sync, this service's or an operator's, is looked at for a follow-up (tendClocks)
+    if (command.kind === 'time_sync') syncs.set(deviceId, { commandId: command.commandId, sentAt: issuedMs, followUp: opts.followUp === true, open: true })
     if (online.has(deviceId)) await flush(deviceId, true)
     return row
   }
 
   async function sendSync(deviceId: string, followUp: boolean): Promise<void> {
     // t0 is taken now, at sending time: a time sync is never queued for later.
-    const row = await send(deviceId, { kind: 'time_sync', timeSync: { serverTimeMs: now() } }, { ttlMs: SYNC_TTL_MS })
-    syncs.set(deviceId, { commandId: row.commandId, sentAt: row.issuedAt.getTime(), followUp, open: true })
+    await send(deviceId, { kind: 'time_sync', timeSync: { serverTimeMs: now() } }, { ttlMs: SYNC_TTL_MS, followUp })
   }
 
   async function onConnect(deviceId: string): Promise<void> {

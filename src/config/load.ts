@@ -59,6 +59,7 @@ function fromEnv(e: Env): Config {
     storage: { retentionDays: e.GRIDPATROL_RETENTION_DAYS, compressAfterDays: e.GRIDPATROL_COMPRESS_AFTER_DAYS },
     revokeCheckMs: e.GRIDPATROL_REVOKE_CHECK_MS,
     keepProvisionalReports: e.GRIDPATROL_KEEP_PROVISIONAL_REPORTS,
+    timeSyncEveryMs: Math.round(e.GRIDPATROL_TIME_SYNC_HOURS * 3_600_000),
   })
 }
 

@@ -80,6 +80,11 @@ export const envSchema = z.object({
     })
     .describe('Serial gateways run by `start`: comma-separated PATH[@BAUD] (default 115200) of docking cradles / RS-485 lines speaking PROTOCOL.md §7; empty = none'),
   GRIDPATROL_REVOKE_CHECK_MS: count(10000, 'How often connected devices are checked against the device table: one disabled, removed or whose secret was rotated after it connected is disconnected within this time, ms', 100),
+  GRIDPATROL_TIME_SYNC_HOURS: z.coerce
+    .number()
+    .positive()
+    .default(6)
+    .describe('A device gets a time sync when it connects with a clock estimate older than this, and again this often while it stays online, hours'),
   GRIDPATROL_KEEP_PROVISIONAL_REPORTS: flag(
     "Keep every provisional coverage report revision (pending cells: stored at each window end while the day is open, about one per window); off: a new revision replaces the grid-day's provisional ones, and every revision stored once the day was complete is kept",
   ),
@@ -117,6 +122,8 @@ export interface Config {
   readonly storage: { readonly retentionDays: number; readonly compressAfterDays: number }
   /** Connected devices re-checked against the device table this often (ms): disabled / rotated ones are disconnected. */
   readonly revokeCheckMs: number
+  /** A device's clock is re-synced this often (ms): at a connect with an older estimate, and while online. */
+  readonly timeSyncEveryMs: number
   /** Coverage reports: keep every provisional revision instead of only the latest (rules runner keepProvisionalRevisions). */
   readonly keepProvisionalReports: boolean
 }

@@ -35,6 +35,7 @@ import { checkAgainstTruth, checkBeforeBatch, register, smallTownWithLateBatch }
 
 const log = pino({ level: 'silent' })
 const HOUR = 3_600_000
+const SYNC_HOURS = 10_000
 
 /** Discrete-event clock whose next timer can be peeked, so a driver can step it. */
 class SteppedClock implements Clock {
@@ -78,8 +79,8 @@ class SteppedClock implements Clock {
 /**
  * The mqtt.js transport, counting publishes not yet acknowledged and remembering
  * where the link should be. After a connect the server sends a time sync when
- * the device's last clock estimate is older than six hours (src/commands
- * dispatcher's default): `expectsSync` says whether one is due, and the clock is
+ * the device's last clock estimate is older than SYNC_HOURS (here: only at a first
+ * connect): `expectsSync` says whether one is due, and the clock is
  * held until it has arrived (its ack is then an ordinary tracked publish) or for
  * at most 5 s: the server may publish it before the device's SUBSCRIBE is in
  * place, and then it never comes (a sync that comes late is judged expired by
@@ -151,7 +152,10 @@ for (const driver of drivers()) {
       await rm(dataDir, { recursive: true, force: true })
     })
 
+    const base = smallTownWithLateBatch()
     const s = smallTownWithLateBatch([
+      // patrol-g2's clock falls 2 h behind at 08:00 (its 09:00 round is stamped 07:00) until a time sync
+      { device: 'patrol-g2', at: '08:00', kind: 'clock_reset', toMs: localToInstant(base.timeZone, base.start, parseHhmm('06:00')) },
       { device: 'patrol-g1', at: '11:00', kind: 'low_battery', pct: 12 },
       { device: 'patrol-g1', at: '12:00', kind: 'low_battery', pct: 95 },
       { device: 'patrol-g1', at: '12:30', kind: 'man_down' },
@@ -166,6 +170,9 @@ for (const driver of drivers()) {
       // a simulated day arrives in seconds: the per-device rate limit would only add waiting
       GRIDPATROL_MQTT_PUBLISH_RATE: '100000',
       GRIDPATROL_MQTT_PUBLISH_BURST: '100000',
+      // time syncs only at a first connect (and the test's own): the dispatcher's re-syncs of online devices run
+      // on the wall clock's polls, which would land anywhere in the simulated day
+      GRIDPATROL_TIME_SYNC_HOURS: String(SYNC_HOURS),
     })
     const running = await start(config, log, { rules: false, now: () => clock.now() })
     t.teardown(() => running.close())
@@ -179,7 +186,7 @@ for (const driver of drivers()) {
       transportFor: (deviceId, secret) => {
         const expectsSync = async () => {
           const last = await store.clock.latest(deviceId)
-          return !last || clock.now() - last.measuredAt.getTime() > 6 * HOUR
+          return !last || clock.now() - last.measuredAt.getTime() > SYNC_HOURS * HOUR
         }
         const tr = new Tracked(new MqttTransport({ url, deviceId, secret, reconnectMs: 20 }), expectsSync)
         transports.push(tr)
@@ -222,6 +229,21 @@ for (const driver of drivers()) {
     t.ok(Number(level?.detail['peak']) > 2 && Number(level?.detail['minutes']) >= 10, 'threshold held at least 10 min')
     t.strictSame((await open('alarm')).map((c) => [c.subject, c.detail['kind'], c.priority, c.department]), [['patrol-g2', 'sos', 'urgent', 'emergency']])
 
+    // 11:45 — a time sync measures patrol-g2's −2 h; the device steps its clock right after acknowledging, and
+    // the dispatcher's follow-up sync measures ≈ 0. Its rows keep the offset of the first sync after them (by
+    // seq): the 09:00 round stays at 09:00 (timed by the latest offset it would move to 07:00, before every window).
+    await advanceTo(local('11:45'))
+    await running.commands.send('patrol-g2', { kind: 'time_sync', timeSync: { serverTimeMs: clock.now() } }, { ttlMs: 60_000 })
+    for (const deadline = Date.now() + 30_000; ; ) {
+      await settle()
+      const last = await store.clock.latest('patrol-g2')
+      if (last && last.measuredAt.getTime() >= local('11:45') && Math.abs(last.offsetMs) < 2000) break
+      if (Date.now() > deadline) throw new Error(`patrol-g2: no ≈ 0 clock estimate after the 11:45 sync (latest ${JSON.stringify(last)})`)
+      await new Promise((r) => setTimeout(r, 50))
+      // simulated time moves on (a second per real 50 ms): two acks received at one instant would be one measurement
+      await advanceTo(clock.now() + 1000)
+    }
+
     // 12:20 — recharged at 12:00: the battery case is resolved by the system.
     await advanceTo(local('12:20'))
     await engine.runDeviceRules()
@@ -261,6 +283,7 @@ for (const driver of drivers()) {
 
     const truth = await sc.run()
     t.ok(truth.visits.some((v) => v.delivery === 'batch' && v.deviceId === 'patrol-g2'), 'the scenario has a late batch')
+    t.ok(truth.events.some((e) => e.deviceId === 'patrol-g2' && e.kind === 'clock_set' && e.detail?.['cause'] === 'time_sync'), 'patrol-g2 stepped its clock after a sync')
     t.ok(truth.visits.every((v) => v.delivery !== 'undelivered'), 'every visit was acknowledged by the broker')
     t.ok(truth.totals.duplicateSends > 0, 'duplicates were sent')
     await checkAgainstTruth(t, store, s, truth)
