@@ -15,6 +15,10 @@ import { silentLog } from '../helpers/store.ts'
 const run = promisify(execFile)
 const bin = fileURLToPath(new URL('../../bin/gridpatrol.js', import.meta.url))
 
+// About 50 CLI processes, each opening the embedded store (PGlite ≈ 1.2 s, module loading ≈ 1 s):
+// 2½ minutes alone on 2 cores, more beside other test files: past .taprc's 180 s.
+t.setTimeout(420_000)
+
 t.test('grid, plan, report coverage, cases', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'gp-cli-rules-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))

@@ -24,7 +24,7 @@ t.test('embedded: 030 → 041 keeps the watermark and touched', async (t) => {
   const old = join(root, 'migrations')
   const dataDir = join(root, 'data')
   await mkdir(old)
-  for (const f of await readdir(MIGRATIONS_DIR)) if (/^0[0-3]\d-.*\.sql$/.test(f)) await copyFile(join(MIGRATIONS_DIR, f), join(old, f))
+  for (const f of await readdir(MIGRATIONS_DIR)) if (/^0[0-3]\d-.*\.sql$/.test(f) || f === '050-clock-offset-seq.sql') await copyFile(join(MIGRATIONS_DIR, f), join(old, f))
   const o = await openPglite(dataDir)
   await migrate(o.db, { timescale: o.timescale, tsl: o.tsl }, old)
   await o.db.close()
