@@ -73,3 +73,10 @@ t.test('README documents every variable', async (t) => {
     t.ok(readme.includes(v.name) || (v.name.endsWith('_BURST') && readme.includes(base)), `${v.name} in README`)
   }
 })
+
+t.test('time sync interval: hours, default 6; zero or words refused by name', async (t) => {
+  t.equal(loadConfig({}).timeSyncEveryMs, 6 * 3_600_000)
+  t.equal(loadConfig({ GRIDPATROL_TIME_SYNC_HOURS: '0.5' }).timeSyncEveryMs, 1_800_000)
+  t.throws(() => loadConfig({ GRIDPATROL_TIME_SYNC_HOURS: '0' }), /GRIDPATROL_TIME_SYNC_HOURS/)
+  t.throws(() => loadConfig({ GRIDPATROL_TIME_SYNC_HOURS: 'daily' }), /GRIDPATROL_TIME_SYNC_HOURS/)
+})
