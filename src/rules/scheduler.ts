@@ -128,6 +128,8 @@ export function createRulesEngine(deps: {
     // mark above), so on-time scans do not re-evaluate their grid-day every tick
     // (one grid-day with a scan a few minutes apart got a new report revision
     // on ~220 ticks a day; now one per window end and close, plus late data).
+    // A time sync counts too: the check-ins it re-times (its device's rows since
+    // the previous sync) are touched as if received again, at their earlier time.
     const watermark = await store.watermark.current()
     if (watermark !== null && lastWatermark !== undefined && watermark > lastWatermark) {
       const byTag = new Map<string, Set<string>>()

@@ -178,7 +178,8 @@ export interface RulesRepositories {
     compactMany(qs: readonly CoverageQuery[]): Promise<CompactAggregates[]>
     /**
      * Check-ins received in (sinceMs, untilMs] — what late uploads touched since a
-     * watermark — grouped by tag (or ingest-resolved checkpoint) and device grid,
+     * watermark — and those a clock offset measured then re-times (its device's rows
+     * after its previous sync), grouped by tag (or ingest-resolved checkpoint) and device grid,
      * with their device-time range and the earliest of them as stage A times it
      * (`firstAtMs`: device time less the offset of the device's first time sync
      * after the row, by seq, else its latest: queries/clock.ts). The

@@ -125,6 +125,48 @@ t.test('provisional revisions: replaced by default, all kept with keepProvisiona
   }
 })
 
+t.test('a clock sync that re-times judged check-ins re-evaluates their grid-day, with no new check-in', async (t) => {
+  const store = await openRulesStore(t, 'embedded')
+  if (!store) return
+  await gridWithPlan(store, 'Z1', 'Z1-A', 'z1-t')
+  const D = '2024-06-05'
+  const timers: Timers = { setTimeout: () => undefined, clearTimeout: () => undefined }
+  let now = local(D, '07:00')
+  const engine = createRulesEngine({ store, log, now: () => now, timers, config: { scheduler: { deviceRulesSeconds: 86_400, catchUpDays: 0 } } })
+  const sync = async (seq: number, offsetMs: number, at: number) => {
+    const commandId = `z1-sync-${seq}`
+    await store.commands.enqueue({ commandId, deviceId: 'Z1-dev', kind: 'time_sync', body: { timeSync: { serverTimeMs: at } }, issuedAtMs: at, expiresAtMs: null })
+    await store.uplinks.write({ records: [{ kind: 'ack', deviceId: 'Z1-dev', seq, deviceTimeMs: at + offsetMs, receivedAtMs: at, clockFuture: false, clockAncient: false, commandId, status: 'ok', receivedDeviceTimeMs: at + offsetMs }] })
+  }
+  await sync(1, 0, local(D, '07:00'))
+  await engine.tick()
+  // the device's clock falls 90 min behind unnoticed: its 09:00 scan is stamped 07:30, before the 08–12 window
+  await store.uplinks.write({ records: [{ ...scan('z1-t', local(D, '07:30'), local(D, '09:00')), deviceId: 'Z1-dev', seq: 2 }] })
+  // another device's row received at 11:00 moves the watermark well past the scan (lateOverlapSeconds: 120)
+  await store.uplinks.write({ records: [{ ...scan('elsewhere', local(D, '11:00'), local(D, '11:00')), deviceId: 'Z1-other', seq: 1 }] })
+  now = local(D, '12:31')
+  let r = await engine.tick()
+  t.strictSame(r.evaluated.map((o) => [o.gridId, o.result?.summary.missed, o.casesOpened]), [['Z1', 1, 1]], '08–12 judged missed on the stale offset')
+  now = local(D, '12:40')
+  t.strictSame((await engine.tick()).evaluated, [], 'nothing new')
+  // 13:00: a sync measures −90 min; nothing else arrives
+  await sync(3, -90 * 60_000, local(D, '13:00'))
+  now = local(D, '13:01')
+  r = await engine.tick()
+  t.strictSame(r.evaluated.map((o) => [o.gridId, o.status, o.casesResolved]), [['Z1', 'revised', 1]], 're-evaluated: the scan is 09:00 now, the miss resolved')
+  t.equal(r.evaluated[0]?.result?.summary.missed, 0)
+  // a further sync measuring the same re-times nothing (no row since the 13:00 one): nothing changes
+  // (the grid-day may be looked at once more: lateOverlapSeconds reaches back over the 13:00 sync)
+  await sync(4, -90 * 60_000, local(D, '13:30'))
+  now = local(D, '13:31')
+  r = await engine.tick()
+  t.ok(r.evaluated.every((o) => o.status === 'unchanged' && o.casesOpened + o.casesUpdated + o.casesResolved === 0), 'nothing changed')
+  now = local(D, '14:10')
+  await sync(5, -90 * 60_000, local(D, '14:05'))
+  t.strictSame((await engine.tick()).evaluated, [], 'a sync re-timing no row evaluates nothing')
+  await engine.stop()
+})
+
 t.test('embedded: planner statistics refreshed before a coverage pass, at most every analyzeMinutes', async (t) => {
   const real = await openRulesStore(t, 'embedded')
   if (!real) return

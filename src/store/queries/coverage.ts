@@ -47,23 +47,42 @@ export function coverageQueries(db: Db): RulesRepositories['coverage'] {
       // range is always read, so the embedded store summarises the new ones first (to_regclass:
       // NULL, nothing to do, before migration 041).
       if (db.driver === 'pglite') await db.query("SELECT brin_summarize_new_values(to_regclass('uplink_seen_received_brin'))")
+      // Also the check-ins a clock offset measured then re-times: its device's rows recorded after the
+      // device's previous sync (by seq; all its rows when there is none), of the last TOUCHED_CUT_MS.
       // firstAtMs: the earliest of them timed as stage A times them (device time less the offset of
       // the device's first time sync after the row, else its latest: queries/clock.ts; measurements
-      // from TOUCHED_CUT_MS before sinceMs, of the devices touched).
+      // from TOUCHED_CUT_MS before sinceMs, of the devices touched); a re-timed row counts with the
+      // earlier of its new and its old time (it may have left a window that has ended).
       return db.query<{ tag: string; deviceGridId: string | null; fromMs: number; toMs: number; firstAtMs: number }>(
-        `WITH r AS (
-           SELECT coalesce(c.checkpoint_id, c.tag_id) AS tag, c.grid_id, c.device_id, c.seq, c.device_time
+        `WITH rcv AS (
+           SELECT coalesce(c.checkpoint_id, c.tag_id) AS tag, c.grid_id, c.device_id, c.seq, c.device_time, NULL::int8 AS old_off
            FROM uplink_seen u
            JOIN check_ins c ON c.device_id = u.device_id AND c.seq = u.seq AND c.device_time = u.device_time
            WHERE u.kind = 'checkin' AND u.received_at > to_timestamp($1::float8 / 1000) AND u.received_at <= to_timestamp($2::float8 / 1000)
+         ), fresh AS (
+           SELECT device_id, min(seq) AS min_seq, bool_and(seq IS NOT NULL) AS with_seq FROM clock_offsets
+           WHERE measured_at > to_timestamp($1::float8 / 1000) AND measured_at <= to_timestamp($2::float8 / 1000) GROUP BY device_id
+         ), synced AS (
+           SELECT f.device_id,
+                  CASE WHEN f.with_seq THEN (SELECT max(o.seq) FROM clock_offsets o
+                                             WHERE o.device_id = f.device_id AND o.measured_at <= to_timestamp($1::float8 / 1000) AND o.seq < f.min_seq) END AS after_seq,
+                  (SELECT round(o.offset_ms)::int8 FROM clock_offsets o
+                   WHERE o.device_id = f.device_id AND o.measured_at <= to_timestamp($1::float8 / 1000) ORDER BY o.measured_at DESC LIMIT 1) AS old_off
+           FROM fresh f
+         ), r AS (
+           SELECT * FROM rcv
+           UNION ALL
+           SELECT coalesce(c.checkpoint_id, c.tag_id), c.grid_id, c.device_id, c.seq, c.device_time, coalesce(s.old_off, 0)
+           FROM synced s JOIN check_ins c ON c.device_id = s.device_id
+           WHERE (s.after_seq IS NULL OR c.seq > s.after_seq) AND c.device_time >= to_timestamp($3::float8 / 1000)
          ),
          ${offsetsCte(sinceMs - TOUCHED_CUT_MS, 'off', 'SELECT device_id FROM r')}
          SELECT r.tag, r.grid_id AS "deviceGridId",
                 (extract(epoch FROM min(r.device_time)) * 1000)::int8 AS "fromMs", (extract(epoch FROM max(r.device_time)) * 1000)::int8 AS "toMs",
-                min((extract(epoch FROM r.device_time) * 1000)::int8 - ${rowOffset('off', 'r.seq')}) AS "firstAtMs"
+                min((extract(epoch FROM r.device_time) * 1000)::int8 - greatest(${rowOffset('off', 'r.seq')}, coalesce(r.old_off, ${rowOffset('off', 'r.seq')}))) AS "firstAtMs"
          FROM r LEFT JOIN off ON off.device_id = r.device_id
          GROUP BY 1, 2 ORDER BY 1, 2`,
-        [sinceMs, untilMs],
+        [sinceMs, untilMs, sinceMs - TOUCHED_CUT_MS],
       )
     },
     async changedSince(items, untilMs) {
