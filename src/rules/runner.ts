@@ -273,6 +273,9 @@ export function createRunner(deps: {
     return out
   }
 
+  /** Grid-days already reported (at info) as past the check-in retention. */
+  const toldExpired = new Set<string>()
+
   async function evaluateDays(items: ReadonlyArray<{ gridId: string; localDate: string }>, opts: EvaluateOptions = {}): Promise<DayOutcome[]> {
     const all = await plans()
     // Read before the context: a change committed after this stamp is seen by the next run (reports' createdAt).
@@ -289,7 +292,14 @@ export function createRunner(deps: {
     if (expired.length > 0) {
       const heads = new Map((await store.reports.latestDigests(expired)).map((h) => [dayKey(h), h.revision]))
       for (const j of expired) done.set(dayKey(j), { gridId: j.gridId, localDate: j.localDate, status: 'expired', revision: heads.get(dayKey(j)) ?? null, casesOpened: 0, casesUpdated: 0, casesResolved: 0 })
-      log.info({ gridDays: expired.length, retentionDays, first: expired[0] && dayKey(expired[0]) }, 'grid-days past the check-in retention not evaluated (their stored reports stand)')
+      // said once per grid-day at info (a device uploading rows that old would repeat it every tick), then at debug
+      const fresh = expired.filter((j) => !toldExpired.has(dayKey(j)))
+      if (toldExpired.size + fresh.length > 100_000) toldExpired.clear()
+      for (const j of fresh) toldExpired.add(dayKey(j))
+      const msg = 'grid-days past the check-in retention not evaluated (their stored reports stand)'
+      const fields = { gridDays: expired.length, retentionDays, first: expired[0] && dayKey(expired[0]) }
+      if (fresh.length > 0) log.info({ ...fields, new: fresh.length }, msg)
+      else log.debug(fields, msg)
     }
     const planned = expired.length === 0 ? asked : asked.filter((j) => !done.has(dayKey(j)))
     const skip = (opts.full ?? !config.incremental) ? new Map<string, ReportHead>() : await timed('skip_check', () => unchangedSince(planned, stamp))

@@ -59,3 +59,16 @@ for (const driver of drivers()) {
     t.strictSame([keepAll.status, keepAll.revision, keepAll.casesResolved], ['revised', 2, 2])
   })
 }
+
+t.test('an expired grid-day is said once at info, then at debug', async (t) => {
+  const store = await openRulesStore(t, 'embedded')
+  if (!store) return
+  await store.grids.create({ id: 'RL', level: 'district', name: 'RL' })
+  await store.plans.put({ gridId: 'RL', effectiveFrom: null, plan: twoShiftPlan('RL') })
+  const lines: Array<{ level: number; msg: string; new?: number }> = []
+  const captured = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as { level: number; msg: string }) })
+  const runner = createRunner({ store, log: captured, now: () => local('2024-06-08', '10:00'), retentionDays: 3 })
+  for (let i = 0; i < 3; i++) await runner.evaluateDays([{ gridId: 'RL', localDate: OLD }])
+  const said = lines.filter((l) => l.msg.startsWith('grid-days past the check-in retention'))
+  t.strictSame(said.map((l) => [l.level, l.new]), [[30, 1], [20, undefined], [20, undefined]], 'info the first time (1 new), debug after')
+})
