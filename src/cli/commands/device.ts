@@ -1,5 +1,4 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { generateSecret, hashSecret } from '../../../broker/index.ts'
 import { isValidDeviceId } from '../../../firmware-protocol/index.ts'
 import { printTable, withStore } from '../with-store.ts'
 
@@ -25,6 +24,7 @@ export function registerDevice(program: Command): void {
     .option('--vendor <vendor>', 'hardware vendor')
     .option('--grid <gridId>', 'grid the device is assigned to')
     .action(async (id: string, o: { kind: 'patrol' | 'sensor' | 'service'; vendor?: string; grid?: string }) => {
+      const { generateSecret, hashSecret } = await import('../../../broker/index.ts') // the broker's code: loaded only when a secret is made
       const secret = generateSecret()
       await withStore(async (store) => {
         if (await store.devices.get(id)) throw new Error(`device "${id}" already exists (use rotate-secret for a new secret)`)
@@ -78,6 +78,7 @@ export function registerDevice(program: Command): void {
     .description('Issue a new secret (printed once); the old one stops working, and a running gridpatrol disconnects a session opened with it within GRIDPATROL_REVOKE_CHECK_MS')
     .argument('<id>', 'device id', deviceId)
     .action(async (id: string) => {
+      const { generateSecret, hashSecret } = await import('../../../broker/index.ts') // the broker's code: loaded only when a secret is made
       const secret = generateSecret()
       const hash = await hashSecret(secret)
       const ok = await withStore((store) => store.devices.rotateSecret(id, hash, Date.now()))

@@ -1,9 +1,6 @@
 import type { Command } from 'commander'
-import { Registry } from 'prom-client'
-import { connectExternal, createIngest } from '../../../ingest/index.ts'
 import { loadConfig } from '../../config/index.ts'
 import { createLogger } from '../../logger.ts'
-import { createRulesEngine } from '../../rules/scheduler.ts'
 import { openStore } from '../../store/index.ts'
 
 interface Options {
@@ -34,6 +31,7 @@ export function registerIngest(program: Command): void {
     .action(async (o: Options) => {
       const config = loadConfig()
       const log = createLogger(config.logLevel)
+      const [{ Registry }, { connectExternal, createIngest }, { createRulesEngine }] = await Promise.all([import('prom-client'), import('../../../ingest/index.ts'), import('../../rules/scheduler.ts')])
       const registry = new Registry()
       const store = await openStore(config, log)
       await store.migrate()

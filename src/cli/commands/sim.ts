@@ -1,9 +1,6 @@
 import { writeFileSync } from 'node:fs'
 import type { Command } from 'commander'
-import { loadScenario } from '../../../simulators/scenario.ts'
-import { runScenario } from '../../../simulators/scenario-runner.ts'
-import { startLiveFleet, type LiveOptions } from '../../../simulators/live.ts'
-import { openSerialDock } from '../../../simulators/serial-dock.ts'
+import type { LiveOptions, startLiveFleet } from '../../../simulators/live.ts'
 import type { Uplink } from '../../../firmware-protocol/index.ts'
 import type { SensorMetric } from '../../../simulators/sensor.ts'
 
@@ -41,8 +38,10 @@ function liveOpts(o: ConnOpts): LiveOptions {
   return { url: o.url, seed: Number(o.seed), speed: Number(o.speed), ...(o.state ? { stateFile: o.state } : {}) }
 }
 
-async function runLive(o: ConnOpts & { duration?: string }, start: () => ReturnType<typeof startLiveFleet>): Promise<void> {
-  const live = start()
+async function runLive(o: ConnOpts & { duration?: string }, start: (fleet: typeof startLiveFleet) => ReturnType<typeof startLiveFleet>): Promise<void> {
+  // the simulators (mqtt.js, serial) are loaded by the commands that use them, not by every CLI command
+  const { startLiveFleet } = await import('../../../simulators/live.ts')
+  const live = start(startLiveFleet)
   const timer = setInterval(() => {
     const s = live.fleet.stats()
     progress(`online ${s.online}/${s.devices}  sent ${s.published}  acked ${s.acked}  backlog ${s.backlog}  sim ${new Date(live.clock.now()).toISOString()}`)
@@ -66,7 +65,7 @@ export function registerSim(program: Command): void {
     .option('--duration <s>', 'stop after this many real seconds (default: until Ctrl-C)')
     .action(async (o: ConnOpts & { interval: string; duration?: string }) => {
       const id = o.device ?? o.username ?? 'patrol-001'
-      await runLive(o, () => startLiveFleet(liveOpts(o), [{ deviceId: id, ...((o.secret ?? o.password) ? { secret: (o.secret ?? o.password)! } : {}), checkinEveryMs: Number(o.interval) * 1000 }]))
+      await runLive(o, (startLiveFleet) => startLiveFleet(liveOpts(o), [{ deviceId: id, ...((o.secret ?? o.password) ? { secret: (o.secret ?? o.password)! } : {}), checkinEveryMs: Number(o.interval) * 1000 }]))
     })
 
   connection(sim.command('sensor'))
@@ -76,7 +75,7 @@ export function registerSim(program: Command): void {
     .option('--duration <s>', 'stop after this many real seconds')
     .action(async (o: ConnOpts & { metric: SensorMetric; interval: string; duration?: string }) => {
       const id = o.device ?? o.username ?? 'sensor-001'
-      await runLive(o, () => startLiveFleet(liveOpts(o), [], [{ deviceId: id, ...((o.secret ?? o.password) ? { secret: (o.secret ?? o.password)! } : {}), metric: o.metric, reportIntervalS: Number(o.interval) }]))
+      await runLive(o, (startLiveFleet) => startLiveFleet(liveOpts(o), [], [{ deviceId: id, ...((o.secret ?? o.password) ? { secret: (o.secret ?? o.password)! } : {}), metric: o.metric, reportIntervalS: Number(o.interval) }]))
     })
 
   connection(sim.command('fleet'))
@@ -88,7 +87,7 @@ export function registerSim(program: Command): void {
     .action(async (o: ConnOpts & { count: string; prefix: string; interval: string; duration?: string }) => {
       const n = Number(o.count)
       const specs = Array.from({ length: n }, (_, i) => ({ deviceId: `${o.prefix}${String(i + 1).padStart(4, '0')}`, checkinEveryMs: Number(o.interval) * 1000 }))
-      await runLive(o, () => startLiveFleet(liveOpts(o), specs))
+      await runLive(o, (startLiveFleet) => startLiveFleet(liveOpts(o), specs))
     })
 
   sim
@@ -97,6 +96,7 @@ export function registerSim(program: Command): void {
     .option('-o, --out <file>', 'ground-truth output file', 'ground-truth.json')
     .option('--seed <n>', 'override the scenario seed')
     .action(async (file: string, o: { out: string; seed?: string }) => {
+      const [{ loadScenario }, { runScenario }] = await Promise.all([import('../../../simulators/scenario.ts'), import('../../../simulators/scenario-runner.ts')])
       const s = loadScenario(file)
       if (o.seed !== undefined) s.seed = Number(o.seed)
       const gt = await runScenario(s, { onProgress: (f, now) => progress(`${(f * 100).toFixed(0).padStart(3)}%  ${new Date(now).toISOString()}`) })
@@ -114,6 +114,7 @@ export function registerSim(program: Command): void {
     .option('--count <n>', 'stored check-ins to upload', '20')
     .option('--first-seq <n>', 'seq of the first stored check-in', '1')
     .action(async (o: { port: string; baud: string; device: string; count: string; firstSeq: string }) => {
+      const { openSerialDock } = await import('../../../simulators/serial-dock.ts')
       const dock = await openSerialDock({ path: o.port, baudRate: Number(o.baud) })
       const now = Date.now()
       const n = Number(o.count)

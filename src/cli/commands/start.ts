@@ -1,7 +1,6 @@
 import type { Command } from 'commander'
 import { loadConfig } from '../../config/index.ts'
 import { createLogger } from '../../logger.ts'
-import { start } from '../../main.ts'
 
 export function registerStart(program: Command): void {
   program
@@ -10,6 +9,8 @@ export function registerStart(program: Command): void {
     .action(async () => {
       const config = loadConfig()
       const log = createLogger(config.logLevel)
+      // loaded here, not at the top: the broker, API and ingest are only `start`'s (every other command starts faster)
+      const { start } = await import('../../main.ts')
       const app = await start(config, log)
       let stopping = false
       const stop = (signal: string) => {
