@@ -62,7 +62,7 @@ export function coverageQueries(db: Db): RulesRepositories['coverage'] {
          ), fresh AS (
            SELECT device_id, min(seq) AS min_seq, bool_and(seq IS NOT NULL) AS with_seq FROM clock_offsets
            WHERE measured_at > to_timestamp($1::float8 / 1000) AND measured_at <= to_timestamp($2::float8 / 1000) GROUP BY device_id
-         ), synced AS (
+         ), synced AS MATERIALIZED ( -- once per device (inlined, its look-ups ran once per check-in joined)
            SELECT f.device_id,
                   CASE WHEN f.with_seq THEN (SELECT max(o.seq) FROM clock_offsets o
                                              WHERE o.device_id = f.device_id AND o.measured_at <= to_timestamp($1::float8 / 1000) AND o.seq < f.min_seq) END AS after_seq,
@@ -103,7 +103,7 @@ export function coverageQueries(db: Db): RulesRepositories['coverage'] {
          ), fresh AS (
            SELECT device_id, measured_at, seq FROM clock_offsets
            WHERE measured_at > to_timestamp($1::float8 / 1000) AND measured_at <= to_timestamp($2::float8 / 1000)
-         ), synced AS (
+         ), synced AS MATERIALIZED ( -- once per device
            -- a new measurement re-times only the rows after the device's last earlier sync (by seq):
            -- a row before it keeps the offset of the first sync after it (queries/clock.ts)
            SELECT f.device_id, max(f.measured_at) AS last,
