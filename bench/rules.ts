@@ -1,5 +1,7 @@
 // npm run bench:rules [-- --grids 1000,10000 --driver embedded,server --stage-a sql,node --db-prefix gp_bench
-//                        --phases stage-a,rerun,full-rerun,late,ticks (those besides the first evaluation; default all) --analyze --batch-grids N]
+//                        --phases stage-a,rerun,full-rerun,late,ticks (those besides the first evaluation; default all) --analyze --batch-grids N
+//                        --syncs N (server: N clock measurements per device over the 5 days up to the day's end, their ack seqs
+//                        spread through its rows, offset 0 — what timing rows by clock period costs stage A)]
 // Evaluates one local day for N grids × 20 checkpoints × 12 two-hour windows
 // (≈ 240 check-ins per grid, 3 % of (checkpoint, window) pairs missed) per
 // driver: stage A alone as bulk evaluation runs it (exceptions only:
@@ -51,6 +53,7 @@ const dbPrefix = arg('db-prefix', 'gp_bench')
 const analyze = process.argv.includes('--analyze')
 // --batch-grids N: the runner's grid-days per stage A pass (default: the runner's, 2,500).
 const batchGrids = Number(arg('batch-grids', '0')) || undefined
+const syncs = Number(arg('syncs', '0'))
 const phases = new Set(arg('phases', 'stage-a,rerun,full-rerun,late,ticks').split(','))
 const timedPhase = async <T>(name: string, f: () => Promise<T>, empty: T): Promise<T> => (phases.has(name) ? f() : empty)
 const log = pino({ level: 'silent' })
@@ -96,6 +99,22 @@ for (const driver of driversWanted) {
       await store.plans.put({ gridId, effectiveFrom: null, plan: parsePlan({ gridId, checkpoints, windows: { kind: 'every', every: '2h' }, maxGapMinutes: 240 }) })
     }
     checkins += await writeDayCheckins(store, grids)
+    if (syncs > 0 && serverUrl) {
+      const c = new pg.Client({ connectionString: serverUrl })
+      await c.connect()
+      try {
+        const r = await c.query(
+          `INSERT INTO clock_offsets (device_id, measured_at, offset_ms, delay_ms, seq)
+           SELECT d.device_id, to_timestamp($1::float8 / 1000) - interval '5 days' + k * (interval '5 days' / $2::int), 0, 0, d.lo + (d.hi - d.lo) * k / $2::int
+           FROM (SELECT device_id, min(seq) AS lo, max(seq) AS hi FROM check_ins GROUP BY device_id) d, generate_series(1, $2::int) k`,
+          [dayStart + 86_400_000, syncs],
+        )
+        await c.query('ANALYZE clock_offsets')
+        console.log(`${driver}: ${r.rowCount} clock measurements (--syncs ${syncs})`)
+      } finally {
+        await c.end()
+      }
+    }
     if (analyze) {
       const z0 = performance.now()
       if (await store.analyze()) console.log(`${driver}: planner statistics refreshed after loading in ${secs(performance.now() - z0)} s (--analyze)`)
