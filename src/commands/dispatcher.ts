@@ -114,6 +114,9 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
 
   /** Per online device: a sync every syncEvery, and one follow-up after a sync that measured a large offset. */
   async function tendClocks(): Promise<void> {
+    const open = [...online.keys()].filter((id) => syncs.get(id)?.open === true)
+    // one query for every sync awaiting its measurement (after a fleet-wide reconnect: thousands)
+    const latest = new Map((await o.store.clock.latestOf(open)).map((e) => [e.deviceId, e]))
     for (const deviceId of [...online.keys()]) {
       const s = syncs.get(deviceId)
       if (!s) continue // its connect is being handled
@@ -122,7 +125,7 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
         continue
       }
       if (!s.open) continue
-      const last = await o.store.clock.latest(deviceId)
+      const last = latest.get(deviceId)
       if (last?.commandId === s.commandId) {
         s.open = false
         if (!s.followUp && Math.abs(last.offsetMs) > followUpAbove) {

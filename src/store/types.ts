@@ -384,6 +384,8 @@ export interface Store {
   clock: {
     /** The latest estimate, or undefined before the first time-sync round trip. */
     latest(deviceId: string): Promise<ClockEstimate | undefined>
+    /** The latest estimate of each of these devices that has one (one query for many). */
+    latestOf(deviceIds: readonly string[]): Promise<ClockEstimate[]>
   }
   rejects: {
     list(q?: { from?: Date; to?: Date; deviceId?: string; limit?: number }): Promise<RejectRow[]>

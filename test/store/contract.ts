@@ -250,6 +250,10 @@ export function storeContract(t: Test, getStore: () => Store): void {
     const d = await sync(4, T0 + 6 * HOUR)
     await ack(4, d, 'rejected', T0 + 6 * HOUR, T0 + 6 * HOUR, T0 + 6 * HOUR + 100)
     t.match(await store.clock.latest(dev), { commandId: c })
+    // many devices in one query: each one's latest; a device never measured is left out
+    t.match(await store.clock.latestOf([dev, uid('never'), dev]), [{ deviceId: dev, commandId: c, offsetMs: 2 * HOUR }])
+    t.equal((await store.clock.latestOf([dev, uid('never')])).length, 1)
+    t.same(await store.clock.latestOf([]), [])
   })
 
   t.test('rejects keep the raw bytes exactly', async (t) => {

@@ -57,6 +57,15 @@ export function clockQueries(db: Queryable): Store['clock'] {
         )
       )[0]
     },
+    async latestOf(deviceIds) {
+      if (deviceIds.length === 0) return []
+      return db.query<ClockEstimate>(
+        `SELECT l.* FROM unnest($1::text[]) AS d(id)
+         CROSS JOIN LATERAL (SELECT device_id AS "deviceId", measured_at AS "measuredAt", offset_ms AS "offsetMs", delay_ms AS "delayMs", command_id AS "commandId"
+                             FROM clock_offsets WHERE device_id = d.id ORDER BY measured_at DESC LIMIT 1) l`,
+        [[...new Set(deviceIds)]],
+      )
+    },
   }
 }
 
