@@ -30,6 +30,9 @@ export const OFFSET_CUT_MS = DAY + 2 * MAX_OFFSET_SLACK_MS
 /** The earliest measurement that can time a row of a grid-day whose span starts at spanStartMs. */
 export const offsetCut = (spanStartMs: number): number => spanStartMs - OFFSET_CUT_MS
 
+/** Later than any measurement (year 5138): "as of now". */
+const FAR_FUTURE_MS = 1e14
+
 const ts = (ms: number) => `'${new Date(ms).toISOString()}'::timestamptz`
 
 /**
@@ -66,16 +69,29 @@ export async function offsetSlacks(db: Queryable, pairs: ReadonlyArray<{ cutMs: 
   if (keys.length === 0) return []
   const cuts = keys.map((k) => Number(k.split('|')[0]))
   const asOf = keys.map((k) => (k.split('|')[1] === '' ? null : Number(k.split('|')[1])))
+  // Every device's latest as of T, for many T in one pass over the table: a measurement is its device's
+  // latest from its own time until the next one's (lead); only those still latest at the earliest T are kept.
+  const earliest = Math.min(...asOf.map((x) => x ?? FAR_FUTURE_MS))
   const rows = await db.query<{ i: number; m: number | null }>(
-    `WITH p AS (SELECT * FROM unnest($1::int8[], $2::int8[]) WITH ORDINALITY AS p(cut, as_of, i))
+    `WITH p AS (SELECT * FROM unnest($1::int8[], $2::int8[]) WITH ORDINALITY AS p(cut, as_of, i)),
+     m AS MATERIALIZED (
+       SELECT measured_at, nxt, a FROM (
+         SELECT measured_at, lead(measured_at) OVER (PARTITION BY device_id ORDER BY measured_at) AS nxt, abs(round(offset_ms))::int8 AS a FROM clock_offsets) x
+       WHERE nxt IS NULL OR nxt > to_timestamp($3::float8 / 1000)
+     ),
+     l AS (
+       SELECT t.as_of, (SELECT max(a) FROM m WHERE CASE WHEN t.as_of IS NULL THEN m.nxt IS NULL
+                                                   ELSE m.measured_at <= to_timestamp(t.as_of::float8 / 1000)
+                                                        AND (m.nxt IS NULL OR m.nxt > to_timestamp(t.as_of::float8 / 1000)) END) AS lmax
+       FROM (SELECT DISTINCT as_of FROM p) t
+     )
      SELECT p.i::int AS i, greatest(
-       (SELECT max(abs(l.off)) FROM (SELECT DISTINCT ON (device_id) round(offset_ms)::int8 AS off FROM clock_offsets
-                                     WHERE p.as_of IS NULL OR measured_at <= to_timestamp(p.as_of::float8 / 1000) ORDER BY device_id, measured_at DESC) l),
+       l.lmax,
        (SELECT max(abs(round(offset_ms)))::int8 FROM clock_offsets
         WHERE measured_at >= to_timestamp(p.cut::float8 / 1000) AND (p.as_of IS NULL OR measured_at <= to_timestamp(p.as_of::float8 / 1000)))
      ) AS m
-     FROM p`,
-    [cuts, asOf],
+     FROM p JOIN l ON l.as_of IS NOT DISTINCT FROM p.as_of`,
+    [cuts, asOf, earliest],
   )
   const byKey = new Map(rows.map((r) => [keys[Number(r.i) - 1] as string, Number(r.m ?? 0)]))
   return pairs.map((p) => byKey.get(`${p.cutMs}|${p.asOfMs ?? ''}`) ?? 0)
