@@ -36,16 +36,35 @@ const FAR_FUTURE_MS = 1e14
 const ts = (ms: number) => `'${new Date(ms).toISOString()}'::timestamptz`
 
 /**
+ * Every device's latest measurement (measured at or before `asOf`, an SQL timestamptz, when given)
+ * as rows (device_id, measured_at, off): two index probes per device on the primary key (a skip
+ * scan), so the cost follows the number of devices, not the years of measurements kept.
+ */
+export const latestPerDevice = (asOf?: string): string => `(
+  WITH RECURSIVE dev AS (
+    SELECT (SELECT min(device_id) FROM clock_offsets) AS id
+    UNION ALL
+    SELECT (SELECT min(device_id) FROM clock_offsets WHERE device_id > dev.id) FROM dev WHERE dev.id IS NOT NULL
+  )
+  SELECT dev.id AS device_id, l.measured_at, l.off FROM dev
+  CROSS JOIN LATERAL (SELECT measured_at, round(offset_ms)::int8 AS off FROM clock_offsets
+                      WHERE device_id = dev.id${asOf ? ` AND measured_at <= ${asOf}` : ''} ORDER BY measured_at DESC LIMIT 1) l
+  WHERE dev.id IS NOT NULL
+)`
+
+/**
  * A CTE `name(device_id, seqs, offs, latest)`: per device, the ack seqs (ascending)
  * and rounded offsets of its measurements since cutMs that carry a seq, and its
  * latest offset. `devices`: a subquery of device ids to limit it to.
  */
 export function offsetsCte(cutMs: number, name = 'off', devices?: string): string {
   const only = devices ? ` AND device_id IN (${devices})` : ''
+  const latest = devices
+    ? `(SELECT DISTINCT ON (device_id) device_id, round(offset_ms)::int8 AS off FROM clock_offsets WHERE true${only} ORDER BY device_id, measured_at DESC)`
+    : latestPerDevice()
   return `${name} AS (
-  SELECT l.device_id, coalesce(a.seqs, '{}') AS seqs, coalesce(a.offs, '{}') AS offs, l.latest
-  FROM (SELECT DISTINCT ON (device_id) device_id, round(offset_ms)::int8 AS latest FROM clock_offsets
-        WHERE true${only} ORDER BY device_id, measured_at DESC) l
+  SELECT l.device_id, coalesce(a.seqs, '{}') AS seqs, coalesce(a.offs, '{}') AS offs, l.off AS latest
+  FROM ${latest} l
   LEFT JOIN (SELECT device_id, array_agg(seq ORDER BY seq) AS seqs, array_agg(round(offset_ms)::int8 ORDER BY seq) AS offs FROM clock_offsets
              WHERE seq IS NOT NULL AND measured_at >= ${ts(cutMs)}${only} GROUP BY device_id) a ON a.device_id = l.device_id
 )`
@@ -69,15 +88,17 @@ export async function offsetSlacks(db: Queryable, pairs: ReadonlyArray<{ cutMs: 
   if (keys.length === 0) return []
   const cuts = keys.map((k) => Number(k.split('|')[0]))
   const asOf = keys.map((k) => (k.split('|')[1] === '' ? null : Number(k.split('|')[1])))
-  // Every device's latest as of T, for many T in one pass over the table: a measurement is its device's
-  // latest from its own time until the next one's (lead); only those still latest at the earliest T are kept.
+  // Every device's latest as of T, for many T at once: each device's latest as of the earliest T and
+  // the measurements since; a measurement is its device's latest from its own time until the next one's (lead).
   const earliest = Math.min(...asOf.map((x) => x ?? FAR_FUTURE_MS))
   const rows = await db.query<{ i: number; m: number | null }>(
     `WITH p AS (SELECT * FROM unnest($1::int8[], $2::int8[]) WITH ORDINALITY AS p(cut, as_of, i)),
      m AS MATERIALIZED (
-       SELECT measured_at, nxt, a FROM (
-         SELECT measured_at, lead(measured_at) OVER (PARTITION BY device_id ORDER BY measured_at) AS nxt, abs(round(offset_ms))::int8 AS a FROM clock_offsets) x
-       WHERE nxt IS NULL OR nxt > to_timestamp($3::float8 / 1000)
+       SELECT measured_at, lead(measured_at) OVER (PARTITION BY device_id ORDER BY measured_at) AS nxt, abs(off) AS a FROM (
+         SELECT device_id, measured_at, off FROM ${latestPerDevice('to_timestamp($3::float8 / 1000)')} b
+         UNION ALL
+         SELECT device_id, measured_at, round(offset_ms)::int8 FROM clock_offsets WHERE measured_at > to_timestamp($3::float8 / 1000)
+       ) u
      ),
      l AS (
        SELECT t.as_of, (SELECT max(a) FROM m WHERE CASE WHEN t.as_of IS NULL THEN m.nxt IS NULL
