@@ -67,8 +67,12 @@ export function createIngest(deps: IngestDeps): Ingest {
   const prune = () => {
     pruning = pruning.then(async () => {
       try {
-        const n = await deps.store.uplinks.pruneSeen(now() - opts.retentionDays * 86_400_000)
+        const before = now() - opts.retentionDays * 86_400_000
+        const n = await deps.store.uplinks.pruneSeen(before)
         if (n > 0) log.info({ pruned: n, retentionDays: opts.retentionDays }, 'expired dedup keys pruned')
+        // clock estimates too (each device's latest stays): none can time a check-in still kept
+        const c = await deps.store.clock.prune(before)
+        if (c > 0) log.info({ pruned: c, retentionDays: opts.retentionDays }, 'expired clock estimates pruned')
       } catch (err) {
         log.warn({ err: (err as Error).message }, 'dedup keys not pruned (retried at the next interval)')
       }

@@ -42,7 +42,7 @@ export const envSchema = z.object({
     .int()
     .min(0)
     .default(0)
-    .describe('Days of time-series data (check-ins, telemetry, status, alarms, presence) kept by TimescaleDB retention; 0 = keep forever'),
+    .describe("Days of time-series data (check-ins, telemetry, status, alarms, presence) kept by TimescaleDB retention; also of the ingest's dedup keys and of clock estimates (each device's latest is kept); 0 = keep forever"),
   GRIDPATROL_COMPRESS_AFTER_DAYS: z.coerce
     .number()
     .int()

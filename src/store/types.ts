@@ -386,6 +386,12 @@ export interface Store {
     latest(deviceId: string): Promise<ClockEstimate | undefined>
     /** The latest estimate of each of these devices that has one (one query for many). */
     latestOf(deviceIds: readonly string[]): Promise<ClockEstimate[]>
+    /**
+     * Forgets the estimates measured before `beforeMs` except each device's latest; returns how many.
+     * A kept check-in is timed by the first sync after it, measured after it (queries/clock.ts), so the
+     * ingest prunes with the retention of the check-ins.
+     */
+    prune(beforeMs: number): Promise<number>
   }
   rejects: {
     list(q?: { from?: Date; to?: Date; deviceId?: string; limit?: number }): Promise<RejectRow[]>

@@ -24,6 +24,13 @@ const rec = (deviceId: string, seq: number, receivedAtMs: number): CheckInRecord
 t.test('retentionDays: keys received before now − retention are pruned at start and then every pruneEveryMs', async (t) => {
   const store = await openEmbeddedStore(t)
   await store.uplinks.write({ records: [rec('dev-keep', 1, NOW - 3 * DAY), rec('dev-prune', 1, NOW - 3 * DAY), rec('dev-prune', 2, NOW - DAY / 2)] })
+  // clock estimates of dev-prune 4 and 3 days old and one 1 day old: the first two go with the retention, the newest stays
+  for (const [i, age] of [4, 3, 1].entries()) {
+    const at = NOW - age * DAY
+    const commandId = `prune-sync-${i}`
+    await store.commands.enqueue({ commandId, deviceId: 'dev-prune', kind: 'time_sync', body: { kind: 'time_sync', timeSync: { serverTimeMs: at } }, issuedAtMs: at, expiresAtMs: null })
+    await store.uplinks.write({ records: [{ kind: 'ack', deviceId: 'dev-prune', seq: 100 + i, deviceTimeMs: at, receivedAtMs: at, clockFuture: false, clockAncient: false, commandId, status: 'ok', receivedDeviceTimeMs: at }] })
+  }
 
   // No retention (the default): nothing is pruned.
   const keep = createIngest({ store, log: pino({ level: 'silent' }), now: () => NOW })
@@ -36,6 +43,8 @@ t.test('retentionDays: keys received before now − retention are pruned at star
   // The first prune runs at start: dev-keep/1 and dev-prune/1 (3 days old) go, dev-prune/2 (12 h) stays.
   await new Promise((r) => setTimeout(r, 100))
   t.equal(await store.uplinks.pruneSeen(NOW - 2 * DAY), 0, 'nothing left before the cutoff')
+  t.equal(await store.clock.prune(NOW - 2 * DAY), 0, 'clock estimates before the cutoff pruned too')
+  t.equal((await store.clock.latest('dev-prune'))?.commandId, 'prune-sync-2', 'the latest kept')
   t.same(
     (await store.uplinks.write({ records: [rec('dev-prune', 1, NOW), rec('dev-prune', 2, NOW)] })).outcomes,
     ['new', 'duplicate'],

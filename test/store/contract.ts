@@ -254,6 +254,14 @@ export function storeContract(t: Test, getStore: () => Store): void {
     t.match(await store.clock.latestOf([dev, uid('never'), dev]), [{ deviceId: dev, commandId: c, offsetMs: 2 * HOUR }])
     t.equal((await store.clock.latestOf([dev, uid('never')])).length, 1)
     t.same(await store.clock.latestOf([]), [])
+    // pruning keeps each device's latest: dev's three estimates before +6 h go (not its latest, c)
+    const lone = uid('lone')
+    const e = uid('c-lone')
+    await store.commands.enqueue({ commandId: e, deviceId: lone, kind: 'time_sync', body: { kind: 'time_sync', timeSync: { serverTimeMs: T0 } }, issuedAtMs: T0, expiresAtMs: null })
+    await store.uplinks.write({ records: [{ kind: 'ack', deviceId: lone, seq: 1, deviceTimeMs: T0, receivedAtMs: T0 + 10, clockFuture: false, clockAncient: false, commandId: e, status: 'ok', receivedDeviceTimeMs: T0 }] })
+    t.equal(await store.clock.prune(T0 + 6 * HOUR), 1, "dev's estimate a (b gave none, c is its latest); lone's only one stays")
+    t.match(await store.clock.latestOf([dev, lone]), [{ deviceId: dev, commandId: c }, { deviceId: lone, commandId: e }])
+    t.equal(await store.clock.prune(T0 + 6 * HOUR), 0, 'idempotent')
   })
 
   t.test('rejects keep the raw bytes exactly', async (t) => {

@@ -57,6 +57,15 @@ export function clockQueries(db: Queryable): Store['clock'] {
         )
       )[0]
     },
+    async prune(beforeMs) {
+      const [row] = await db.query<{ n: number }>(
+        `WITH d AS (DELETE FROM clock_offsets o WHERE o.measured_at < to_timestamp($1::float8 / 1000)
+                      AND EXISTS (SELECT 1 FROM clock_offsets n WHERE n.device_id = o.device_id AND n.measured_at > o.measured_at) RETURNING 1)
+         SELECT count(*)::int8 AS n FROM d`,
+        [beforeMs],
+      )
+      return row?.n ?? 0
+    },
     async latestOf(deviceIds) {
       if (deviceIds.length === 0) return []
       return db.query<ClockEstimate>(
