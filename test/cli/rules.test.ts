@@ -1,6 +1,6 @@
 // The rules' CLI end to end on an embedded store: grid, checkpoint, plan,
 // coverage report (CSV), case transitions (a refused one exits non-zero with
-// the rule's error).
+// the rule's error), case lists. Reports in detail: rules-reports.test.ts.
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -8,16 +8,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { fileURLToPath } from 'node:url'
-import { createRunner } from '../../src/rules/runner.ts'
-import { openStore } from '../../src/store/index.ts'
-import { silentLog } from '../helpers/store.ts'
 
 const run = promisify(execFile)
 const bin = fileURLToPath(new URL('../../bin/gridpatrol.js', import.meta.url))
 
-// About 50 CLI processes, each opening the embedded store (PGlite ≈ 1.2 s, module loading ≈ 1 s):
-// 2½ minutes alone on 2 cores, more beside other test files: past .taprc's 180 s.
-t.setTimeout(420_000)
+// About 30 CLI processes, each opening the embedded store (PGlite ≈ 1.2 s of ≈ 2.8 s): more than
+// .taprc's 180 s beside other test files on 2 cores. (The reports' part is rules-reports.test.ts.)
+t.setTimeout(360_000)
 
 t.test('grid, plan, report coverage, cases', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'gp-cli-rules-'))
@@ -91,78 +88,4 @@ t.test('grid, plan, report coverage, cases', async (t) => {
   t.match((await gp('cases', 'list', '--department', 'nobody')).stdout, /\(none\)/)
   t.match((await fails('cases', 'list', '--date', '2024-06-31'))?.stderr, /--date must be a calendar date YYYY-MM-DD, got "2024-06-31"/)
   t.match((await fails('cases', 'list', '--limit', '0'))?.stderr, /--limit must be a whole number ≥ 1, got "0"/)
-
-  // Stored reports keep only the exceptions; `report coverage` prints every cell with its
-  // evidence, derived as of the report's watermark, and says so when that disagrees with
-  // the stored report (here: a row committed after it with an older receipt time).
-  const store = await openStore({ dataDir: env['GRIDPATROL_DATA_DIR']!, databaseUrl: undefined }, silentLog)
-  const T = Date.parse('2024-06-01T03:00:00+08:00')
-  const checkin = (seq: number, tagId: string, at: number, receivedAtMs: number) =>
-    ({ kind: 'checkin', deviceId: 'cg-dev', seq, deviceTimeMs: at, receivedAtMs, clockFuture: false, clockAncient: false, tagId, method: 'nfc', checkpointId: null, gridId: 'CG' }) as const
-  try {
-    await store.uplinks.write({ records: [checkin(1, 't-a', T, T + 60_000)] })
-    t.equal((await createRunner({ store, log: silentLog, now: () => T + 86_400_000 }).evaluateDay('CG', '2024-06-01')).revision, 2)
-    t.strictSame(((await store.reports.latest('CG', '2024-06-01'))?.result as { cells: unknown[] }).cells.length, 3, 'stored: the three exceptions')
-    await store.uplinks.write({ records: [checkin(2, 'CG-B', T, T + 30_000)] })
-  } finally {
-    await store.close()
-  }
-  const table = (await gp('report', 'coverage', '--grid', 'CG', '--date', '2024-06-01')).stdout
-  t.match(table, /revision 2 .*\ncoverage 25%  met 1  missed 3  pending 0  of 4\n/)
-  t.match(table, /00:00-12:00 +CG-A +met +1\/1 +cg-dev:1\n/, 'the met cell with its evidence')
-  t.match(table, /WARNING: the cell detail above .*\n.*stored revision 2 in \d+ place\(s\):\n {2}cell CG-B 2024-06-01\/00:00-12:00: stored missed, detail met\n(.*\n)* {2}coverage: stored 25%, detail 50%\n/)
-  const json = await gp('report', 'coverage', '--grid', 'CG', '--date', '2024-06-01', '--format', 'json')
-  const parsed = JSON.parse(json.stdout) as { revision: number; result: { cells: Array<{ checkpointId: string; status: string; evidence: string[] }> } }
-  t.strictSame(parsed.result.cells.map((c) => [c.checkpointId, c.status, c.evidence]), [['CG-A', 'met', ['cg-dev:1']], ['CG-B', 'met', ['cg-dev:2']], ['CG-A', 'missed', []], ['CG-B', 'missed', []]])
-  t.match(json.stderr, /WARNING: .*\n.*stored revision 2/, 'json stays parseable; the warning goes to stderr')
-
-  // The revision history: what each revision changed from the one before it.
-  const history = (await gp('report', 'revisions', '--grid', 'CG', '--date', '2024-06-01')).stdout
-  t.match(history, /^revision +evaluated +watermark +plan +coverage +met +missed +pending +changes\n1 +\S+ +- +2 +0% +0 +4 +0 +0\n2 +\S+ +2024-05-31T19:01:00.000Z +2 +25% +1 +3 +0 +5\n/)
-  t.match(history, /\nrevision 2:\n {2}cell CG-A 2024-06-01\/00:00-12:00: missed → met\n {2}gap CG-A from 2024-05-31T16:00:00.000Z: closed \(was 1440 min\)\n(.*\n)* {2}coverage 0% → 25%\n/)
-  t.notMatch(history, /provisional/)
-  t.strictSame(JSON.parse((await gp('report', 'revisions', '--grid', 'CG', '--date', '2024-06-01', '--format', 'json')).stdout).map((r: { revision: number }) => r.revision), [1, 2])
-  t.match((await fails('report', 'revisions', '--grid', 'CG', '--date', '2024-06-05'))?.stderr, /no coverage report for grid "CG" on 2024-06-05/)
-  // A day evaluated while its windows were open: its provisional revisions were replaced.
-  const store2 = await openStore({ dataDir: join(dir, 'data'), databaseUrl: undefined }, silentLog)
-  try {
-    for (const at of ['2024-06-02T06:00:00+08:00', '2024-06-02T13:00:00+08:00', '2024-06-03T01:00:00+08:00']) {
-      await createRunner({ store: store2, log: silentLog, now: () => Date.parse(at) }).evaluateDay('CG', '2024-06-02')
-    }
-  } finally {
-    await store2.close()
-  }
-  const replaced = (await gp('report', 'revisions', '--grid', 'CG', '--date', '2024-06-02')).stdout
-  t.match(replaced, /\n3 +\S+ +\S+ +2 +0% +0 +4 +0 +\d+\n/)
-  t.match(replaced, /\nRevision\(s\) 1–2: provisional \(cells pending\), replaced by the next revision/)
-  t.match((await fails('report', 'coverage', '--grid', 'CG', '--date', '2024-06-02', '--revision', '2'))?.stderr, /revision 2 of grid "CG" on 2024-06-02 was provisional \(cells pending\) and was replaced by a later revision; the latest is 3/)
-  t.match((await fails('report', 'coverage', '--grid', 'CG', '--date', '2024-06-02', '--revision', '9'))?.stderr, /no coverage report for grid "CG" on 2024-06-02 revision 9/)
-
-  // Every grid's coverage on a day, worst first.
-  await gp('grid', 'add', 'CH', '--level', 'district')
-  const planCh = join(dir, 'plan-ch.json')
-  await writeFile(planCh, JSON.stringify({ checkpoints: [{ id: 'CH-A', tagIds: ['t-ch-a'] }, { id: 'CH-B', tagIds: ['t-ch-b'] }], windows: { kind: 'every', every: '12h' } }))
-  await gp('plan', 'set', '--grid', 'CH', '--file', planCh, '--retroactive')
-  await gp('report', 'coverage', '--grid', 'CH', '--date', '2024-06-01')
-  const day = (await gp('report', 'day', '--date', '2024-06-01')).stdout
-  t.match(day, /^grid +revision +coverage +met +missed +pending +evaluated +watermark\nCH +1 +0% +0 +4 +0 .*\nCG +2 +25% +1 +3 +0 .*\n\n2 of 2 grid\(s\) with a report for 2024-06-01\n$/)
-  t.match((await gp('report', 'day', '--date', '2024-06-01', '--below', '10')).stdout, /\nCH .*\n\n1 of 2 grid\(s\) with a report for 2024-06-01 \(below 10%\)\n$/)
-  t.match((await gp('report', 'day', '--date', '2024-06-01', '--format', 'csv')).stdout, /^grid,revision,coverage,met,missed,pending,evaluated,watermark\r\nCH,1,0,0,4,0,/)
-  t.match((await fails('report', 'day', '--date', '2024-06-01', '--below', '120'))?.stderr, /--below must be a percentage 0–100, got "120"/)
-
-  // With a check-in retention (GRIDPATROL_RETENTION_DAYS), a day older than it is not evaluated again
-  // (its dropped check-ins would count as missed): the stored report is printed, its exceptions only.
-  const retained = { ...env, GRIDPATROL_RETENTION_DAYS: '30' }
-  const gpr = (...args: string[]) => run(process.execPath, [bin, ...args], { env: retained })
-  const old = (await gpr('report', 'coverage', '--grid', 'CG', '--date', '2024-06-01')).stdout
-  t.match(old, /revision 2 .*\ncoverage 25%  met 1  missed 3/)
-  t.notMatch(old, /WARNING/, 'no disagreement: nothing is derived')
-  t.match(old, /CG-B +missed/)
-  t.notMatch(old, / met +1\/1/, 'the met cell is not listed')
-  t.match(old, /NOTE: 2024-06-01 is past the check-in retention: only the stored report's exceptions are listed above; its 1 met cell\(s\) are not listed/)
-  const again = await gpr('report', 'coverage', '--grid', 'CG', '--date', '2024-06-01', '--evaluate').then(() => undefined, (e: { code: number; stderr: string }) => e)
-  t.equal(again?.code, 1, '--evaluate refused')
-  t.match(again?.stderr, /2024-06-01 is past the check-in retention \(GRIDPATROL_RETENTION_DAYS=30: check-ins are kept for 30 day\(s\)\), so grid "CG" is not re-evaluated .*stored revision 2 stands/)
-  const none = await gpr('report', 'coverage', '--grid', 'CG', '--date', '2024-05-01').then(() => undefined, (e: { code: number; stderr: string }) => e)
-  t.match(none?.stderr, /so grid "CG" has no coverage report for it and it cannot be evaluated/)
 })
