@@ -2,28 +2,17 @@
 // bad documents refused naming the field, and the stored calendar and
 // categories are what the runner files the next cases with.
 import t from 'tap'
-import { execFile } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
-import { fileURLToPath } from 'node:url'
 import { addWorkingHours, calendarSchema } from '../../src/rules/calendar.ts'
 import { DEFAULT_CATEGORIES } from '../../src/rules/cases/categories.ts'
 import { parsePlan } from '../../src/rules/plans/schema.ts'
 import { createRunner } from '../../src/rules/runner.ts'
+import { embeddedCli } from '../helpers/cli.ts'
 import { openEmbeddedStore, silentLog } from '../helpers/store.ts'
 
-const run = promisify(execFile)
-const bin = fileURLToPath(new URL('../../bin/gridpatrol.js', import.meta.url))
-
 t.test('rules config show/set, then cases filed with them', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'gp-cli-rules-config-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  const env: NodeJS.ProcessEnv = { ...process.env, GRIDPATROL_DATA_DIR: join(dir, 'data'), GRIDPATROL_LOG_LEVEL: 'silent' }
-  delete env['DATABASE_URL']
-  const gp = (...args: string[]) => run(process.execPath, [bin, ...args], { env })
-  const fails = (...args: string[]) => gp(...args).then(() => undefined, (e: { code: number; stderr: string }) => e)
+  const { dir, env, gp, fails } = await embeddedCli(t, 'gp-cli-rules-config')
   const file = async (name: string, doc: unknown) => {
     const p = join(dir, name)
     await writeFile(p, typeof doc === 'string' ? doc : JSON.stringify(doc))

@@ -4,29 +4,18 @@
 // (Split from rules.test.ts: each file is ≈ 25 CLI processes, each opening PGlite, and
 // the two run side by side.)
 import t from 'tap'
-import { execFile } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
-import { fileURLToPath } from 'node:url'
 import { createRunner } from '../../src/rules/runner.ts'
 import { openStore } from '../../src/store/index.ts'
+import { embeddedCli } from '../helpers/cli.ts'
 import { silentLog } from '../helpers/store.ts'
-
-const run = promisify(execFile)
-const bin = fileURLToPath(new URL('../../bin/gridpatrol.js', import.meta.url))
 
 // ≈ 25 CLI processes on the embedded store (≈ 2.8 s each): past .taprc's 180 s on a busy machine.
 t.setTimeout(360_000)
 
 t.test('report coverage, revisions, day; past the retention', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'gp-cli-reports-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  const env: NodeJS.ProcessEnv = { ...process.env, GRIDPATROL_DATA_DIR: join(dir, 'data'), GRIDPATROL_LOG_LEVEL: 'silent' }
-  delete env['DATABASE_URL']
-  const gp = (...args: string[]) => run(process.execPath, [bin, ...args], { env })
-  const fails = (...args: string[]) => gp(...args).then(() => undefined, (e: { code: number; stderr: string }) => e)
+  const { dir, dataDir, gp, fails, withEnv } = await embeddedCli(t, 'gp-cli-reports')
 
   // A grid whose plan applies to every date (version 2, as in rules.test.ts), evaluated once for
   // 2024-06-01 with no check-in: revision 1, every cell missed.
@@ -40,7 +29,7 @@ t.test('report coverage, revisions, day; past the retention', async (t) => {
   // Stored reports keep only the exceptions; `report coverage` prints every cell with its
   // evidence, derived as of the report's watermark, and says so when that disagrees with
   // the stored report (here: a row committed after it with an older receipt time).
-  const store = await openStore({ dataDir: env['GRIDPATROL_DATA_DIR']!, databaseUrl: undefined }, silentLog)
+  const store = await openStore({ dataDir, databaseUrl: undefined }, silentLog)
   const T = Date.parse('2024-06-01T03:00:00+08:00')
   const checkin = (seq: number, tagId: string, at: number, receivedAtMs: number) =>
     ({ kind: 'checkin', deviceId: 'cg-dev', seq, deviceTimeMs: at, receivedAtMs, clockFuture: false, clockAncient: false, tagId, method: 'nfc', checkpointId: null, gridId: 'CG' }) as const
@@ -69,7 +58,7 @@ t.test('report coverage, revisions, day; past the retention', async (t) => {
   t.strictSame(JSON.parse((await gp('report', 'revisions', '--grid', 'CG', '--date', '2024-06-01', '--format', 'json')).stdout).map((r: { revision: number }) => r.revision), [1, 2])
   t.match((await fails('report', 'revisions', '--grid', 'CG', '--date', '2024-06-05'))?.stderr, /no coverage report for grid "CG" on 2024-06-05/)
   // A day evaluated while its windows were open: its provisional revisions were replaced.
-  const store2 = await openStore({ dataDir: join(dir, 'data'), databaseUrl: undefined }, silentLog)
+  const store2 = await openStore({ dataDir, databaseUrl: undefined }, silentLog)
   try {
     for (const at of ['2024-06-02T06:00:00+08:00', '2024-06-02T13:00:00+08:00', '2024-06-03T01:00:00+08:00']) {
       await createRunner({ store: store2, log: silentLog, now: () => Date.parse(at) }).evaluateDay('CG', '2024-06-02')
@@ -97,17 +86,17 @@ t.test('report coverage, revisions, day; past the retention', async (t) => {
 
   // With a check-in retention (GRIDPATROL_RETENTION_DAYS), a day older than it is not evaluated again
   // (its dropped check-ins would count as missed): the stored report is printed, its exceptions only.
-  const retained = { ...env, GRIDPATROL_RETENTION_DAYS: '30' }
-  const gpr = (...args: string[]) => run(process.execPath, [bin, ...args], { env: retained })
+  const retained = withEnv({ GRIDPATROL_RETENTION_DAYS: '30' })
+  const gpr = retained.gp
   const old = (await gpr('report', 'coverage', '--grid', 'CG', '--date', '2024-06-01')).stdout
   t.match(old, /revision 2 .*\ncoverage 25%  met 1  missed 3/)
   t.notMatch(old, /WARNING/, 'no disagreement: nothing is derived')
   t.match(old, /CG-B +missed/)
   t.notMatch(old, / met +1\/1/, 'the met cell is not listed')
   t.match(old, /NOTE: 2024-06-01 is past the check-in retention: only the stored report's exceptions are listed above; its 1 met cell\(s\) are not listed/)
-  const again = await gpr('report', 'coverage', '--grid', 'CG', '--date', '2024-06-01', '--evaluate').then(() => undefined, (e: { code: number; stderr: string }) => e)
+  const again = await retained.fails('report', 'coverage', '--grid', 'CG', '--date', '2024-06-01', '--evaluate')
   t.equal(again?.code, 1, '--evaluate refused')
   t.match(again?.stderr, /2024-06-01 is past the check-in retention \(GRIDPATROL_RETENTION_DAYS=30: check-ins are kept for 30 day\(s\)\), so grid "CG" is not re-evaluated .*stored revision 2 stands/)
-  const none = await gpr('report', 'coverage', '--grid', 'CG', '--date', '2024-05-01').then(() => undefined, (e: { code: number; stderr: string }) => e)
+  const none = await retained.fails('report', 'coverage', '--grid', 'CG', '--date', '2024-05-01')
   t.match(none?.stderr, /so grid "CG" has no coverage report for it and it cannot be evaluated/)
 })

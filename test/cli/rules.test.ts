@@ -2,27 +2,16 @@
 // coverage report (CSV), case transitions (a refused one exits non-zero with
 // the rule's error), case lists. Reports in detail: rules-reports.test.ts.
 import t from 'tap'
-import { execFile } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
-import { fileURLToPath } from 'node:url'
-
-const run = promisify(execFile)
-const bin = fileURLToPath(new URL('../../bin/gridpatrol.js', import.meta.url))
+import { embeddedCli } from '../helpers/cli.ts'
 
 // About 30 CLI processes, each opening the embedded store (PGlite ≈ 1.2 s of ≈ 2.8 s): more than
 // .taprc's 180 s beside other test files on 2 cores. (The reports' part is rules-reports.test.ts.)
 t.setTimeout(360_000)
 
 t.test('grid, plan, report coverage, cases', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'gp-cli-rules-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  const env: NodeJS.ProcessEnv = { ...process.env, GRIDPATROL_DATA_DIR: join(dir, 'data'), GRIDPATROL_LOG_LEVEL: 'silent' }
-  delete env['DATABASE_URL']
-  const gp = (...args: string[]) => run(process.execPath, [bin, ...args], { env })
-  const fails = (...args: string[]) => gp(...args).then(() => undefined, (e: { code: number; stderr: string }) => e)
+  const { dir, gp, fails } = await embeddedCli(t, 'gp-cli-rules')
 
   await gp('grid', 'add', 'CG', '--level', 'district')
   const plan = join(dir, 'plan.json')
