@@ -1,10 +1,13 @@
 // Opens a migrated store for a test file and registers its teardown. PGlite
 // costs 2-3 s and ~400 MiB to start, so a test file opens one and shares it
 // between its subtests (tests use unique ids instead of a reset).
-import { mkdtemp, rm } from 'node:fs/promises'
+import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
+import type { Db } from '../../src/store/db.ts'
+import { openPglite } from '../../src/store/drivers/pglite.ts'
+import { migrate, MIGRATIONS_DIR } from '../../src/store/migrate.ts'
 import { openStore } from '../../src/store/index.ts'
 import type { Store } from '../../src/store/types.ts'
 import { makeTestDatabase } from './db.ts'
@@ -38,4 +41,21 @@ export async function openServerStore(t: Teardown, opts: { migrate?: boolean; po
   })
   if (opts.migrate !== false) await store.migrate()
   return store
+}
+
+/**
+ * A data dir in a fresh temp dir (removed at teardown) migrated with only the migrations `keep`
+ * accepts (file names), as an older release left it; returns the open PGlite (close it before
+ * opening the store on the same dir) and the data dir. Upgrade tests write old-shaped rows with it.
+ */
+export async function embeddedMigratedWith(t: Teardown, prefix: string, keep: (file: string) => boolean): Promise<{ dataDir: string; db: Db }> {
+  const root = await mkdtemp(join(tmpdir(), `${prefix}-`))
+  t.teardown(() => rm(root, { recursive: true, force: true }))
+  const old = join(root, 'migrations')
+  await mkdir(old)
+  for (const f of await readdir(MIGRATIONS_DIR)) if (keep(f)) await copyFile(join(MIGRATIONS_DIR, f), join(old, f))
+  const dataDir = join(root, 'data')
+  const o = await openPglite(dataDir)
+  await migrate(o.db, { timescale: o.timescale, tsl: o.tsl }, old)
+  return { dataDir, db: o.db }
 }

@@ -1,15 +1,10 @@
 // Migration 041 (uplink_seen.received_at: BRIN instead of a btree; watermark from
 // device_state) on a data directory written before it: the watermark and
 // coverage.touched give the same answers before and after, and writes go on.
-import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t from 'tap'
-import { openPglite } from '../../src/store/drivers/pglite.ts'
-import { migrate, MIGRATIONS_DIR } from '../../src/store/migrate.ts'
 import type { CheckInRecord } from '../../src/store/types.ts'
 import { openStore } from '../../src/store/index.ts'
-import { silentLog } from '../helpers/store.ts'
+import { embeddedMigratedWith, silentLog } from '../helpers/store.ts'
 
 const T0 = Date.UTC(2026, 0, 5)
 const R0 = Date.UTC(2026, 0, 6)
@@ -19,15 +14,9 @@ const ci = (seq: number, deviceTimeMs: number, receivedAtMs: number): CheckInRec
 })
 
 t.test('embedded: 030 → 041 keeps the watermark and touched', async (t) => {
-  const root = await mkdtemp(join(tmpdir(), 'gp-up041-'))
-  t.teardown(() => rm(root, { recursive: true, force: true }))
-  const old = join(root, 'migrations')
-  const dataDir = join(root, 'data')
-  await mkdir(old)
-  for (const f of await readdir(MIGRATIONS_DIR)) if (/^0[0-3]\d-.*\.sql$/.test(f) || f === '050-clock-offset-seq.sql') await copyFile(join(MIGRATIONS_DIR, f), join(old, f))
-  const o = await openPglite(dataDir)
-  await migrate(o.db, { timescale: o.timescale, tsl: o.tsl }, old)
-  await o.db.close()
+  // before 041 (and with 050: touched() reads clock_offsets.seq)
+  const { dataDir, db } = await embeddedMigratedWith(t, 'gp-up041', (f) => /^0[0-3]\d-.*\.sql$/.test(f) || f === '050-clock-offset-seq.sql')
+  await db.close()
 
   const store = await openStore({ dataDir, databaseUrl: undefined }, silentLog)
   t.teardown(() => store.close())

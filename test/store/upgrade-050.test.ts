@@ -2,15 +2,10 @@
 // earlier measurement gets the seq of the ack it came from (command_acks, by
 // command id), so rows recorded before a device stepped its clock keep the offset
 // of the sync that followed them (queries/clock.ts) on upgraded data too.
-import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t from 'tap'
-import { openPglite } from '../../src/store/drivers/pglite.ts'
-import { migrate, MIGRATIONS_DIR } from '../../src/store/migrate.ts'
 import type { CheckInRecord } from '../../src/store/types.ts'
 import { openStore } from '../../src/store/index.ts'
-import { silentLog } from '../helpers/store.ts'
+import { embeddedMigratedWith, silentLog } from '../helpers/store.ts'
 
 const T0 = Date.UTC(2026, 0, 5, 1)
 const MIN = 60_000
@@ -21,23 +16,16 @@ const ci = (seq: number, trueAt: number, offsetMs: number): CheckInRecord => ({
 const iso = (ms: number) => new Date(ms).toISOString()
 
 t.test('embedded: 041 → 050 gives earlier measurements their ack seq', async (t) => {
-  const root = await mkdtemp(join(tmpdir(), 'gp-up050-'))
-  t.teardown(() => rm(root, { recursive: true, force: true }))
-  const old = join(root, 'migrations')
-  const dataDir = join(root, 'data')
-  await mkdir(old)
-  for (const f of await readdir(MIGRATIONS_DIR)) if (/^0[0-4]\d-.*\.sql$/.test(f)) await copyFile(join(MIGRATIONS_DIR, f), join(old, f))
-  const o = await openPglite(dataDir)
-  await migrate(o.db, { timescale: o.timescale, tsl: o.tsl }, old)
+  const { dataDir, db } = await embeddedMigratedWith(t, 'gp-up050', (f) => /^0[0-4]\d-.*\.sql$/.test(f))
   // two syncs as the old ingest stored them (no seq): +40 min acknowledged with seq 3, 0 with seq 6
   for (const [cmd, seq, at, off] of [['s1', 3, T0 + 30 * MIN, 40 * MIN], ['s2', 6, T0 + 90 * MIN, 0]] as const) {
-    await o.db.query(
+    await db.query(
       `INSERT INTO command_acks (device_id, seq, device_time, received_at, command_id, status) VALUES ('up50-dev', $1, $2, $3, $4, 'ok')`,
       [seq, iso(at + off), iso(at), cmd],
     )
-    await o.db.query(`INSERT INTO clock_offsets (device_id, measured_at, offset_ms, delay_ms, command_id) VALUES ('up50-dev', $1, $2, 0, $3)`, [iso(at), off, cmd])
+    await db.query(`INSERT INTO clock_offsets (device_id, measured_at, offset_ms, delay_ms, command_id) VALUES ('up50-dev', $1, $2, 0, $3)`, [iso(at), off, cmd])
   }
-  await o.db.close()
+  await db.close()
 
   const store = await openStore({ dataDir, databaseUrl: undefined }, silentLog)
   t.teardown(() => store.close())
