@@ -71,6 +71,24 @@ export function offsetsCte(cutMs: number, name = 'off', devices?: string): strin
 }
 
 /**
+ * A CTE `name(device_id, last, after_seq, old_off)`: each device with a measurement received in
+ * (since, until] (SQL timestamptz expressions), the last of them, the seq after which its rows are
+ * re-timed by them (its latest earlier sync's below the first new one; NULL: all its rows, also when
+ * a new one has no seq) and the offset its rows took before (its latest as of `since`). A row up to
+ * `after_seq` keeps the offset of the first sync after it. Materialised: the look-ups run once per
+ * device, not once per check-in it is joined to.
+ */
+export const resyncedCte = (since: string, until: string, name = 'synced'): string => `${name} AS MATERIALIZED (
+  SELECT f.device_id, f.last,
+         CASE WHEN f.with_seq THEN (SELECT max(o.seq) FROM clock_offsets o
+                                    WHERE o.device_id = f.device_id AND o.measured_at <= ${since} AND o.seq < f.min_seq) END AS after_seq,
+         (SELECT round(o.offset_ms)::int8 FROM clock_offsets o
+          WHERE o.device_id = f.device_id AND o.measured_at <= ${since} ORDER BY o.measured_at DESC LIMIT 1) AS old_off
+  FROM (SELECT device_id, max(measured_at) AS last, min(seq) AS min_seq, bool_and(seq IS NOT NULL) AS with_seq FROM clock_offsets
+        WHERE measured_at > ${since} AND measured_at <= ${until} GROUP BY device_id) f
+)`
+
+/**
  * The offset timing a row of seq `seq`, from a LEFT JOINed row `o` of offsetsCte:
  * the first listed measurement with ack seq ≥ seq (width_bucket: how many listed
  * seqs are < seq, by binary search), else the latest, else 0.

@@ -2,12 +2,10 @@ import type { Db, Queryable } from '../db.ts'
 import type { CoverageAggregates, CoverageQuery, CoverageReportRow, RulesRepositories } from '../rules-types.ts'
 import type { CellAggregate, DeviceAggregate, FraudSignal, PatrollerAggregate, PeriodAggregate, VisitRef } from '../../rules/coverage/inputs.ts'
 import { bySignal, haversineMeters } from '../../rules/coverage/signals.ts'
-import { MAX_OFFSET_SLACK_MS, offsetCut, offsetSlacks, offsetsCte, rowOffset } from './clock.ts'
+import { MAX_OFFSET_SLACK_MS, offsetCut, offsetSlacks, offsetsCte, resyncedCte, rowOffset } from './clock.ts'
 import { compactMany } from './coverage-compact.ts'
 
 const DAY = 86_400_000
-/** Known clock offsets wider than this do not widen the scan (a device off by months is not searched for). */
-export { MAX_OFFSET_SLACK_MS }
 /** touched(): measurements from this long before the rows' receipt time the device's offsets (firstAtMs). */
 const TOUCHED_CUT_MS = 14 * DAY
 
@@ -59,17 +57,7 @@ export function coverageQueries(db: Db): RulesRepositories['coverage'] {
            FROM uplink_seen u
            JOIN check_ins c ON c.device_id = u.device_id AND c.seq = u.seq AND c.device_time = u.device_time
            WHERE u.kind = 'checkin' AND u.received_at > to_timestamp($1::float8 / 1000) AND u.received_at <= to_timestamp($2::float8 / 1000)
-         ), fresh AS (
-           SELECT device_id, min(seq) AS min_seq, bool_and(seq IS NOT NULL) AS with_seq FROM clock_offsets
-           WHERE measured_at > to_timestamp($1::float8 / 1000) AND measured_at <= to_timestamp($2::float8 / 1000) GROUP BY device_id
-         ), synced AS MATERIALIZED ( -- once per device (inlined, its look-ups ran once per check-in joined)
-           SELECT f.device_id,
-                  CASE WHEN f.with_seq THEN (SELECT max(o.seq) FROM clock_offsets o
-                                             WHERE o.device_id = f.device_id AND o.measured_at <= to_timestamp($1::float8 / 1000) AND o.seq < f.min_seq) END AS after_seq,
-                  (SELECT round(o.offset_ms)::int8 FROM clock_offsets o
-                   WHERE o.device_id = f.device_id AND o.measured_at <= to_timestamp($1::float8 / 1000) ORDER BY o.measured_at DESC LIMIT 1) AS old_off
-           FROM fresh f
-         ), r AS (
+         ), ${resyncedCte('to_timestamp($1::float8 / 1000)', 'to_timestamp($2::float8 / 1000)')}, r AS (
            SELECT * FROM rcv
            UNION ALL
            SELECT coalesce(c.checkpoint_id, c.tag_id), c.grid_id, c.device_id, c.seq, c.device_time, coalesce(s.old_off, 0)
@@ -100,18 +88,7 @@ export function coverageQueries(db: Db): RulesRepositories['coverage'] {
            FROM uplink_seen u
            JOIN check_ins c ON c.device_id = u.device_id AND c.seq = u.seq AND c.device_time = u.device_time
            WHERE u.kind = 'checkin' AND u.received_at > to_timestamp($1::float8 / 1000) AND u.received_at <= to_timestamp($2::float8 / 1000)
-         ), fresh AS (
-           SELECT device_id, measured_at, seq FROM clock_offsets
-           WHERE measured_at > to_timestamp($1::float8 / 1000) AND measured_at <= to_timestamp($2::float8 / 1000)
-         ), synced AS MATERIALIZED ( -- once per device
-           -- a new measurement re-times only the rows after the device's last earlier sync (by seq):
-           -- a row before it keeps the offset of the first sync after it (queries/clock.ts)
-           SELECT f.device_id, max(f.measured_at) AS last,
-                  CASE WHEN bool_and(f.seq IS NOT NULL) THEN
-                    (SELECT max(o.seq) FROM clock_offsets o WHERE o.device_id = f.device_id AND o.measured_at <= to_timestamp($1::float8 / 1000) AND o.seq < min(f.seq))
-                  END AS after_seq
-           FROM fresh f GROUP BY f.device_id
-         ), shifted AS (
+         ), ${resyncedCte('to_timestamp($1::float8 / 1000)', 'to_timestamp($2::float8 / 1000)')}, shifted AS (
            SELECT coalesce(c.checkpoint_id, c.tag_id) AS tag, c.grid_id AS g, c.device_time AS dt, s.last
            FROM synced s JOIN check_ins c ON c.device_id = s.device_id
            WHERE c.device_time >= to_timestamp($3::float8 / 1000) AND c.device_time < to_timestamp($4::float8 / 1000)
@@ -126,8 +103,9 @@ export function coverageQueries(db: Db): RulesRepositories['coverage'] {
       // Each grid-day's scan slack (queries/clock.ts, as stage A computes it) now and at its sinceMs:
       // where it moved, the scan bounds (and the previous visit) may have.
       const cuts = items.map((x) => offsetCut(spanStartOf(x.query)))
-      const now = await offsetSlacks(db, cuts.map((cutMs) => ({ cutMs })))
-      const then = await offsetSlacks(db, items.map((x, i) => ({ cutMs: cuts[i] as number, asOfMs: x.sinceMs })))
+      const both = await offsetSlacks(db, [...cuts.map((cutMs) => ({ cutMs })), ...items.map((x, i) => ({ cutMs: cuts[i] as number, asOfMs: x.sinceMs }))])
+      const now = both.slice(0, items.length)
+      const then = both.slice(items.length)
       const byTag = new Map<string, typeof rows>()
       const byGrid = new Map<string, typeof rows>()
       for (const r of rows) {
