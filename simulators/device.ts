@@ -57,6 +57,8 @@ export interface DeviceQuirks {
   qos0?: boolean
   /** Never publish the retained "online" presence. */
   noPresence?: boolean
+  /** Ack an expired time_sync without received_device_time_ms (t1). */
+  expiredSyncWithoutT1?: boolean
 }
 
 export interface DeviceOptions {
@@ -315,7 +317,9 @@ export class Device {
     const ack: CommandAck = { commandId: cmd.commandId, status: 'ok', receivedDeviceTimeMs: t1 }
     // PROTOCOL.md §6: expiry is judged by the device clock.
     if (cmd.expiresMs > 0 && t1 > cmd.expiresMs) {
-      this.emit({ kind: 'ack', ack: { ...ack, status: 'expired' } })
+      // With t1 (§6): the server measures the clock offset from an expired time sync's ack too.
+      const omitT1 = this.quirks.expiredSyncWithoutT1 && cmd.kind === 'time_sync'
+      this.emit({ kind: 'ack', ack: omitT1 ? { commandId: cmd.commandId, status: 'expired' } : { ...ack, status: 'expired' } })
       return
     }
     const apply = this.apply(cmd, ack)

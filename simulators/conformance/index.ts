@@ -50,6 +50,9 @@ async function sendCommands(srv: ConformanceServer, log: (s: string) => void): P
     { c: { ...base('sync'), kind: 'time_sync', timeSync: { serverTimeMs: now } }, expectStatus: 'ok' },
     { c: { ...base('config'), kind: 'config', config: { extra: { conformance: '1' } } } },
     { c: { ...base('expired'), issuedMs: now - 120_000, expiresMs: now - 60_000, kind: 'ping', ping: { nonceHex: '' } }, expectStatus: 'expired' },
+    // After the live sync above, so even a device that applies expired commands until its first
+    // sync (PROTOCOL.md §3.3) judges this one expired; its ack must still carry t1 (§6, rule command.expired-sync).
+    { c: { ...base('sync-expired'), issuedMs: now - 120_000, expiresMs: now - 60_000, kind: 'time_sync', timeSync: { serverTimeMs: now } }, expectStatus: 'expired' },
   ]
   for (const { c, expectStatus, nonceHex } of cmds) {
     const payload = Buffer.from(encodeCommand(c))
@@ -86,7 +89,7 @@ export async function runConformance(opts: ConformanceOptions): Promise<Conforma
       mark('kinds')
       const kindsSeen = () => expectKinds.every((k) => rec.publishes.some((p) => p.topic.endsWith(`/up/${k}`) || (p.topic.endsWith('/up/batch') && k !== 'batch')))
       await srv.waitFor(kindsSeen, phase)
-      log('step 2/4: sending commands (ping, time_sync, config, one already expired)')
+      log('step 2/4: sending commands (ping, time_sync, config, then an already expired ping and time_sync)')
       mark('commands')
       await sendCommands(srv, log)
       await srv.waitFor(acked(srv), Math.min(phase, 15_000))

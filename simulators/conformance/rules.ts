@@ -27,6 +27,7 @@ export const RULES = {
   'batch.rules': 'Batch: envelope seq 0, 1..500 items ascending by seq, no nested batch',
   'kinds.observed': 'Published every expected uplink kind',
   'command.ack': 'Every command acknowledged on .../up/ack: same command id, expired ones as "expired", ping nonce echoed, t1 set',
+  'command.expired-sync': 'An already expired time_sync is acked "expired" with its command id and t1 (received_device_time_ms) set: the server measures the clock offset from it (§6)',
   'offline.batch': 'What was recorded while offline is uploaded after reconnect as a batch',
 } as const
 
@@ -192,6 +193,24 @@ export function evaluate(rec: Recording, ctx: RuleContext): RuleResult[] {
     if (c.expectStatus === undefined && ack.status === 'expired') fail('command.ack', { ...v, message: `${c.kind} "${c.commandId}" acked "expired" but it had not expired` })
     if (c.nonceHex && ack.status === 'ok' && ack.nonceHex !== c.nonceHex) fail('command.ack', { ...v, message: `ping nonce ${ack.nonceHex ?? '(none)'} is not the one sent (${c.nonceHex})` })
     if (c.kind === 'time_sync' && ack.status === 'ok' && !ack.receivedDeviceTimeMs) fail('command.ack', { ...v, message: 'time_sync ack lacks received_device_time_ms (t1)' })
+  }
+
+  // --- an expired time sync (PROTOCOL.md §6): the EXPIRED ack still carries t1 ---
+  // A device whose clock runs ahead by more than a sync's time-to-live judges every sync
+  // expired; the server measures its offset from these acks, so t1 is required here.
+  const expiredSyncs = rec.commands.filter((c) => c.kind === 'time_sync' && c.expectStatus === 'expired')
+  if (expiredSyncs.length === 0) skip('command.expired-sync', 'no expired time_sync was sent')
+  for (const c of expiredSyncs) {
+    const a = acks.find((x) => x.env.kind === 'ack' && x.env.ack.commandId === c.commandId)
+    if (!a || a.env.kind !== 'ack') {
+      fail('command.expired-sync', { message: `expired time_sync "${c.commandId}" was never acknowledged`, atMs: c.atMs, topic: commandTopic(id), hex: hex(c.payload) })
+      continue
+    }
+    const ack = a.env.ack
+    const v: Violation = { message: '', atMs: a.d.rec.atMs, topic: a.d.rec.topic, hex: hex(a.d.rec.payload) }
+    if (ack.status !== 'expired') fail('command.expired-sync', { ...v, message: `expired time_sync "${c.commandId}" acked "${ack.status}", expected "expired"` })
+    if (!ack.receivedDeviceTimeMs)
+      fail('command.expired-sync', { ...v, message: `expired time_sync "${c.commandId}": its ack lacks received_device_time_ms (t1); an EXPIRED time-sync ack must carry the device's receive time (PROTOCOL.md §6)` })
   }
 
   // --- offline → batch ---

@@ -31,6 +31,7 @@ const variants: [string, DeviceQuirks, boolean, string][] = [
   ['no last will', {}, true, 'connect.last-will'],
   ['not acking commands', { ignoreCommands: true }, false, 'command.ack'],
   ['wrong QoS', { qos0: true }, false, 'publish.qos'],
+  ['no t1 on an expired time_sync ack', { expiredSyncWithoutT1: true }, false, 'command.expired-sync'],
 ]
 
 t.test('our patrol simulator passes every rule', async (t) => {
@@ -39,6 +40,7 @@ t.test('our patrol simulator passes every rule', async (t) => {
   t.ok(r.passed, 'all rules pass')
   t.same(failing(r), [])
   t.notOk(r.rules.some((x) => x.status === 'skip'), 'nothing skipped')
+  t.ok(r.rules.some((x) => x.id === 'command.expired-sync' && x.status === 'pass'), 'its expired time_sync ack carries t1')
 })
 
 t.test('broken variants fail with the right rule named', async (t) => {
@@ -54,6 +56,11 @@ t.test('broken variants fail with the right rule named', async (t) => {
   t.same(failing(reports[1]!), ['seq.monotonic'])
   t.same(failing(reports[2]!), ['batch.rules'])
   t.same(failing(reports[6]!), ['publish.qos'])
+  t.same(failing(reports[7]!), ['command.expired-sync'])
+  const noT1 = reports[7]!.rules.find((x) => x.id === 'command.expired-sync')!.violations
+  t.equal(noT1.length, 1, 'one violation: the expired time_sync')
+  t.match(noT1[0]!.message, /^expired time_sync "conf-sync-expired-[0-9a-f]+": its ack lacks received_device_time_ms \(t1\)/, 'names the command and the missing t1')
+  t.match(formatReport(reports[7]!), /FAIL\s+command\.expired-sync .*\n\s+- expired time_sync "conf-sync-expired-/, 'the report names the rule, then the command')
   const bad = reports[2]!.rules.find((x) => x.id === 'batch.rules')!.violations[0]!
   t.match(bad.hex!, /^[0-9a-f]+$/, 'the offending frame in hex')
 })
