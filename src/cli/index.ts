@@ -12,6 +12,7 @@ import { registerCases } from './commands/cases.ts'
 import { registerPlan } from './commands/plan.ts'
 import { registerRules } from './commands/rules.ts'
 import { registerCheckpoint, registerGrid } from './commands/grid.ts'
+import { err, out, withIo, type CliIo } from './io.ts'
 
 /** Builds the `gridpatrol` program; each command module adds itself. */
 export function buildProgram(): Command {
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .description('Backend for city grid-management field hardware (patrol devices and sensors over MQTT)')
     .showHelpAfterError()
     .exitOverride()
+    .configureOutput({ writeOut: out, writeErr: err })
   registerStart(program)
   registerConfig(program)
   registerSim(program)
@@ -35,17 +37,36 @@ export function buildProgram(): Command {
   return program
 }
 
-export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram()
-  try {
-    await program.parseAsync(argv)
-  } catch (err) {
-    if (err instanceof CommanderError) process.exit(err.exitCode)
-    if (err instanceof ConfigError) {
-      process.stderr.write(`gridpatrol: ${err.message}\n`)
-      process.exit(2)
+/**
+ * Runs one command line (argv as in process.argv: node, script, args…) and gives its exit
+ * status: 0, 1 (the command failed: its error on stderr) or 2 (bad configuration); commander's
+ * own for usage errors. With `cliIo`, the command writes and reads there instead of the process's.
+ */
+export async function run(argv: string[], cliIo?: CliIo): Promise<number> {
+  const go = async (): Promise<number> => {
+    const program = buildProgram()
+    try {
+      await program.parseAsync(argv)
+      return 0
+    } catch (e) {
+      if (e instanceof CommanderError) return e.exitCode
+      if (e instanceof ConfigError) {
+        err(`gridpatrol: ${e.message}\n`)
+        return 2
+      }
+      err(`gridpatrol: ${e instanceof Error ? e.message : String(e)}\n`)
+      return 1
     }
-    process.stderr.write(`gridpatrol: ${err instanceof Error ? err.message : String(err)}\n`)
-    process.exit(1)
   }
+  return cliIo ? withIo(cliIo, go) : go()
+}
+
+export async function main(argv: string[]): Promise<void> {
+  // `gridpatrol cases list | head`: the reader has gone, so stop quietly as other Unix tools do.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e
+    process.exit(0)
+  })
+  const code = await run(argv)
+  if (code !== 0) process.exit(code)
 }

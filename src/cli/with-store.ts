@@ -2,10 +2,16 @@ import { loadConfig } from '../config/index.ts'
 import { createLogger } from '../logger.ts'
 import { openStore } from '../store/index.ts'
 import type { Store } from '../store/types.ts'
+import { io, out } from './io.ts'
 
-/** Opens the configured store (migrations applied), runs `fn`, always closes. */
+/**
+ * Opens the configured store (migrations applied), runs `fn`, always closes; or runs `fn` on
+ * the store the caller of `run()` keeps open (see CliIo.store).
+ */
 export async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
-  const config = loadConfig()
+  const { env, store: provided } = io()
+  const config = loadConfig(env)
+  if (provided) return fn(await provided(config))
   const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel)
   const store = await openStore(config, log)
   try {
@@ -19,17 +25,17 @@ export async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T>
 /** Prints rows as an aligned table (or JSON lines with --json). */
 export function printTable(rows: Array<Record<string, unknown>>, json: boolean): void {
   if (json) {
-    process.stdout.write(JSON.stringify(rows, null, 2) + '\n')
+    out(JSON.stringify(rows, null, 2) + '\n')
     return
   }
   if (rows.length === 0) {
-    process.stdout.write('(none)\n')
+    out('(none)\n')
     return
   }
   const cols = Object.keys(rows[0]!)
   const cell = (v: unknown) => (v === null || v === undefined ? '-' : v instanceof Date ? v.toISOString() : String(v))
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)))
   const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd() + '\n'
-  process.stdout.write(line(cols))
-  for (const r of rows) process.stdout.write(line(cols.map((c) => cell(r[c]))))
+  out(line(cols))
+  for (const r of rows) out(line(cols.map((c) => cell(r[c]))))
 }

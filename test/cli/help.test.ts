@@ -35,3 +35,14 @@ t.test('an unknown command is refused with help', async (t) => {
   t.not(err?.code, 0)
   t.match(err?.stderr, /unknown command/)
 })
+
+t.test('output piped into a reader that stops early (`| head`): exit 0, no EPIPE trace', async (t) => {
+  const { spawn } = await import('node:child_process')
+  const child = spawn(process.execPath, [bin, 'config', 'vars'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+  child.stdout.once('data', () => child.stdout.destroy())
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)))
+  t.equal(code, 0)
+  t.notMatch(stderr, /EPIPE|Unhandled/)
+})

@@ -10,6 +10,7 @@ import { addDays, localToInstant } from '../../rules/tz.ts'
 import type { CaseRow } from '../../store/types.ts'
 import { requireLocalDate } from '../dates.ts'
 import { printTable, withStore } from '../with-store.ts'
+import { out, err } from '../io.ts'
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
 /** RFC 4180 field: quoted when it holds a comma, quote or line break. */
@@ -65,11 +66,11 @@ export function registerCases(program: Command): void {
           return { rows, total: rows.length < limit ? rows.length : await store.cases.count(filter) }
         })
         // overdue: "stage" past the deadline of the stage it waits in, "closure" past its closure deadline.
-        if (o.json) process.stdout.write(JSON.stringify(rows.map((c) => ({ ...c, overdue: overdueFlags(c, now) })), null, 2) + '\n')
+        if (o.json) out(JSON.stringify(rows.map((c) => ({ ...c, overdue: overdueFlags(c, now) })), null, 2) + '\n')
         else printTable(rows.map((c) => summary(c, now)), false)
         // Never cut short silently (stderr: --json stays parseable).
         if (total > rows.length) {
-          process.stderr.write(`showing the oldest ${rows.length} of ${total} matching cases: narrow with --grid, --date, --state, --rule or --department, or raise --limit\n`)
+          err(`showing the oldest ${rows.length} of ${total} matching cases: narrow with --grid, --date, --state, --rule or --department, or raise --limit\n`)
         }
       },
     )
@@ -90,12 +91,12 @@ export function registerCases(program: Command): void {
         if (to <= from) throw new Error(`--to ${o.to} is before --from ${o.from}`)
         return caseStats(store, { by: o.by, from, to, asOf })
       })
-      const out = rows.map((r) => ({ [o.by]: r.group, due: r.due, closed: r.closed, closedOnTime: r.closedOnTime, overdueOpen: r.overdueOpen, closureRate: r.closureRate, onTimeClosureRate: r.onTimeClosureRate }))
-      if (o.format === 'json') process.stdout.write(JSON.stringify(out, null, 2) + '\n')
+      const stats = rows.map((r) => ({ [o.by]: r.group, due: r.due, closed: r.closed, closedOnTime: r.closedOnTime, overdueOpen: r.overdueOpen, closureRate: r.closureRate, onTimeClosureRate: r.onTimeClosureRate }))
+      if (o.format === 'json') out(JSON.stringify(stats, null, 2) + '\n')
       else if (o.format === 'csv') {
         const head = [o.by, 'due', 'closed', 'closed_on_time', 'overdue_open', 'closure_rate_pct', 'on_time_closure_rate_pct']
-        process.stdout.write([head.join(','), ...out.map((r) => Object.values(r).map(csvField).join(','))].join('\r\n') + '\r\n')
-      } else printTable(out, false)
+        out([head.join(','), ...stats.map((r) => Object.values(r).map(csvField).join(','))].join('\r\n') + '\r\n')
+      } else printTable(stats, false)
     })
   cases
     .command('show')
@@ -103,23 +104,23 @@ export function registerCases(program: Command): void {
     .argument('<id>', 'case id')
     .option('--json', 'JSON output')
     .action(async (id: string, o: { json?: boolean }) => {
-      const out = await withStore(async (store) => {
+      const shown = await withStore(async (store) => {
         const c = await store.cases.get(Number(id))
         return c ? { case: c, events: await store.cases.events(c.id) } : undefined
       })
-      if (!out) throw new Error(`case "${id}" does not exist`)
+      if (!shown) throw new Error(`case "${id}" does not exist`)
       if (o.json) {
-        process.stdout.write(JSON.stringify(out, null, 2) + '\n')
+        out(JSON.stringify(shown, null, 2) + '\n')
         return
       }
-      const c = out.case
-      process.stdout.write(
+      const c = shown.case
+      out(
         `case ${c.id}  ${c.state}  ${c.priority}\n${c.title}\n` +
           `rule ${c.rule}  grid ${c.gridId}  subject ${c.subject ?? '-'}  window ${c.windowKey ?? '-'}\n` +
           `category ${c.category}  department ${c.department ?? '-'}  stage due ${iso(c.stageDueAtMs) ?? '-'}  closure due ${iso(c.closureDueAtMs)}  overdue ${overdue(c, Date.now()) ?? 'no'}\n` +
           `evidence ${c.evidence.join(' ') || '-'}\ndetail ${JSON.stringify(c.detail)}\n${c.clearedAtMs ? `condition cleared ${iso(c.clearedAtMs)}\n` : ''}\naudit trail\n`,
       )
-      printTable(out.events.map((e) => ({ at: iso(e.atMs), from: e.from, to: e.to, rule: e.rule, actor: e.actor, role: e.role, note: e.note })), false)
+      printTable(shown.events.map((e) => ({ at: iso(e.atMs), from: e.from, to: e.to, rule: e.rule, actor: e.actor, role: e.role, note: e.note })), false)
     })
   cases
     .command('transition')
@@ -140,8 +141,8 @@ export function registerCases(program: Command): void {
         const runner = createRunner({ store, log: pino({ level: 'silent' }) })
         for (const id of ids) {
           try {
-            const out = await runner.transitionCase(Number(id), o.to, { id: o.actor, roles: o.role }, o.note ?? null)
-            process.stdout.write(`case ${out.case.id}: ${out.event?.from} → ${out.case.state} (${out.event?.rule}) by ${o.actor}\n`)
+            const moved = await runner.transitionCase(Number(id), o.to, { id: o.actor, roles: o.role }, o.note ?? null)
+            out(`case ${moved.case.id}: ${moved.event?.from} → ${moved.case.state} (${moved.event?.rule}) by ${o.actor}\n`)
           } catch (err) {
             // The rule's own message, prefixed with its code and the rule that refused.
             const why = err instanceof RulesError ? `${err.code} [${err.rule}]: ${err.message}` : err instanceof Error ? err.message : String(err)

@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { out, err } from '../io.ts'
 
 export function registerConformance(program: Command): void {
   program
@@ -26,9 +27,9 @@ export function registerConformance(program: Command): void {
         phaseTimeoutMs: Number(o.phaseTimeout) * 1000,
         offlineMs: Number(o.offline) * 1000,
         skipOffline: o.skipOffline === true,
-        ...(o.json ? {} : { log: (l: string) => process.stderr.write(`${l}\n`) }),
+        ...(o.json ? {} : { log: (l: string) => err(`${l}\n`) }),
       })
-      process.stdout.write(o.json ? `${JSON.stringify(report, null, 1)}\n` : `${formatReport(report)}\n`)
+      out(o.json ? `${JSON.stringify(report, null, 1)}\n` : `${formatReport(report)}\n`)
       process.exitCode = report.passed ? 0 : 1
     })
 }

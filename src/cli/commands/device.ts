@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { isValidDeviceId } from '../../../firmware-protocol/index.ts'
 import { printTable, withStore } from '../with-store.ts'
+import { out, err } from '../io.ts'
 
 const deviceId = (v: string) => {
   if (!isValidDeviceId(v)) throw new InvalidArgumentError('a device id is 1-64 characters of A-Z a-z 0-9 _ -')
@@ -9,8 +10,8 @@ const deviceId = (v: string) => {
 
 function printSecret(id: string, secret: string): void {
   // The only time the secret is visible: only its scrypt hash is stored.
-  process.stdout.write(`device ${id}\nsecret ${secret}\n`)
-  process.stderr.write('Store this secret now: it is not kept and cannot be shown again (rotate-secret issues a new one).\n')
+  out(`device ${id}\nsecret ${secret}\n`)
+  err('Store this secret now: it is not kept and cannot be shown again (rotate-secret issues a new one).\n')
 }
 
 export function registerDevice(program: Command): void {
@@ -69,7 +70,7 @@ export function registerDevice(program: Command): void {
       .action(async (id: string) => {
         const ok = await withStore((store) => store.devices.setDisabled(id, disabled))
         if (!ok) throw new Error(`device "${id}" does not exist`)
-        process.stdout.write(`device ${id} ${disabled ? 'disabled' : 'enabled'}\n`)
+        out(`device ${id} ${disabled ? 'disabled' : 'enabled'}\n`)
       })
   }
 

@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import type { GridLevel } from '../../store/types.ts'
 import { printTable, withStore } from '../with-store.ts'
 import { isValidTimeZone } from '../../rules/tz.ts'
+import { out } from '../io.ts'
 
 const num = (what: string) => (v: string) => {
   const n = Number(v)
@@ -34,7 +35,7 @@ export function registerGrid(program: Command): void {
         if (parent && parent.level !== expected) throw new Error(`the parent of a ${o.level} grid must be a ${expected}; "${parent.id}" is a ${parent.level}`)
         return store.grids.create({ id, level: o.level, parentId: o.parent ?? null, name: o.name ?? id, standardCode: o.code ?? null, timeZone: o.timeZone })
       })
-      process.stdout.write(`grid ${row.id} (${row.level}) added\n`)
+      out(`grid ${row.id} (${row.level}) added\n`)
     })
   grid
     .command('list')
@@ -69,7 +70,7 @@ export function registerCheckpoint(program: Command): void {
         if (await store.checkpoints.get(id)) throw new Error(`checkpoint "${id}" already exists`)
         return store.checkpoints.create({ id, gridId: o.grid, tagId: o.tag ?? null, name: o.name ?? id, lat: o.lat ?? null, lon: o.lon ?? null, ...(o.radius ? { radiusM: o.radius } : {}) })
       })
-      process.stdout.write(`checkpoint ${row.id} added to grid ${row.gridId}\n`)
+      out(`checkpoint ${row.id} added to grid ${row.gridId}\n`)
     })
   cp.command('list')
     .description('List the checkpoints of a grid')

@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import { loadConfig } from '../../config/index.ts'
 import { createLogger } from '../../logger.ts'
 import { openStore } from '../../store/index.ts'
+import { io } from '../io.ts'
 
 interface Options {
   broker: string
@@ -29,14 +30,14 @@ export function registerIngest(program: Command): void {
     .option('--topic-prefix <prefix>', "prefix in front of gp/v1/... on that broker (e.g. a mount point 'site-a/')")
     .option('--no-rules', 'do not run the rules scheduler in this process')
     .action(async (o: Options) => {
-      const config = loadConfig()
+      const config = loadConfig(io().env)
       const log = createLogger(config.logLevel)
       const [{ Registry }, { connectExternal, createIngest }, { createRulesEngine }] = await Promise.all([import('prom-client'), import('../../../ingest/index.ts'), import('../../rules/scheduler.ts')])
       const registry = new Registry()
       const store = await openStore(config, log)
       await store.migrate()
       const ingest = createIngest({ store, log, registry })
-      const password = o.password ?? process.env['GRIDPATROL_INGEST_PASSWORD']
+      const password = o.password ?? io().env['GRIDPATROL_INGEST_PASSWORD']
       const external = await connectExternal(ingest, {
         url: o.broker,
         clientId: o.clientId,

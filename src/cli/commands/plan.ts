@@ -4,6 +4,7 @@ import { ZodError } from 'zod'
 import { parsePlan } from '../../rules/plans/schema.ts'
 import { addDays, instantToLocal } from '../../rules/tz.ts'
 import { printTable, withStore } from '../with-store.ts'
+import { io, out } from '../io.ts'
 
 /** Every issue with its field path, e.g. `windows.every: must divide …`. */
 function describeIssues(err: ZodError): string {
@@ -44,11 +45,11 @@ export function registerPlan(program: Command): void {
         if (!(await store.grids.get(o.grid))) throw new Error(`grid "${o.grid}" does not exist (gridpatrol grid add)`)
         const first = (await store.plans.list(o.grid)).length === 0
         const plan = dated ? parsed : first ? { ...parsed, effectiveFrom: today, effectiveAt: parsed.effectiveAt ?? new Date(now).toISOString() } : { ...parsed, effectiveFrom: addDays(today, 1) }
-        return { row: await store.plans.put({ gridId: o.grid, effectiveFrom: plan.effectiveFrom ?? null, plan, createdBy: process.env['USER'] ?? null }), first }
+        return { row: await store.plans.put({ gridId: o.grid, effectiveFrom: plan.effectiveFrom ?? null, plan, createdBy: io().env['USER'] ?? null }), first }
       })
       const at = (row.plan as { effectiveAt?: string }).effectiveAt
       const from = row.effectiveFrom
-      process.stdout.write(
+      out(
         `plan for grid ${row.gridId} stored as version ${row.version}` +
           (from ? `, effective from ${from}` : ', effective on every date (retroactive)') +
           (at ? ` (windows ended before ${at} are not judged)` : '') +
@@ -65,10 +66,10 @@ export function registerPlan(program: Command): void {
       const rows = await withStore((store) => store.plans.list(o.grid))
       if (rows.length === 0) throw new Error(`grid "${o.grid}" has no plan`)
       if (o.json) {
-        process.stdout.write(JSON.stringify(rows, null, 2) + '\n')
+        out(JSON.stringify(rows, null, 2) + '\n')
         return
       }
       printTable(rows.map((r) => ({ version: r.version, effectiveFrom: r.effectiveFrom, createdBy: r.createdBy, createdAt: r.createdAt })), false)
-      process.stdout.write(`\nversion ${rows.at(-1)?.version}:\n${JSON.stringify(rows.at(-1)?.plan, null, 2)}\n`)
+      out(`\nversion ${rows.at(-1)?.version}:\n${JSON.stringify(rows.at(-1)?.plan, null, 2)}\n`)
     })
 }

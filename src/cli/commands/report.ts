@@ -6,6 +6,7 @@ import { createRunner, type ReportDetail } from '../../rules/runner.ts'
 import type { CoverageReportRow } from '../../store/types.ts'
 import { requireLocalDate } from '../dates.ts'
 import { printTable, withStore } from '../with-store.ts'
+import { err, out } from '../io.ts'
 
 type Format = 'table' | 'json' | 'csv'
 
@@ -33,16 +34,16 @@ export function coverageCsv(r: CoverageReportRow): string {
 /** `summary`: the stored report's (the header speaks for the stored revision; the cells are the derived detail). */
 function printReport(r: CoverageReportRow, format: Format, summary: CoverageResult['summary']): void {
   if (format === 'json') {
-    process.stdout.write(JSON.stringify(r, null, 2) + '\n')
+    out(JSON.stringify(r, null, 2) + '\n')
     return
   }
   if (format === 'csv') {
-    process.stdout.write(coverageCsv(r))
+    out(coverageCsv(r))
     return
   }
   const result = r.result as CoverageResult
   const s = summary
-  process.stdout.write(
+  out(
     `grid ${r.gridId}  date ${r.localDate}  revision ${r.revision}  watermark ${iso(r.watermarkMs) ?? '-'}  evaluated ${iso(r.evaluatedAtMs)}\n` +
       `coverage ${s.coveragePct ?? '-'}%  met ${s.met}  missed ${s.missed}  pending ${s.pending}  of ${s.required}\n\n`,
   )
@@ -52,11 +53,11 @@ function printReport(r: CoverageReportRow, format: Format, summary: CoverageResu
     false,
   )
   if (result.gaps.length > 0) {
-    process.stdout.write('\ngaps\n')
+    out('\ngaps\n')
     printTable(result.gaps.map((g) => ({ checkpoint: g.checkpointId, from: iso(g.from), to: iso(g.to), minutes: g.minutes, final: g.final })), false)
   }
   if (result.signals.length > 0) {
-    process.stdout.write('\nsignals\n')
+    out('\nsignals\n')
     printTable(result.signals.map((x) => ({ kind: x.kind, device: x.deviceId, at: iso(x.at), checkins: x.checkinIds.join(' '), detail: JSON.stringify(x.detail) })), false)
   }
 }
@@ -76,7 +77,7 @@ function warnDisagreements(r: CoverageReportRow, d: ReportDetail, format: Format
     'Rows were committed with a receipt time older than that watermark after the report was computed (or data was removed).',
     'The stored verdicts, gaps and cases stand; re-evaluate (--evaluate) to store a revision that includes those rows.',
   ]
-  ;(format === 'table' ? process.stdout : process.stderr).write((format === 'table' ? '\n' : '') + lines.join('\n') + '\n')
+  ;(format === 'table' ? out : err)((format === 'table' ? '\n' : '') + lines.join('\n') + '\n')
 }
 
 function describeChange(c: CoverageChange): string {
@@ -155,13 +156,13 @@ export function registerReport(program: Command): void {
           grid: r.gridId, revision: r.revision, coverage: r.coveragePct, met: r.met, missed: r.missed, pending: r.pending,
           evaluated: iso(r.evaluatedAtMs), watermark: iso(r.watermarkMs),
         }))
-      if (o.format === 'json') process.stdout.write(JSON.stringify(rows, null, 2) + '\n')
+      if (o.format === 'json') out(JSON.stringify(rows, null, 2) + '\n')
       else if (o.format === 'csv') {
         const head = ['grid', 'revision', 'coverage', 'met', 'missed', 'pending', 'evaluated', 'watermark'] as const
-        process.stdout.write([head.join(','), ...rows.map((r) => head.map((k) => csvField(r[k])).join(','))].join('\r\n') + '\r\n')
+        out([head.join(','), ...rows.map((r) => head.map((k) => csvField(r[k])).join(','))].join('\r\n') + '\r\n')
       } else {
         printTable(rows.map((r) => ({ ...r, coverage: r.coverage === null ? '-' : `${r.coverage}%` })), false)
-        process.stdout.write(`\n${rows.length} of ${heads.length} grid(s) with a report for ${o.date}${below === undefined ? '' : ` (below ${below}%)`}\n`)
+        out(`\n${rows.length} of ${heads.length} grid(s) with a report for ${o.date}${below === undefined ? '' : ` (below ${below}%)`}\n`)
       }
     })
   report
@@ -178,7 +179,7 @@ export function registerReport(program: Command): void {
       const revisions = await withStore((store) => store.reports.revisions(o.grid, o.date))
       if (revisions.length === 0) throw new Error(`no coverage report for grid "${o.grid}" on ${o.date} (report coverage evaluates one)`)
       if (o.format === 'json') {
-        process.stdout.write(JSON.stringify(revisions, null, 2) + '\n')
+        out(JSON.stringify(revisions, null, 2) + '\n')
         return
       }
       printTable(
@@ -198,13 +199,13 @@ export function registerReport(program: Command): void {
       for (const r of revisions) {
         const changes = r.changes as CoverageChange[]
         if (changes.length === 0) continue
-        process.stdout.write(`\nrevision ${r.revision}${r.pending > 0 ? ' (provisional)' : ''}:\n`)
-        for (const c of changes.slice(0, 50)) process.stdout.write(`  ${describeRevisionChange(c)}\n`)
-        if (changes.length > 50) process.stdout.write(`  … and ${changes.length - 50} more (--format json lists them all)\n`)
+        out(`\nrevision ${r.revision}${r.pending > 0 ? ' (provisional)' : ''}:\n`)
+        for (const c of changes.slice(0, 50)) out(`  ${describeRevisionChange(c)}\n`)
+        if (changes.length > 50) out(`  … and ${changes.length - 50} more (--format json lists them all)\n`)
       }
       const replaced = replacedRanges(revisions.map((r) => r.revision))
       if (replaced.length > 0) {
-        process.stdout.write(
+        out(
           `\nRevision(s) ${replaced.join(', ')}: provisional (cells pending), replaced by the next revision; its changes are counted from them ` +
             '(GRIDPATROL_KEEP_PROVISIONAL_REPORTS=1 keeps them).\n',
         )
@@ -260,7 +261,7 @@ export function registerReport(program: Command): void {
       if (found.detail.source === 'past_retention') {
         const met = (found.row.result as CoverageResult).summary.met
         const line = `NOTE: ${o.date} is past the check-in retention: only the stored report's exceptions are listed above; its ${met} met cell(s) are not listed, and the check-ins that proved them are no longer kept.\n`
-        ;(o.format === 'table' ? process.stdout : process.stderr).write((o.format === 'table' ? '\n' : '') + line)
+        ;(o.format === 'table' ? out : err)((o.format === 'table' ? '\n' : '') + line)
       }
     })
 }

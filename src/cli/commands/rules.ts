@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { Argument, type Command } from 'commander'
 import { effectiveRulesConfig, parseRulesConfig, RULES_CONFIG_KEYS, RulesConfigError, type RulesConfigKey } from '../../rules/cases/config.ts'
 import { withStore } from '../with-store.ts'
+import { out, err } from '../io.ts'
 
 const keyArgument = () =>
   new Argument(
@@ -35,8 +36,8 @@ export function registerRules(program: Command): void {
     .addArgument(keyArgument())
     .action(async (key: RulesConfigKey) => {
       const stored = await withStore((store) => store.rulesConfig.get(key))
-      if (stored === undefined || stored === null) process.stderr.write(`${key}: not set, these are the defaults\n`)
-      process.stdout.write(JSON.stringify(effectiveRulesConfig(key, stored), null, 2) + '\n')
+      if (stored === undefined || stored === null) err(`${key}: not set, these are the defaults\n`)
+      out(JSON.stringify(effectiveRulesConfig(key, stored), null, 2) + '\n')
     })
   config
     .command('set')
@@ -59,6 +60,6 @@ export function registerRules(program: Command): void {
           : key === 'calendar'
             ? `calendar in ${(value as { timeZone: string }).timeZone}`
             : `offline after ${(value as { offline: { offlineMinutes: number } }).offline.offlineMinutes} min, ${(value as { thresholds: unknown[] }).thresholds.length} sensor thresholds`
-      process.stdout.write(`${key} stored (${what})\n`)
+      out(`${key} stored (${what})\n`)
     })
 }

@@ -3,9 +3,9 @@ import type { Command } from 'commander'
 import type { LiveOptions, startLiveFleet } from '../../../simulators/live.ts'
 import type { Uplink } from '../../../firmware-protocol/index.ts'
 import type { SensorMetric } from '../../../simulators/sensor.ts'
+import { io, out } from '../io.ts'
 
-const out = (s: string) => process.stdout.write(s)
-const isTty = () => process.stdout.isTTY === true
+const isTty = () => io().stdout.isTTY === true
 
 function progress(line: string): void {
   if (isTty()) out(`\r${line.padEnd(100)}`)

@@ -1,13 +1,14 @@
 import type { Command } from 'commander'
 import { loadConfig } from '../../config/index.ts'
 import { createLogger } from '../../logger.ts'
+import { io } from '../io.ts'
 
 export function registerStart(program: Command): void {
   program
     .command('start')
     .description('Run everything in one process: broker, ingest, rules and API (embedded database unless DATABASE_URL is set)')
     .action(async () => {
-      const config = loadConfig()
+      const config = loadConfig(io().env)
       const log = createLogger(config.logLevel)
       // loaded here, not at the top: the broker, API and ingest are only `start`'s (every other command starts faster)
       const { start } = await import('../../main.ts')

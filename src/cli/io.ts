@@ -1,0 +1,44 @@
+// Where a command writes and which environment it reads. The `gridpatrol` process uses its
+// own streams and environment; `run()` can be given others (tests run commands in-process,
+// each with its own output, concurrently), kept per call with AsyncLocalStorage.
+import { AsyncLocalStorage } from 'node:async_hooks'
+import type { Config } from '../config/schema.ts'
+import type { Store } from '../store/types.ts'
+
+export interface CliIo {
+  stdout: { write(chunk: string): unknown; isTTY?: boolean }
+  stderr: { write(chunk: string): unknown }
+  env: Record<string, string | undefined>
+  /**
+   * An open, migrated store for the commands that use one, instead of opening the configured
+   * one for the command and closing it after; the command does not close it.
+   */
+  store?: (config: Config) => Promise<Store>
+}
+
+const processIo: CliIo = {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  get env() {
+    return process.env
+  },
+}
+
+const current = new AsyncLocalStorage<CliIo>()
+
+/** The running command's streams and environment. */
+export function io(): CliIo {
+  return current.getStore() ?? processIo
+}
+
+export function out(text: string): void {
+  io().stdout.write(text)
+}
+
+export function err(text: string): void {
+  io().stderr.write(text)
+}
+
+export function withIo<T>(cliIo: CliIo, fn: () => T): T {
+  return current.run(cliIo, fn)
+}
