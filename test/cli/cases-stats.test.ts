@@ -1,30 +1,12 @@
 // `gridpatrol cases stats` and the overdue flags of `cases list` on an embedded
 // store seeded with known workflow histories (test/rules/cases/closure-seed.ts).
 import t from 'tap'
-import { execFile } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { promisify } from 'node:util'
-import { fileURLToPath } from 'node:url'
-import { openEmbeddedStore } from '../helpers/store.ts'
+import { embeddedCli } from '../helpers/cli.ts'
 import { seedClosureCases } from '../rules/cases/closure-seed.ts'
 
-const run = promisify(execFile)
-const bin = fileURLToPath(new URL('../../bin/gridpatrol.js', import.meta.url))
-
 t.test('cases stats per department / street, cases list overdue', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'gp-cli-stats-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  const dataDir = join(dir, 'data')
-  // Seed, then close: the embedded database belongs to one process at a time.
-  await t.test('seed', async (t) => {
-    const store = await openEmbeddedStore(t, { dataDir })
-    await seedClosureCases(store)
-  })
-  const env: NodeJS.ProcessEnv = { ...process.env, GRIDPATROL_DATA_DIR: dataDir, GRIDPATROL_LOG_LEVEL: 'silent' }
-  delete env['DATABASE_URL']
-  const gp = (...args: string[]) => run(process.execPath, [bin, ...args], { env })
+  const { gp, store } = await embeddedCli(t, 'gp-cli-stats')
+  await seedClosureCases(await store())
 
   const csv = (await gp('cases', 'stats', '--by', 'department', '--format', 'csv')).stdout
   t.equal(

@@ -9,10 +9,10 @@ import { DEFAULT_CATEGORIES } from '../../src/rules/cases/categories.ts'
 import { parsePlan } from '../../src/rules/plans/schema.ts'
 import { createRunner } from '../../src/rules/runner.ts'
 import { embeddedCli } from '../helpers/cli.ts'
-import { openEmbeddedStore, silentLog } from '../helpers/store.ts'
+import { silentLog } from '../helpers/store.ts'
 
 t.test('rules config show/set, then cases filed with them', async (t) => {
-  const { dir, env, gp, fails } = await embeddedCli(t, 'gp-cli-rules-config')
+  const { dir, gp, fails, store: cliStore } = await embeddedCli(t, 'gp-cli-rules-config')
   const file = async (name: string, doc: unknown) => {
     const p = join(dir, name)
     await writeFile(p, typeof doc === 'string' ? doc : JSON.stringify(doc))
@@ -37,9 +37,8 @@ t.test('rules config show/set, then cases filed with them', async (t) => {
   t.match((await fails('rules', 'config', 'set', 'device-rules', '--file', await file('dev-bad.json', { thresholds: [{ metric: 'water_level', above: 2, forMinutes: -1 }] })))?.stderr, /thresholds\.0\.forMinutes/)
   t.match((await gp('rules', 'config', 'set', 'device-rules', '--file', await file('dev.json', { offline: { offlineMinutes: 45 }, thresholds: [{ metric: 'water_level', above: 2 }] }))).stdout, /device-rules stored \(offline after 45 min, 1 sensor thresholds\)/)
 
-  // The commands have exited: open the same embedded store here. A coverage report of a
-  // past day raises patrol_miss cases, filed with the stored table and calendar.
-  const store = await openEmbeddedStore(t, { dataDir: env['GRIDPATROL_DATA_DIR']! })
+  // A coverage report of a past day raises patrol_miss cases, filed with the stored table and calendar.
+  const store = await cliStore()
   t.strictSame(await store.rulesConfig.get('calendar'), calendarSchema.parse(calendar), 'the calendar stored with its defaults filled in')
   t.equal(((await store.rulesConfig.get('device-rules')) as { offline: { offlineMinutes: number } }).offline.offlineMinutes, 45)
   await store.grids.create({ id: 'CFG', level: 'district', name: 'CFG' })

@@ -1,21 +1,15 @@
 // The rules' CLI end to end on an embedded store, reports: a report's cell detail derived
 // from its watermark (and the warning when it disagrees), revision history, replaced
 // provisional revisions, every grid's coverage on a day, and a day past the retention.
-// (Split from rules.test.ts: each file is ≈ 25 CLI processes, each opening PGlite, and
-// the two run side by side.)
 import t from 'tap'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createRunner } from '../../src/rules/runner.ts'
-import { openStore } from '../../src/store/index.ts'
 import { embeddedCli } from '../helpers/cli.ts'
 import { silentLog } from '../helpers/store.ts'
 
-// ≈ 25 CLI processes on the embedded store (≈ 2.8 s each): past .taprc's 180 s on a busy machine.
-t.setTimeout(360_000)
-
 t.test('report coverage, revisions, day; past the retention', async (t) => {
-  const { dir, dataDir, gp, fails, withEnv } = await embeddedCli(t, 'gp-cli-reports')
+  const { dir, gp, fails, withEnv, store: cliStore } = await embeddedCli(t, 'gp-cli-reports')
 
   // A grid whose plan applies to every date (version 2, as in rules.test.ts), evaluated once for
   // 2024-06-01 with no check-in: revision 1, every cell missed.
@@ -29,18 +23,14 @@ t.test('report coverage, revisions, day; past the retention', async (t) => {
   // Stored reports keep only the exceptions; `report coverage` prints every cell with its
   // evidence, derived as of the report's watermark, and says so when that disagrees with
   // the stored report (here: a row committed after it with an older receipt time).
-  const store = await openStore({ dataDir, databaseUrl: undefined }, silentLog)
+  const store = await cliStore()
   const T = Date.parse('2024-06-01T03:00:00+08:00')
   const checkin = (seq: number, tagId: string, at: number, receivedAtMs: number) =>
     ({ kind: 'checkin', deviceId: 'cg-dev', seq, deviceTimeMs: at, receivedAtMs, clockFuture: false, clockAncient: false, tagId, method: 'nfc', checkpointId: null, gridId: 'CG' }) as const
-  try {
-    await store.uplinks.write({ records: [checkin(1, 't-a', T, T + 60_000)] })
-    t.equal((await createRunner({ store, log: silentLog, now: () => T + 86_400_000 }).evaluateDay('CG', '2024-06-01')).revision, 2)
-    t.strictSame(((await store.reports.latest('CG', '2024-06-01'))?.result as { cells: unknown[] }).cells.length, 3, 'stored: the three exceptions')
-    await store.uplinks.write({ records: [checkin(2, 'CG-B', T, T + 30_000)] })
-  } finally {
-    await store.close()
-  }
+  await store.uplinks.write({ records: [checkin(1, 't-a', T, T + 60_000)] })
+  t.equal((await createRunner({ store, log: silentLog, now: () => T + 86_400_000 }).evaluateDay('CG', '2024-06-01')).revision, 2)
+  t.strictSame(((await store.reports.latest('CG', '2024-06-01'))?.result as { cells: unknown[] }).cells.length, 3, 'stored: the three exceptions')
+  await store.uplinks.write({ records: [checkin(2, 'CG-B', T, T + 30_000)] })
   const table = (await gp('report', 'coverage', '--grid', 'CG', '--date', '2024-06-01')).stdout
   t.match(table, /revision 2 .*\ncoverage 25%  met 1  missed 3  pending 0  of 4\n/)
   t.match(table, /00:00-12:00 +CG-A +met +1\/1 +cg-dev:1\n/, 'the met cell with its evidence')
@@ -58,13 +48,8 @@ t.test('report coverage, revisions, day; past the retention', async (t) => {
   t.strictSame(JSON.parse((await gp('report', 'revisions', '--grid', 'CG', '--date', '2024-06-01', '--format', 'json')).stdout).map((r: { revision: number }) => r.revision), [1, 2])
   t.match((await fails('report', 'revisions', '--grid', 'CG', '--date', '2024-06-05'))?.stderr, /no coverage report for grid "CG" on 2024-06-05/)
   // A day evaluated while its windows were open: its provisional revisions were replaced.
-  const store2 = await openStore({ dataDir, databaseUrl: undefined }, silentLog)
-  try {
-    for (const at of ['2024-06-02T06:00:00+08:00', '2024-06-02T13:00:00+08:00', '2024-06-03T01:00:00+08:00']) {
-      await createRunner({ store: store2, log: silentLog, now: () => Date.parse(at) }).evaluateDay('CG', '2024-06-02')
-    }
-  } finally {
-    await store2.close()
+  for (const at of ['2024-06-02T06:00:00+08:00', '2024-06-02T13:00:00+08:00', '2024-06-03T01:00:00+08:00']) {
+    await createRunner({ store: await cliStore(), log: silentLog, now: () => Date.parse(at) }).evaluateDay('CG', '2024-06-02')
   }
   const replaced = (await gp('report', 'revisions', '--grid', 'CG', '--date', '2024-06-02')).stdout
   t.match(replaced, /\n3 +\S+ +\S+ +2 +0% +0 +4 +0 +\d+\n/)
