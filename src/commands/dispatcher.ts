@@ -48,8 +48,9 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
   // (a takeover's late offline event for the old client must not remove the new one).
   const online = new Map<string, string>()
   const busy = new Map<string, Promise<number>>()
-  // The last time sync sent to each online device; `open`: its measurement not looked at yet.
-  const syncs = new Map<string, { commandId: string; sentAt: number; followUp: boolean; open: boolean }>()
+  // The last time sync sent to each online device; `open`: its measurement not looked at yet;
+  // `stretched`: its expiry was moved into a clock measured ahead (sendSync).
+  const syncs = new Map<string, { commandId: string; sentAt: number; followUp: boolean; stretched: boolean; open: boolean }>()
 
   async function deliver(rows: CommandRow[]): Promise<number> {
     const sent: string[] = []
@@ -79,7 +80,7 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
     return next
   }
 
-  async function send(deviceId: string, body: CommandBody, opts: { ttlMs?: number | null; followUp?: boolean } = {}): Promise<CommandRow> {
+  async function send(deviceId: string, body: CommandBody, opts: { ttlMs?: number | null; followUp?: boolean; stretched?: boolean } = {}): Promise<CommandRow> {
     const issuedMs = now()
     const ttl = opts.ttlMs === undefined ? defaultTtl : opts.ttlMs
     const command = { commandId: randomUUID(), issuedMs, expiresMs: ttl === null ? 0 : issuedMs + ttl, ...body } as Command
@@ -93,14 +94,22 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
       expiresAtMs: ttl === null ? null : issuedMs + ttl,
     })
     // every time sync, this service's or an operator's, is looked at for a follow-up (tendClocks)
-    if (command.kind === 'time_sync') syncs.set(deviceId, { commandId: command.commandId, sentAt: issuedMs, followUp: opts.followUp === true, open: true })
+    if (command.kind === 'time_sync') {
+      syncs.set(deviceId, { commandId: command.commandId, sentAt: issuedMs, followUp: opts.followUp === true, stretched: opts.stretched === true, open: true })
+    }
     if (online.has(deviceId)) await flush(deviceId, true)
     return row
   }
 
-  async function sendSync(deviceId: string, followUp: boolean): Promise<void> {
+  /**
+   * `aheadMs`: how far the device's clock was measured ahead. The device judges `expires_ms` by its own
+   * clock, so a clock ahead by more than the sync's life finds every sync expired and is never corrected:
+   * its expiry is moved that far (PROTOCOL.md §6); a round trip over 30 s still gives no estimate.
+   */
+  async function sendSync(deviceId: string, followUp: boolean, aheadMs = 0): Promise<void> {
     // t0 is taken now, at sending time: a time sync is never queued for later.
-    await send(deviceId, { kind: 'time_sync', timeSync: { serverTimeMs: now() } }, { ttlMs: SYNC_TTL_MS, followUp })
+    const stretched = aheadMs > 0
+    await send(deviceId, { kind: 'time_sync', timeSync: { serverTimeMs: now() } }, { ttlMs: SYNC_TTL_MS + Math.max(0, Math.ceil(aheadMs)), followUp, stretched })
   }
 
   async function onConnect(deviceId: string): Promise<void> {
@@ -109,7 +118,7 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
     await flush(deviceId)
     const last = await o.store.clock.latest(deviceId)
     if (!last || now() - last.measuredAt.getTime() > syncEvery) await sendSync(deviceId, false)
-    else syncs.set(deviceId, { commandId: last.commandId ?? '', sentAt: last.measuredAt.getTime(), followUp: false, open: false })
+    else syncs.set(deviceId, { commandId: last.commandId ?? '', sentAt: last.measuredAt.getTime(), followUp: false, stretched: false, open: false })
   }
 
   /** Per online device: a sync every syncEvery, and one follow-up after a sync that measured a large offset. */
@@ -128,8 +137,17 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
       const last = latest.get(deviceId)
       if (last?.commandId === s.commandId) {
         s.open = false
-        if (!s.followUp && Math.abs(last.offsetMs) > followUpAbove) {
-          log.info({ deviceId, offsetMs: Math.round(last.offsetMs) }, 'large clock offset measured; a follow-up time sync learns whether the device corrected it')
+        if (Math.abs(last.offsetMs) <= followUpAbove) continue
+        const offsetMs = Math.round(last.offsetMs)
+        if (last.offsetMs > 0 && (await o.store.commands.get(s.commandId))?.ackStatus === 'expired') {
+          // Its clock is so far ahead that it judged the sync expired and did not apply it.
+          if (s.stretched) log.warn({ deviceId, offsetMs }, 'the device judged a time sync expired although its expiry allowed for its clock; the periodic sync tries again')
+          else {
+            log.info({ deviceId, offsetMs }, 'the device judged a time sync expired by its clock, which runs ahead; one more with its expiry moved as far')
+            await sendSync(deviceId, false, last.offsetMs)
+          }
+        } else if (!s.followUp) {
+          log.info({ deviceId, offsetMs }, 'large clock offset measured; a follow-up time sync learns whether the device corrected it')
           await sendSync(deviceId, true)
         }
       } else if (now() - s.sentAt > SYNC_TTL_MS) s.open = false // never acknowledged: the next periodic sync

@@ -59,11 +59,11 @@ t.test('a takeover by the same device keeps it deliverable (the old session\'s o
 })
 
 /** Acknowledges a time sync as a device whose clock is `offsetMs` ahead (zero delay), through the store as the ingest writes it. */
-async function ackSync(store: Awaited<ReturnType<typeof openEmbeddedStore>>, deviceId: string, c: Command, seq: number, offsetMs: number, at: number) {
+async function ackSync(store: Awaited<ReturnType<typeof openEmbeddedStore>>, deviceId: string, c: Command, seq: number, offsetMs: number, at: number, status: 'ok' | 'expired' = 'ok') {
   if (c.kind !== 'time_sync') throw new Error(`expected a time sync, got ${c.kind}`)
   const t0 = c.timeSync.serverTimeMs
   await store.uplinks.write({
-    records: [{ kind: 'ack', deviceId, seq, deviceTimeMs: at + offsetMs, receivedAtMs: at, clockFuture: false, clockAncient: false, commandId: c.commandId, status: 'ok', receivedDeviceTimeMs: t0 + offsetMs }],
+    records: [{ kind: 'ack', deviceId, seq, deviceTimeMs: at + offsetMs, receivedAtMs: at, clockFuture: false, clockAncient: false, commandId: c.commandId, status, receivedDeviceTimeMs: t0 + offsetMs }],
   })
 }
 
@@ -96,6 +96,51 @@ t.test('a sync that measures a large offset is followed by one more (once); a sm
   const sync4 = cmd((await nextMessage(dev4)).payload)
   await ackSync(store, 'cmd-dev-4', sync4, 5, 1500, clock)
   await t.rejects(nextMessage(dev4, 500), /no message/, 'a small offset: no follow-up')
+})
+
+t.test('a clock ahead by more than a sync\'s life: the next sync expires that much later, the device applies it and is followed up', async (t) => {
+  const store = await openEmbeddedStore(t)
+  const tb = await startBroker(t)
+  let clock = Date.parse('2024-06-03T08:00:00Z')
+  const commands = createCommandService({ store, broker: tb.broker, log: silentLog, pollMs: 50, now: () => clock })
+  t.teardown(() => commands.close())
+  const secret = await tb.device('cmd-dev-6')
+  const dev = await connectDevice(t, tb, 'cmd-dev-6', secret, { clean: true })
+  await subscribe(dev, commandTopic('cmd-dev-6'))
+  // The device (PROTOCOL.md §3.3, §6): judges expiry by its clock, 5 min ahead; applies a sync by stepping its clock.
+  let ahead = 5 * 60_000
+  let seq = 0
+  const answer = async (c: Command) => {
+    clock += 800
+    const expired = c.expiresMs !== 0 && clock + ahead > c.expiresMs
+    await ackSync(store, 'cmd-dev-6', c, ++seq, ahead, clock, expired ? 'expired' : 'ok')
+    if (!expired) ahead = 0
+    return expired
+  }
+  const first = cmd((await nextMessage(dev)).payload)
+  t.equal(first.expiresMs - first.issuedMs, 60_000, 'a sync lives 60 s')
+  t.ok(await answer(first), 'the device finds it expired by its clock')
+  t.equal((await store.clock.latest('cmd-dev-6'))?.offsetMs, 5 * 60_000, 'measured from the expired ack')
+  const second = cmd((await nextMessage(dev)).payload)
+  t.equal(second.kind, 'time_sync')
+  t.equal(second.expiresMs - second.issuedMs, 60_000 + 5 * 60_000, 'the next one expires as much later as the clock is ahead')
+  t.notOk(await answer(second), 'applied: the device steps its clock')
+  const third = cmd((await nextMessage(dev)).payload)
+  t.equal(third.expiresMs - third.issuedMs, 60_000, 'the follow-up (the last sync measured 5 min): a normal life')
+  t.notOk(await answer(third))
+  t.equal((await store.clock.latest('cmd-dev-6'))?.offsetMs, 0, 'the corrected clock is the latest estimate')
+  await t.rejects(nextMessage(dev, 500), /no message/, 'nothing more')
+
+  // A device that finds even the moved expiry passed (its clock jumped further) is not sent syncs in a loop.
+  const secret7 = await tb.device('cmd-dev-7')
+  const dev7 = await connectDevice(t, tb, 'cmd-dev-7', secret7, { clean: true })
+  await subscribe(dev7, commandTopic('cmd-dev-7'))
+  const a = cmd((await nextMessage(dev7)).payload)
+  await ackSync(store, 'cmd-dev-7', a, 1, 2 * 60_000, clock, 'expired')
+  const b = cmd((await nextMessage(dev7)).payload)
+  t.equal(b.expiresMs - b.issuedMs, 60_000 + 2 * 60_000)
+  await ackSync(store, 'cmd-dev-7', b, 2, 9 * 60_000, clock, 'expired')
+  await t.rejects(nextMessage(dev7, 500), /no message/, 'no third: the periodic sync tries again')
 })
 
 t.test('a device that stays online gets a time sync every timeSyncEveryMs', async (t) => {
