@@ -161,9 +161,10 @@ export async function compactStageA(store: Store, qs: readonly CoverageQuery[], 
  * Stage A's query as of an ingest watermark: only rows received up to it count
  * (CoverageQuery.receivedUpTo), so a report and its on-demand detail see the
  * same rows. Rows received later are the next evaluation's (scheduler: touched).
+ * No watermark: nothing had been received, so nothing counts (not: everything).
  */
 export function asOfWatermark(q: CoverageQuery, watermark: Instant | null): CoverageQuery {
-  return watermark === null ? q : { ...q, receivedUpTo: watermark }
+  return { ...q, receivedUpTo: watermark ?? 0 }
 }
 
 /**

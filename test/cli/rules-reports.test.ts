@@ -28,6 +28,12 @@ t.test('report coverage, revisions, day; past the retention', async (t) => {
   const checkin = (seq: number, tagId: string, at: number, receivedAtMs: number) =>
     ({ kind: 'checkin', deviceId: 'cg-dev', seq, deviceTimeMs: at, receivedAtMs, clockFuture: false, clockAncient: false, tagId, method: 'nfc', checkpointId: null, gridId: 'CG' }) as const
   await store.uplinks.write({ records: [checkin(1, 't-a', T, T + 60_000)] })
+  // Revision 1 was computed before anything was received (no watermark): its detail counts nothing
+  // received since, and agrees with it (before: every row counted, and a WARNING of disagreement).
+  const first = (await gp('report', 'coverage', '--grid', 'CG', '--date', '2024-06-01')).stdout
+  t.match(first, /revision 1 .*\ncoverage 0%  met 0  missed 4  pending 0  of 4\n/)
+  t.match(first, /00:00-12:00 +CG-A +missed +0\/1\n/)
+  t.notMatch(first, /WARNING/)
   t.equal((await createRunner({ store, log: silentLog, now: () => T + 86_400_000 }).evaluateDay('CG', '2024-06-01')).revision, 2)
   t.strictSame(((await store.reports.latest('CG', '2024-06-01'))?.result as { cells: unknown[] }).cells.length, 3, 'stored: the three exceptions')
   await store.uplinks.write({ records: [checkin(2, 'CG-B', T, T + 30_000)] })
