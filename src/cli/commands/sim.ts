@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs'
-import type { Command } from 'commander'
+import { InvalidArgumentError, Option, type Command } from 'commander'
 import type { LiveOptions, startLiveFleet } from '../../../simulators/live.ts'
 import type { Uplink } from '../../../firmware-protocol/index.ts'
 import type { SensorMetric } from '../../../simulators/sensor.ts'
@@ -17,9 +17,26 @@ interface ConnOpts {
   username?: string
   secret?: string
   password?: string
-  seed: string
-  speed: string
+  seed: number
+  speed: number
   state?: string
+}
+
+/** A numeric option, refused naming the flag when it is not a number (> 0, or ≥ 0 / whole as asked). */
+function num(flag: string, o: { min?: 0; whole?: boolean } = {}) {
+  return (v: string): number => {
+    const n = Number(v)
+    const ok = v.trim() !== '' && Number.isFinite(n) && (o.min === 0 ? n >= 0 : n > 0) && (!o.whole || Number.isInteger(n))
+    if (!ok) throw new InvalidArgumentError(`${flag} must be a ${o.whole ? 'whole ' : ''}number ${o.min === 0 ? '≥ 0' : '> 0'}.`)
+    return n
+  }
+}
+
+function tagList(v: string): string[] {
+  const tags = v.split(',').map((x) => x.trim())
+  const bad = tags.find((x) => x === '' || Buffer.byteLength(x) > 128)
+  if (bad !== undefined) throw new InvalidArgumentError('--tags is a comma-separated list of tag ids of 1–128 bytes each.')
+  return tags
 }
 
 function connection(cmd: Command): Command {
@@ -29,16 +46,16 @@ function connection(cmd: Command): Command {
     .option('--username <id>', 'alias of --device')
     .option('--secret <secret>', 'device secret (= MQTT password); default secret-{id}')
     .option('--password <secret>', 'alias of --secret')
-    .option('--seed <n>', 'PRNG seed (runs are reproducible)', '1')
-    .option('--speed <x>', 'simulated seconds per real second', '1')
+    .option('--seed <n>', 'PRNG seed (runs are reproducible)', num('--seed', { min: 0, whole: true }), 1)
+    .option('--speed <x>', "simulated seconds per real second (the device's clock runs as fast: above 1 the server sees a clock running ahead, flags and re-times its check-ins)", num('--speed'), 1)
     .option('--state <file>', 'JSON file keeping seq counters across runs')
 }
 
 function liveOpts(o: ConnOpts): LiveOptions {
-  return { url: o.url, seed: Number(o.seed), speed: Number(o.speed), ...(o.state ? { stateFile: o.state } : {}) }
+  return { url: o.url, seed: o.seed, speed: o.speed, ...(o.state ? { stateFile: o.state } : {}) }
 }
 
-async function runLive(o: ConnOpts & { duration?: string }, start: (fleet: typeof startLiveFleet) => ReturnType<typeof startLiveFleet>): Promise<void> {
+async function runLive(o: ConnOpts & { duration?: number }, start: (fleet: typeof startLiveFleet) => ReturnType<typeof startLiveFleet>): Promise<void> {
   // the simulators (mqtt.js, serial) are loaded by the commands that use them, not by every CLI command
   const { startLiveFleet } = await import('../../../simulators/live.ts')
   const live = start(startLiveFleet)
@@ -46,10 +63,16 @@ async function runLive(o: ConnOpts & { duration?: string }, start: (fleet: typeo
     const s = live.fleet.stats()
     progress(`online ${s.online}/${s.devices}  sent ${s.published}  acked ${s.acked}  backlog ${s.backlog}  sim ${new Date(live.clock.now()).toISOString()}`)
   }, 1000)
+  // Ctrl-C, or a process manager's (or `timeout`'s) SIGTERM: disconnect cleanly, print the figures
+  let stop = () => {}
   await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve())
-    if (o.duration) setTimeout(resolve, Number(o.duration) * 1000)
+    stop = resolve
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+    if (o.duration !== undefined) setTimeout(stop, o.duration * 1000)
   })
+  process.off('SIGINT', stop)
+  process.off('SIGTERM', stop)
   clearInterval(timer)
   await live.stop()
   const s = live.fleet.stats()
@@ -60,33 +83,46 @@ export function registerSim(program: Command): void {
   const sim = program.command('sim').description('Simulated patrol devices and sensors (for tests, demos and vendors)')
 
   connection(sim.command('patrol'))
-    .description('One patrol device on a real broker: checks in at generated checkpoints, heartbeats, answers commands')
-    .option('--interval <s>', 'simulated seconds between check-ins', '60')
-    .option('--duration <s>', 'stop after this many real seconds (default: until Ctrl-C)')
-    .action(async (o: ConnOpts & { interval: string; duration?: string }) => {
+    .description('One patrol device on a real broker: checks in at checkpoints in turn (--tags, or generated ones), heartbeats, answers commands')
+    .option('--tags <ids>', 'tag ids to read in turn, comma-separated: e.g. those registered with `checkpoint add --tag` (default: four generated demo checkpoints, one a GPS fix)', tagList)
+    .option('--badge <id>', "the patroller's badge id, sent with each check-in")
+    .option('--interval <s>', 'simulated seconds between check-ins', num('--interval'), 60)
+    .option('--duration <s>', 'stop after this many real seconds (default: until Ctrl-C)', num('--duration'))
+    .action(async (o: ConnOpts & { tags?: string[]; badge?: string; interval: number; duration?: number }) => {
       const id = o.device ?? o.username ?? 'patrol-001'
-      await runLive(o, (startLiveFleet) => startLiveFleet(liveOpts(o), [{ deviceId: id, ...((o.secret ?? o.password) ? { secret: (o.secret ?? o.password)! } : {}), checkinEveryMs: Number(o.interval) * 1000 }]))
+      const checkpoints = o.tags?.map((tagId, i) => ({ id: tagId, tagId, method: 'nfc' as const, lat: 31.23 + i * 0.0005, lon: 121.47 + i * 0.0004 }))
+      await runLive(o, (startLiveFleet) =>
+        startLiveFleet(liveOpts(o), [
+          {
+            deviceId: id,
+            ...((o.secret ?? o.password) ? { secret: (o.secret ?? o.password)! } : {}),
+            checkinEveryMs: o.interval * 1000,
+            ...(checkpoints ? { checkpoints } : {}),
+            ...(o.badge ? { badgeId: o.badge } : {}),
+          },
+        ]),
+      )
     })
 
   connection(sim.command('sensor'))
     .description('One component sensor on a real broker: periodic telemetry with noise')
-    .option('--metric <m>', 'water_level | tilt | smoke | temperature', 'water_level')
-    .option('--interval <s>', 'report interval, simulated seconds', '300')
-    .option('--duration <s>', 'stop after this many real seconds')
-    .action(async (o: ConnOpts & { metric: SensorMetric; interval: string; duration?: string }) => {
+    .addOption(new Option('--metric <m>', 'what it measures').choices(['water_level', 'tilt', 'smoke', 'temperature']).default('water_level'))
+    .option('--interval <s>', 'report interval, simulated seconds', num('--interval'), 300)
+    .option('--duration <s>', 'stop after this many real seconds', num('--duration'))
+    .action(async (o: ConnOpts & { metric: SensorMetric; interval: number; duration?: number }) => {
       const id = o.device ?? o.username ?? 'sensor-001'
-      await runLive(o, (startLiveFleet) => startLiveFleet(liveOpts(o), [], [{ deviceId: id, ...((o.secret ?? o.password) ? { secret: (o.secret ?? o.password)! } : {}), metric: o.metric, reportIntervalS: Number(o.interval) }]))
+      await runLive(o, (startLiveFleet) => startLiveFleet(liveOpts(o), [], [{ deviceId: id, ...((o.secret ?? o.password) ? { secret: (o.secret ?? o.password)! } : {}), metric: o.metric, reportIntervalS: o.interval }]))
     })
 
   connection(sim.command('fleet'))
     .description('Many patrol devices on a real broker (ids {prefix}0001…, secrets secret-{id})')
-    .option('--count <n>', 'number of devices', '100')
+    .option('--count <n>', 'number of devices', num('--count', { whole: true }), 100)
     .option('--prefix <p>', 'device id prefix', 'patrol-')
-    .option('--interval <s>', 'simulated seconds between check-ins per device', '60')
-    .option('--duration <s>', 'stop after this many real seconds')
-    .action(async (o: ConnOpts & { count: string; prefix: string; interval: string; duration?: string }) => {
-      const n = Number(o.count)
-      const specs = Array.from({ length: n }, (_, i) => ({ deviceId: `${o.prefix}${String(i + 1).padStart(4, '0')}`, checkinEveryMs: Number(o.interval) * 1000 }))
+    .option('--interval <s>', 'simulated seconds between check-ins per device', num('--interval'), 60)
+    .option('--duration <s>', 'stop after this many real seconds', num('--duration'))
+    .action(async (o: ConnOpts & { count: number; prefix: string; interval: number; duration?: number }) => {
+      const n = o.count
+      const specs = Array.from({ length: n }, (_, i) => ({ deviceId: `${o.prefix}${String(i + 1).padStart(4, '0')}`, checkinEveryMs: o.interval * 1000 }))
       await runLive(o, (startLiveFleet) => startLiveFleet(liveOpts(o), specs))
     })
 
