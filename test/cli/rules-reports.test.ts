@@ -63,6 +63,17 @@ t.test('report coverage, revisions, day; past the retention', async (t) => {
   t.match((await fails('report', 'coverage', '--grid', 'CG', '--date', '2024-06-02', '--revision', '2'))?.stderr, /revision 2 of grid "CG" on 2024-06-02 was provisional \(cells pending\) and was replaced by a later revision; the latest is 3/)
   t.match((await fails('report', 'coverage', '--grid', 'CG', '--date', '2024-06-02', '--revision', '9'))?.stderr, /no coverage report for grid "CG" on 2024-06-02 revision 9/)
 
+  // Mid-day: a revision with cells pending, and data received since: the report says so (and how to evaluate now).
+  const T4 = Date.parse('2024-06-04T06:00:00+08:00')
+  await createRunner({ store: await cliStore(), log: silentLog, now: () => T4 }).evaluateDay('CG', '2024-06-04')
+  const midday = (await gp('report', 'coverage', '--grid', 'CG', '--date', '2024-06-04')).stdout
+  t.notMatch(midday, /NOTE/, 'nothing received since: no note')
+  await (await cliStore()).uplinks.write({ records: [checkin(3, 't-a', T4 + 60_000, T4 + 120_000)] })
+  const stale = await gp('report', 'coverage', '--grid', 'CG', '--date', '2024-06-04')
+  t.match(stale.stdout, /\nNOTE: 4 cell\(s\) were pending when revision \d+ was evaluated \(2024-06-03T22:00:00.000Z\), and data has been received since \(ingest watermark now 2024-06-03T22:02:00.000Z\)\. .*--evaluate evaluates now\.\n/)
+  t.match((await gp('report', 'coverage', '--grid', 'CG', '--date', '2024-06-04', '--format', 'csv')).stderr, /^NOTE: 4 cell\(s\) were pending/, 'csv: the note on stderr')
+  t.notMatch((await gp('report', 'coverage', '--grid', 'CG', '--date', '2024-06-04', '--evaluate')).stdout, /NOTE/, 'evaluated now: no note')
+
   // Every grid's coverage on a day, worst first.
   await gp('grid', 'add', 'CH', '--level', 'district')
   const planCh = join(dir, 'plan-ch.json')

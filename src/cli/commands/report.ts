@@ -244,7 +244,7 @@ export function registerReport(program: Command): void {
           return store.reports.latest(o.grid, o.date)
         })()
         // Stored reports keep only the exceptions; the per-cell detail is derived as of the report's watermark.
-        return stored && { row: stored, detail: await runner.reportDetail(stored) }
+        return stored && { row: stored, detail: await runner.reportDetail(stored), watermarkNow: await store.watermark.current() }
       })
       if (!found) {
         const latest = o.revision === undefined ? undefined : await withStore((store) => store.reports.latest(o.grid, o.date))
@@ -258,6 +258,15 @@ export function registerReport(program: Command): void {
       }
       printReport({ ...found.row, result: found.detail.result }, o.format, (found.row.result as CoverageResult).summary)
       warnDisagreements(found.row, found.detail, o.format)
+      const { summary } = found.row.result as CoverageResult
+      if (o.revision === undefined && summary.pending > 0 && found.watermarkNow !== null && found.watermarkNow > (found.row.watermarkMs ?? 0)) {
+        // Mid-day: the stored revision is as of its last evaluation; windows are judged when they close plus their grace.
+        const line =
+          `NOTE: ${summary.pending} cell(s) were pending when revision ${found.row.revision} was evaluated (${new Date(found.row.evaluatedAtMs).toISOString()}), ` +
+          `and data has been received since (ingest watermark now ${new Date(found.watermarkNow).toISOString()}). The scheduler judges each window when it ` +
+          `closes plus its grace; --evaluate evaluates now.\n`
+        ;(o.format === 'table' ? out : err)((o.format === 'table' ? '\n' : '') + line)
+      }
       if (found.detail.source === 'past_retention') {
         const met = (found.row.result as CoverageResult).summary.met
         const line = `NOTE: ${o.date} is past the check-in retention: only the stored report's exceptions are listed above; its ${met} met cell(s) are not listed, and the check-ins that proved them are no longer kept.\n`
