@@ -4,8 +4,8 @@
 import t from 'tap'
 import type { Command } from '../../firmware-protocol/index.ts'
 import { decodeCommand, commandTopic } from '../../firmware-protocol/index.ts'
-import { createCommandService } from '../../src/commands/dispatcher.ts'
-import { connectDevice, delay, nextMessage, startBroker, subscribe } from '../broker/helpers.ts'
+import { createCommandService, type CommandServiceOptions } from '../../src/commands/dispatcher.ts'
+import { connectDevice, delay, nextMessage, startBroker, subscribe, type Tap } from '../broker/helpers.ts'
 import { openEmbeddedStore, silentLog } from '../helpers/store.ts'
 
 function cmd(payload: Buffer): Command {
@@ -67,53 +67,55 @@ async function ackSync(store: Awaited<ReturnType<typeof openEmbeddedStore>>, dev
   })
 }
 
-t.test('a sync that measures a large offset is followed by one more (once); a small one is not', async (t) => {
+/** The command service on a virtual clock (`time.at`, polled every 50 ms), the real broker, an embedded store. */
+async function onVirtualClock(t: Tap, opts: Partial<CommandServiceOptions> = {}) {
   const store = await openEmbeddedStore(t)
   const tb = await startBroker(t)
-  let clock = Date.parse('2024-06-03T08:00:00Z')
-  const commands = createCommandService({ store, broker: tb.broker, log: silentLog, pollMs: 50, now: () => clock })
+  const time = { at: Date.parse('2024-06-03T08:00:00Z') }
+  const commands = createCommandService({ store, broker: tb.broker, log: silentLog, pollMs: 50, now: () => time.at, ...opts })
   t.teardown(() => commands.close())
-  const secret = await tb.device('cmd-dev-3')
-  const dev = await connectDevice(t, tb, 'cmd-dev-3', secret, { clean: true })
-  await subscribe(dev, commandTopic('cmd-dev-3'))
+  /** A clean-session device, connected, its command subscription in place. */
+  const online = async (deviceId: string) => {
+    const dev = await connectDevice(t, tb, deviceId, await tb.device(deviceId), { clean: true })
+    await subscribe(dev, commandTopic(deviceId))
+    return dev
+  }
+  return { store, time, online }
+}
+
+t.test('a sync that measures a large offset is followed by one more (once); a small one is not', async (t) => {
+  const { store, time, online } = await onVirtualClock(t)
+  const dev = await online('cmd-dev-3')
   const first = cmd((await nextMessage(dev)).payload)
   t.equal(first.kind, 'time_sync', 'first connect: a time sync')
   // the device's clock is 40 min ahead; it steps it right after acknowledging
-  clock += 1000
-  await ackSync(store, 'cmd-dev-3', first, 10, 40 * 60_000, clock)
+  time.at += 1000
+  await ackSync(store, 'cmd-dev-3', first, 10, 40 * 60_000, time.at)
   const second = cmd((await nextMessage(dev)).payload)
   t.equal(second.kind, 'time_sync', 'a follow-up sync after the 40 min offset')
   t.not(second.commandId, first.commandId)
-  clock += 1000
-  await ackSync(store, 'cmd-dev-3', second, 11, 0, clock)
+  time.at += 1000
+  await ackSync(store, 'cmd-dev-3', second, 11, 0, time.at)
   await t.rejects(nextMessage(dev, 500), /no message/, 'no third sync: the follow-up is not followed up')
   t.equal((await store.clock.latest('cmd-dev-3'))?.offsetMs, 0, 'the corrected clock is the latest estimate')
 
   // another device, 1.5 s off: no follow-up
-  const secret4 = await tb.device('cmd-dev-4')
-  const dev4 = await connectDevice(t, tb, 'cmd-dev-4', secret4, { clean: true })
-  await subscribe(dev4, commandTopic('cmd-dev-4'))
+  const dev4 = await online('cmd-dev-4')
   const sync4 = cmd((await nextMessage(dev4)).payload)
-  await ackSync(store, 'cmd-dev-4', sync4, 5, 1500, clock)
+  await ackSync(store, 'cmd-dev-4', sync4, 5, 1500, time.at)
   await t.rejects(nextMessage(dev4, 500), /no message/, 'a small offset: no follow-up')
 })
 
 t.test('a clock ahead by more than a sync\'s life: the next sync expires that much later, the device applies it and is followed up', async (t) => {
-  const store = await openEmbeddedStore(t)
-  const tb = await startBroker(t)
-  let clock = Date.parse('2024-06-03T08:00:00Z')
-  const commands = createCommandService({ store, broker: tb.broker, log: silentLog, pollMs: 50, now: () => clock })
-  t.teardown(() => commands.close())
-  const secret = await tb.device('cmd-dev-6')
-  const dev = await connectDevice(t, tb, 'cmd-dev-6', secret, { clean: true })
-  await subscribe(dev, commandTopic('cmd-dev-6'))
+  const { store, time, online } = await onVirtualClock(t)
+  const dev = await online('cmd-dev-6')
   // The device (PROTOCOL.md §3.3, §6): judges expiry by its clock, 5 min ahead; applies a sync by stepping its clock.
   let ahead = 5 * 60_000
   let seq = 0
   const answer = async (c: Command) => {
-    clock += 800
-    const expired = c.expiresMs !== 0 && clock + ahead > c.expiresMs
-    await ackSync(store, 'cmd-dev-6', c, ++seq, ahead, clock, expired ? 'expired' : 'ok')
+    time.at += 800
+    const expired = c.expiresMs !== 0 && time.at + ahead > c.expiresMs
+    await ackSync(store, 'cmd-dev-6', c, ++seq, ahead, time.at, expired ? 'expired' : 'ok')
     if (!expired) ahead = 0
     return expired
   }
@@ -132,32 +134,24 @@ t.test('a clock ahead by more than a sync\'s life: the next sync expires that mu
   await t.rejects(nextMessage(dev, 500), /no message/, 'nothing more')
 
   // A device that finds even the moved expiry passed (its clock jumped further) is not sent syncs in a loop.
-  const secret7 = await tb.device('cmd-dev-7')
-  const dev7 = await connectDevice(t, tb, 'cmd-dev-7', secret7, { clean: true })
-  await subscribe(dev7, commandTopic('cmd-dev-7'))
+  const dev7 = await online('cmd-dev-7')
   const a = cmd((await nextMessage(dev7)).payload)
-  await ackSync(store, 'cmd-dev-7', a, 1, 2 * 60_000, clock, 'expired')
+  await ackSync(store, 'cmd-dev-7', a, 1, 2 * 60_000, time.at, 'expired')
   const b = cmd((await nextMessage(dev7)).payload)
   t.equal(b.expiresMs - b.issuedMs, 60_000 + 2 * 60_000)
-  await ackSync(store, 'cmd-dev-7', b, 2, 9 * 60_000, clock, 'expired')
+  await ackSync(store, 'cmd-dev-7', b, 2, 9 * 60_000, time.at, 'expired')
   await t.rejects(nextMessage(dev7, 500), /no message/, 'no third: the periodic sync tries again')
 })
 
 t.test('a device that stays online gets a time sync every timeSyncEveryMs', async (t) => {
-  const store = await openEmbeddedStore(t)
-  const tb = await startBroker(t)
-  let clock = Date.parse('2024-06-03T08:00:00Z')
-  const commands = createCommandService({ store, broker: tb.broker, log: silentLog, pollMs: 50, now: () => clock, timeSyncEveryMs: 3_600_000 })
-  t.teardown(() => commands.close())
-  const secret = await tb.device('cmd-dev-5')
-  const dev = await connectDevice(t, tb, 'cmd-dev-5', secret, { clean: true })
-  await subscribe(dev, commandTopic('cmd-dev-5'))
+  const { store, time, online } = await onVirtualClock(t, { timeSyncEveryMs: 3_600_000 })
+  const dev = await online('cmd-dev-5')
   const first = cmd((await nextMessage(dev)).payload)
-  await ackSync(store, 'cmd-dev-5', first, 1, 100, clock)
-  clock += 30 * 60_000
+  await ackSync(store, 'cmd-dev-5', first, 1, 100, time.at)
+  time.at += 30 * 60_000
   await t.rejects(nextMessage(dev, 400), /no message/, 'half an hour later: none due')
-  clock += 31 * 60_000
+  time.at += 31 * 60_000
   const again = cmd((await nextMessage(dev)).payload)
   t.equal(again.kind, 'time_sync', 'an hour after the last: a new sync while still online')
-  t.equal(again.kind === 'time_sync' && again.timeSync.serverTimeMs, clock, 't0 taken at sending time')
+  t.equal(again.kind === 'time_sync' && again.timeSync.serverTimeMs, time.at, 't0 taken at sending time')
 })
