@@ -12,7 +12,7 @@ import { registerCases } from './commands/cases.ts'
 import { registerPlan } from './commands/plan.ts'
 import { registerRules } from './commands/rules.ts'
 import { registerCheckpoint, registerGrid } from './commands/grid.ts'
-import { err, out, withIo, type CliIo } from './io.ts'
+import { err, io, out, withIo, type CliIo } from './io.ts'
 
 /** Builds the `gridpatrol` program; each command module adds itself. */
 export function buildProgram(): Command {
@@ -47,7 +47,7 @@ export async function run(argv: string[], cliIo?: CliIo): Promise<number> {
     const program = buildProgram()
     try {
       await program.parseAsync(argv)
-      return 0
+      return io().exitCode ?? 0
     } catch (e) {
       if (e instanceof CommanderError) return e.exitCode
       if (e instanceof ConfigError) {

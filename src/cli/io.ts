@@ -14,6 +14,8 @@ export interface CliIo {
    * one for the command and closing it after; the command does not close it.
    */
   store?: (config: Config) => Promise<Store>
+  /** Set by a command that completed but failed (exitWith); run() returns it. */
+  exitCode?: number
 }
 
 const processIo: CliIo = {
@@ -37,6 +39,11 @@ export function out(text: string): void {
 
 export function err(text: string): void {
   io().stderr.write(text)
+}
+
+/** The command ends normally, its output written, with this exit status (e.g. a failed conformance run). */
+export function exitWith(code: number): void {
+  io().exitCode = code
 }
 
 export function withIo<T>(cliIo: CliIo, fn: () => T): T {

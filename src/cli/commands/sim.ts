@@ -4,6 +4,7 @@ import type { LiveOptions, startLiveFleet } from '../../../simulators/live.ts'
 import type { Uplink } from '../../../firmware-protocol/index.ts'
 import type { SensorMetric } from '../../../simulators/sensor.ts'
 import { io, out } from '../io.ts'
+import { num } from '../options.ts'
 
 const isTty = () => io().stdout.isTTY === true
 
@@ -20,16 +21,6 @@ interface ConnOpts {
   seed: number
   speed: number
   state?: string
-}
-
-/** A numeric option, refused naming the flag when it is not a number (> 0, or ≥ 0 / whole as asked). */
-function num(flag: string, o: { min?: 0; whole?: boolean } = {}) {
-  return (v: string): number => {
-    const n = Number(v)
-    const ok = v.trim() !== '' && Number.isFinite(n) && (o.min === 0 ? n >= 0 : n > 0) && (!o.whole || Number.isInteger(n))
-    if (!ok) throw new InvalidArgumentError(`${flag} must be a ${o.whole ? 'whole ' : ''}number ${o.min === 0 ? '≥ 0' : '> 0'}.`)
-    return n
-  }
 }
 
 function tagList(v: string): string[] {
