@@ -62,6 +62,7 @@ t.test('report coverage, revisions, day; past the retention', async (t) => {
   t.match(replaced, /\nRevision\(s\) 1–2: provisional \(cells pending\), replaced by the next revision/)
   t.match((await fails('report', 'coverage', '--grid', 'CG', '--date', '2024-06-02', '--revision', '2'))?.stderr, /revision 2 of grid "CG" on 2024-06-02 was provisional \(cells pending\) and was replaced by a later revision; the latest is 3/)
   t.match((await fails('report', 'coverage', '--grid', 'CG', '--date', '2024-06-02', '--revision', '9'))?.stderr, /no coverage report for grid "CG" on 2024-06-02 revision 9/)
+  t.match((await fails('report', 'coverage', '--grid', 'CG', '--date', '2024-06-02', '--revision', 'latest'))?.stderr, /--revision must be a whole number > 0/)
 
   // Mid-day: a revision with cells pending, and data received since: the report says so (and how to evaluate now).
   const T4 = Date.parse('2024-06-04T06:00:00+08:00')

@@ -65,6 +65,7 @@ t.test('grid, plan, report coverage, cases', async (t) => {
   t.match(mixed?.stdout, /^case 4: reported → accepted \(accept\) by op1\n$/, 'the valid one moved')
   t.match(mixed?.stderr, /2 of 3 case\(s\) not moved \(the others were\):\n {2}case 999: .*\n {2}case 1: GP_CASE_BAD_TRANSITION \[accepted->accepted\]/)
   t.match((await fails('cases', 'transition', '5', 'x7', '--to', 'accepted', '--actor', 'op1', '--role', 'operator'))?.stderr, /case ids are whole numbers: "x7"/)
+  t.match((await fails('cases', 'show', 'abc'))?.stderr, /value 'abc' is invalid .*the case id must be a whole number > 0/, 'refused by the CLI, not by PostgreSQL')
 
   // A worklist is never cut short silently: the rest is counted on stderr (JSON stays parseable).
   const all = JSON.parse((await gp('cases', 'list', '--date', '2024-06-01', '--json')).stdout) as Array<{ id: number; reportDate: string }>

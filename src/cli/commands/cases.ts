@@ -10,6 +10,7 @@ import { addDays, localToInstant } from '../../rules/tz.ts'
 import type { CaseRow } from '../../store/types.ts'
 import { requireLocalDate } from '../dates.ts'
 import { printTable, withStore } from '../with-store.ts'
+import { num } from '../options.ts'
 import { out, err } from '../io.ts'
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
@@ -101,11 +102,11 @@ export function registerCases(program: Command): void {
   cases
     .command('show')
     .description('Show a case with its evidence and audit trail')
-    .argument('<id>', 'case id')
+    .argument('<id>', 'case id', num('the case id', { whole: true }))
     .option('--json', 'JSON output')
-    .action(async (id: string, o: { json?: boolean }) => {
+    .action(async (id: number, o: { json?: boolean }) => {
       const shown = await withStore(async (store) => {
-        const c = await store.cases.get(Number(id))
+        const c = await store.cases.get(id)
         return c ? { case: c, events: await store.cases.events(c.id) } : undefined
       })
       if (!shown) throw new Error(`case "${id}" does not exist`)

@@ -6,6 +6,7 @@ import { createRunner, type ReportDetail } from '../../rules/runner.ts'
 import type { CoverageReportRow } from '../../store/types.ts'
 import { requireLocalDate } from '../dates.ts'
 import { printTable, withStore } from '../with-store.ts'
+import { num } from '../options.ts'
 import { err, out } from '../io.ts'
 
 type Format = 'table' | 'json' | 'csv'
@@ -220,14 +221,14 @@ export function registerReport(program: Command): void {
     .requiredOption('--grid <gridId>', 'grid')
     .requiredOption('--date <YYYY-MM-DD>', 'local date (in the plan time zone)')
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
-    .option('--revision <n>', 'a stored revision instead of the latest')
+    .option('--revision <n>', 'a stored revision instead of the latest', num('--revision', { whole: true }))
     .option('--evaluate', 'evaluate now first (stores a new revision only if the result changed); default when none is stored')
-    .action(async (o: { grid: string; date: string; format: Format; revision?: string; evaluate?: boolean }) => {
+    .action(async (o: { grid: string; date: string; format: Format; revision?: number; evaluate?: boolean }) => {
       requireLocalDate('--date', o.date)
       const found = await withStore(async (store) => {
         const runner = createRunner({ store, log: pino({ level: 'silent' }) })
         const stored = await (async () => {
-          if (o.revision !== undefined) return store.reports.get(o.grid, o.date, Number(o.revision))
+          if (o.revision !== undefined) return store.reports.get(o.grid, o.date, o.revision)
           if (o.evaluate || !(await store.reports.latest(o.grid, o.date))) {
             const out = await runner.evaluateDay(o.grid, o.date)
             if (out.status === 'no_plan') throw new Error(`grid "${o.grid}" has no patrol plan in force on ${o.date} (gridpatrol plan set)`)
@@ -248,7 +249,7 @@ export function registerReport(program: Command): void {
       })
       if (!found) {
         const latest = o.revision === undefined ? undefined : await withStore((store) => store.reports.latest(o.grid, o.date))
-        if (latest && Number(o.revision) >= 1 && Number(o.revision) < latest.revision) {
+        if (latest && o.revision !== undefined && o.revision < latest.revision) {
           throw new Error(
             `revision ${o.revision} of grid "${o.grid}" on ${o.date} was provisional (cells pending) and was replaced by a later revision; ` +
               `the latest is ${latest.revision} (report revisions lists the revisions kept)`,

@@ -121,11 +121,11 @@ export function registerSim(program: Command): void {
     .command('scenario <file>')
     .description('Run a scenario on virtual time (a day in seconds) and write the ground truth JSON')
     .option('-o, --out <file>', 'ground-truth output file', 'ground-truth.json')
-    .option('--seed <n>', 'override the scenario seed')
-    .action(async (file: string, o: { out: string; seed?: string }) => {
+    .option('--seed <n>', 'override the scenario seed', num('--seed', { min: 0, whole: true }))
+    .action(async (file: string, o: { out: string; seed?: number }) => {
       const [{ loadScenario }, { runScenario }] = await Promise.all([import('../../../simulators/scenario.ts'), import('../../../simulators/scenario-runner.ts')])
       const s = loadScenario(file)
-      if (o.seed !== undefined) s.seed = Number(o.seed)
+      if (o.seed !== undefined) s.seed = o.seed
       const gt = await runScenario(s, { onProgress: (f, now) => progress(`${(f * 100).toFixed(0).padStart(3)}%  ${new Date(now).toISOString()}`) })
       writeFileSync(o.out, JSON.stringify(gt, null, 1))
       const cov = gt.coverage.map((c) => c.coveragePct ?? 100)
@@ -136,16 +136,16 @@ export function registerSim(program: Command): void {
     .command('dock')
     .description('Serial docking cradle: upload stored check-ins as framed protobuf over a serial port')
     .requiredOption('--port <path>', 'serial device, e.g. /dev/ttyUSB0')
-    .option('--baud <n>', 'baud rate', '115200')
+    .option('--baud <n>', 'baud rate', num('--baud', { whole: true }), 115200)
     .option('--device <id>', 'device id written into every envelope', 'patrol-001')
-    .option('--count <n>', 'stored check-ins to upload', '20')
-    .option('--first-seq <n>', 'seq of the first stored check-in', '1')
-    .action(async (o: { port: string; baud: string; device: string; count: string; firstSeq: string }) => {
+    .option('--count <n>', 'stored check-ins to upload', num('--count', { whole: true }), 20)
+    .option('--first-seq <n>', 'seq of the first stored check-in', num('--first-seq', { whole: true }), 1)
+    .action(async (o: { port: string; baud: number; device: string; count: number; firstSeq: number }) => {
       const { openSerialDock } = await import('../../../simulators/serial-dock.ts')
-      const dock = await openSerialDock({ path: o.port, baudRate: Number(o.baud) })
+      const dock = await openSerialDock({ path: o.port, baudRate: o.baud })
       const now = Date.now()
-      const n = Number(o.count)
-      const envs: Uplink[] = Array.from({ length: n }, (_, i) => ({ seq: Number(o.firstSeq) + i, deviceTimeMs: now - (n - i) * 60_000, kind: 'checkin', checkin: { tagId: `04DOCK${String(i).padStart(4, '0')}`, method: 'nfc' } }))
+      const n = o.count
+      const envs: Uplink[] = Array.from({ length: n }, (_, i) => ({ seq: o.firstSeq + i, deviceTimeMs: now - (n - i) * 60_000, kind: 'checkin', checkin: { tagId: `04DOCK${String(i).padStart(4, '0')}`, method: 'nfc' } }))
       const frames = await dock.upload(o.device, envs)
       await dock.close()
       out(`${frames} frames written to ${o.port}\n`)
