@@ -181,6 +181,10 @@ export interface BrokerContext {
   /** Holds publishers before their ack while the routing backlog is over its mark. */
   routing: RoutingGate
   closing: boolean
+  /** Commit retries' backoff sleeps; close() wakes them, and they give up (not acked). */
+  retrySleeps: Sleeps
+  /** Device messages close() leaves unacknowledged, logged once. */
+  shutdown: { unacknowledged: number }
 }
 
 export function principalLabel(p: Principal | undefined): Record<string, string> {
@@ -191,3 +195,28 @@ export function principalLabel(p: Principal | undefined): Record<string, string>
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** Sleeps that can all be cut short at once (a retry's backoff, at shutdown). */
+export class Sleeps {
+  private waking = new Set<() => void>()
+  private woken = false
+
+  sleep(ms: number): Promise<void> {
+    if (this.woken) return Promise.resolve()
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        this.waking.delete(done)
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      this.waking.add(done)
+    })
+  }
+
+  /** Ends every sleep now, and every later one at once. */
+  wakeAll(): void {
+    this.woken = true
+    for (const w of [...this.waking]) w()
+  }
+}

@@ -6,10 +6,10 @@ import { Aedes, type Client } from 'aedes'
 import { pino, type Logger } from 'pino'
 import { Registry } from 'prom-client'
 import { commandTopic, isValidDeviceId } from '../firmware-protocol/index.ts'
-import { ClientStates, DEFAULT_LIMITS, Inflight, type BrokerContext, type Limits } from './context.ts'
+import { ClientStates, DEFAULT_LIMITS, Inflight, Sleeps, type BrokerContext, type Limits } from './context.ts'
 import { BrokerError } from './errors.ts'
 import { makeAuthenticate, makePreConnect } from './hooks/authenticate.ts'
-import { makeAuthorizePublish } from './hooks/authorize-publish.ts'
+import { abandonAcks, makeAuthorizePublish } from './hooks/authorize-publish.ts'
 import { makeAuthorizeForward, makeAuthorizeSubscribe } from './hooks/authorize-subscribe.ts'
 import { FlapTracker } from './limits.ts'
 import { createListeners, type ListenerName } from './listeners.ts'
@@ -131,6 +131,8 @@ export function createBroker(opts: BrokerOptions): Broker {
       () => ctx.closing,
     ),
     closing: false,
+    retrySleeps: new Sleeps(),
+    shutdown: { unacknowledged: 0 },
   }
 
   aedes.preConnect = makePreConnect(ctx)
@@ -186,12 +188,29 @@ export function createBroker(opts: BrokerOptions): Broker {
       closed ??= (async () => {
         ctx.closing = true
         ls.stopAccepting()
-        // Finish in-flight commits (acks follow them); give up after the timeout:
-        // an unacked message is redelivered by its device.
-        await Promise.race([ctx.inflight.idle(), new Promise((r) => setTimeout(r, opts.closeTimeoutMs ?? 5000).unref())])
+        // Commits retrying after a failure give up now (no ack); commits in flight
+        // get the grace period to finish (their acks follow them), then none is
+        // waited for: an unacked message is redelivered by its device.
+        ctx.retrySleeps.wakeAll()
+        const graceMs = opts.closeTimeoutMs ?? 5000
+        let timer: NodeJS.Timeout | undefined
+        await Promise.race([ctx.inflight.idle(), new Promise((r) => (timer = setTimeout(r, graceMs)))])
+        clearTimeout(timer)
+        const states = []
         for (const c of Object.values(aedesInternals(aedes).clients)) {
           const st = c && ctx.clients.get(c)
-          if (st && !st.reason) st.reason = 'broker_shutdown'
+          if (!st) continue
+          if (!st.reason) st.reason = 'broker_shutdown'
+          states.push(st)
+        }
+        for (const st of states) abandonAcks(ctx, st)
+        const { unacknowledged } = ctx.shutdown
+        if (unacknowledged > 0) {
+          log.warn(
+            { unacknowledged, graceMs },
+            `shutdown: ${unacknowledged} device message(s) left unacknowledged, not committed by the end of the ${graceMs} ms grace (database unavailable?): ` +
+              'their devices re-send them after reconnecting, and each is stored once',
+          )
         }
         await closeAedes()
         await ls.close()

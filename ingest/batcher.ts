@@ -14,6 +14,8 @@ export interface BatcherOptions {
   maxQueuedRows: number
   writers: number
   retry: { initialMs: number; maxMs: number }
+  /** How long close() waits for commits that neither succeed nor fail (a hung connection). Default 5000 ms. */
+  closeTimeoutMs?: number
 }
 
 /** Called once: (null, outcomes) after the commit, or (err) when the item cannot be stored. */
@@ -22,10 +24,11 @@ export type Done = (err: Error | null, outcomes?: RecordOutcome[]) => void
 interface Pending extends BatchItem {
   rows: number
   done: Done
+  /** done was called (an item given up at close may still commit later: not answered twice). */
+  answered?: true
 }
 
 const size = (i: BatchItem) => Math.max(1, i.records.length + i.rejects.length + i.presence.length)
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /**
  * Group commit: whatever arrives while a transaction is in flight goes into the
@@ -35,6 +38,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
  * While the database is unreachable a group is retried with backoff and nothing
  * resolves (nothing is acknowledged). A data error is isolated: the group is
  * split, and a message the database refuses alone becomes a reject row.
+ * close() ends the retrying: see there.
  */
 export class Batcher {
   private queue: Pending[] = []
@@ -43,9 +47,19 @@ export class Batcher {
   /** Rows queued and not yet in a group. */
   private waitingRows = 0
   private inflight = 0
+  /** Items submitted and not answered yet (queued or in flight). */
+  private unanswered = 0
+  /** Groups being written (or retried). */
+  private writing = new Set<Pending[]>()
   private roomWaiters: Array<() => void> = []
   private idleWaiters: Array<() => void> = []
   private closing = false
+  /** Set at close when a write fails (or the close deadline passes): nothing is tried again. */
+  private gaveUp: Error | undefined
+  /** Backoff sleeps of the groups being retried; close() wakes them. */
+  private backoffs = new Set<() => void>()
+  /** What close() gave up on, logged once. */
+  private notCommitted = { messages: 0, rows: 0, presence: 0 }
 
   constructor(
     private store: Store,
@@ -70,21 +84,45 @@ export class Batcher {
       return
     }
     if (this.closing) {
-      process.nextTick(done, new IngestError('GP_INGEST_CLOSED', 'the ingest is closing'))
+      this.count(item)
+      process.nextTick(done, new IngestError('GP_INGEST_CLOSED', 'not committed: the ingest is closing'))
       return
     }
     const p: Pending = { records: item.records, rejects: item.rejects, presence: item.presence, rows: size(item), done }
     this.queue.push(p)
     this.queuedRows += p.rows
     this.waitingRows += p.rows
+    this.unanswered++
     this.schedulePump()
   }
 
-  /** Waits for everything queued to commit (or fail), then refuses new work. */
+  /**
+   * Refuses new work and lets what was submitted commit. Bounded: the first write
+   * that fails after close() (a group waiting in its backoff gets one last attempt
+   * at once) ends all retrying, and after closeTimeoutMs nothing is waited for.
+   * What is left fails with GP_INGEST_CLOSED — never acknowledged, so its devices
+   * re-send it — and is counted in one log line.
+   */
   async close(): Promise<void> {
-    this.closing = true
-    for (const w of this.roomWaiters.splice(0)) w()
-    if (this.queue.length > 0 || this.inflight > 0) await new Promise<void>((r) => this.idleWaiters.push(r))
+    if (!this.closing) {
+      this.closing = true
+      for (const w of this.roomWaiters.splice(0)) w()
+      for (const wake of [...this.backoffs]) wake()
+    }
+    if (this.unanswered > 0) {
+      const ms = this.opts.closeTimeoutMs ?? 5_000
+      const timer = setTimeout(() => this.giveUp(new Error(`no commit within ${ms} ms of close`), true), ms)
+      await new Promise<void>((r) => this.idleWaiters.push(r))
+      clearTimeout(timer)
+    }
+    const n = this.notCommitted
+    if (n.messages + n.presence > 0) {
+      this.log.info(
+        { messages: n.messages, rows: n.rows, presenceEvents: n.presence, err: this.gaveUp?.message },
+        `closed with ${n.messages} message(s) and ${n.presence} presence event(s) not committed (database unavailable), none acknowledged`,
+      )
+      this.notCommitted = { messages: 0, rows: 0, presence: 0 }
+    }
   }
 
   get depth(): { queuedRows: number; inflight: number } {
@@ -124,12 +162,13 @@ export class Batcher {
       const group = this.queue.splice(0, n)
       this.waitingRows -= rows
       this.inflight++
+      this.writing.add(group)
       void this.commit(group).finally(() => {
         this.inflight--
+        this.writing.delete(group)
         this.queuedRows -= rows
         while (this.roomWaiters.length > 0 && this.queuedRows < this.opts.maxQueuedRows) this.roomWaiters.shift()?.()
         if (this.queue.length > 0) this.schedulePump()
-        else if (this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w()
       })
     }
   }
@@ -137,28 +176,77 @@ export class Batcher {
   private async commit(group: Pending[]): Promise<void> {
     let backoff = this.opts.retry.initialMs
     for (;;) {
+      if (this.gaveUp) return this.abandon(group)
       try {
         await this.writeGroup(group)
         return
       } catch (err) {
         // Only transient errors reach here (data errors are isolated in writeGroup).
-        if (this.closing && this.queueDrainAbandoned()) {
-          for (const p of group) p.done(err as Error)
-          return
+        if (this.closing) {
+          this.giveUp(err as Error, false)
+          return this.abandon(group)
         }
         this.metrics.retries.inc()
         this.log.warn({ err: (err as Error).message, retryInMs: backoff, messages: group.length }, 'database unavailable: commit retried, nothing acknowledged meanwhile')
-        await sleep(backoff)
+        await this.backoff(backoff)
         backoff = Math.min(this.opts.retry.maxMs, backoff * 2)
       }
     }
   }
 
-  /** After close(), a database that stays down must not hold shutdown forever. */
-  private closeDeadline: number | undefined
-  private queueDrainAbandoned(): boolean {
-    this.closeDeadline ??= Date.now() + 5_000
-    return Date.now() > this.closeDeadline
+  /** A retry's wait; close() ends it early (one last attempt, then no more). */
+  private backoff(ms: number): Promise<void> {
+    if (this.closing) return Promise.resolve()
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer)
+        this.backoffs.delete(wake)
+        resolve()
+      }
+      const timer = setTimeout(wake, ms)
+      this.backoffs.add(wake)
+    })
+  }
+
+  /**
+   * Closing and the database failed (or the deadline passed): nothing more is
+   * tried. What is queued fails now; with `all`, what is being written too (a
+   * write that completes later is not answered again).
+   */
+  private giveUp(err: Error, all: boolean): void {
+    this.gaveUp ??= err
+    const queued = this.queue.splice(0)
+    for (const p of queued) {
+      this.queuedRows -= p.rows
+      this.waitingRows -= p.rows
+    }
+    this.abandon(queued)
+    if (all) for (const group of this.writing) this.abandon(group)
+  }
+
+  private abandon(items: Pending[]): void {
+    const why = this.gaveUp?.message ?? 'closing'
+    for (const p of items) {
+      if (p.answered) continue
+      this.count(p)
+      this.answer(p, new IngestError('GP_INGEST_CLOSED', `not committed: the ingest closed while the database was unavailable (${why})`))
+    }
+  }
+
+  private count(item: BatchItem): void {
+    if (item.records.length + item.rejects.length > 0) {
+      this.notCommitted.messages++
+      this.notCommitted.rows += item.records.length + item.rejects.length
+    }
+    this.notCommitted.presence += item.presence.length
+  }
+
+  private answer(p: Pending, err: Error | null, outcomes?: RecordOutcome[]): void {
+    if (p.answered) return
+    p.answered = true
+    this.unanswered--
+    p.done(err, outcomes)
+    if (this.unanswered === 0 && this.closing) for (const w of this.idleWaiters.splice(0)) w()
   }
 
   private async writeGroup(group: Pending[], depth = 0): Promise<void> {
@@ -183,7 +271,7 @@ export class Batcher {
       if (depth >= 2) {
         // Even the sanitised reject row was refused: nothing more to try.
         this.log.error({ err: (err as Error).message, topic: p.rejects[0]?.topic }, 'database refused a reject row: message dropped')
-        p.done(null, [])
+        this.answer(p, null, [])
         return
       }
       this.log.error({ err: (err as Error).message }, 'database refused a message: stored as a reject')
@@ -209,7 +297,7 @@ export class Batcher {
       }
       for (const j of p.rejects) this.metrics.rejects.inc({ code: j.code })
       if (p.records.length > 0) this.onCommitted?.(p.records, outcomes)
-      p.done(null, outcomes)
+      this.answer(p, null, outcomes)
     }
     // Counters once per group, not per row.
     for (const [kind, n] of counts) this.metrics.rows.inc({ kind }, n)

@@ -35,6 +35,9 @@ export interface ExternalIngest {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/** How long close() lets the commits in flight finish (their PUBACKs follow them). */
+const CLOSE_GRACE_MS = 5_000
+
 /** Passed to mqtt.js' handleMessage callback: "go on to the next packet, do not write the PUBACK". */
 const DEFERRED = new Error('PUBACK deferred until commit')
 
@@ -86,6 +89,20 @@ export async function connectExternal(ingest: Ingest, opts: ExternalIngestOption
   let unacked: Unacked[] = []
   let inFlight = 0
   let waiting: (() => void) | undefined
+  // Retries' backoff sleeps; close() wakes them and they give up.
+  const backoffs = new Set<() => void>()
+  const backoffSleep = (ms: number) =>
+    closing
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          const wake = () => {
+            clearTimeout(timer)
+            backoffs.delete(wake)
+            resolve()
+          }
+          const timer = setTimeout(wake, ms)
+          backoffs.add(wake)
+        })
   client.on('close', () => {
     unacked = []
   })
@@ -107,7 +124,8 @@ export async function connectExternal(ingest: Ingest, opts: ExternalIngestOption
           entry.committed = true
           flush(list)
         },
-        (err: unknown) => log.warn({ err: (err as Error).message, topic: packet.topic }, 'not committed while closing: not acknowledged'),
+        // Given up at close: counted in close()'s one line, not a line per message.
+        (err: unknown) => log.debug({ err: (err as Error).message, topic: packet.topic }, 'not committed while closing: not acknowledged'),
       )
       .finally(() => {
         inFlight--
@@ -140,7 +158,8 @@ export async function connectExternal(ingest: Ingest, opts: ExternalIngestOption
       } catch (err) {
         if (closing) throw err
         log.warn({ err: (err as Error).message, retryInMs: backoff }, 'commit failed: PUBACK withheld, retrying')
-        await sleep(backoff)
+        await backoffSleep(backoff)
+        if (closing) throw err
         backoff = Math.min(retry.maxMs, backoff * 2)
       }
     }
@@ -156,11 +175,22 @@ export async function connectExternal(ingest: Ingest, opts: ExternalIngestOption
   return {
     client,
     async close() {
+      if (closing) return
       closing = true
-      // Let the commits in flight finish and their PUBACKs go out (a commit
-      // stuck on a database outage gives up at close: its message is redelivered).
-      for (let i = 0; i < 100 && inFlight > 0; i++) await sleep(50)
+      // Retries waiting in their backoff give up now; the commits in flight get
+      // the grace period to finish and their PUBACKs go out. What is still owed
+      // then is never acknowledged: the broker redelivers it to the next session.
+      for (const wake of [...backoffs]) wake()
+      for (let waited = 0; waited < CLOSE_GRACE_MS && inFlight > 0; waited += 50) await sleep(50)
+      const owed = unacked.length
       await client.endAsync()
+      if (owed > 0) {
+        log.warn(
+          { unacknowledged: owed, graceMs: CLOSE_GRACE_MS },
+          `shutdown: ${owed} message(s) left unacknowledged, not committed by the end of the ${CLOSE_GRACE_MS} ms grace (database unavailable?): ` +
+            'the broker redelivers them to the next session, and each is stored once',
+        )
+      }
     },
   }
 }

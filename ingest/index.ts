@@ -4,6 +4,7 @@
 // firmware-protocol/index.ts are imported from outside (lint enforces it).
 import type { NewReject, RecordOutcome } from '../src/store/types.ts'
 import { Batcher } from './batcher.ts'
+import { IngestError } from './errors.ts'
 import { createMetrics, type IngestMetrics } from './metrics.ts'
 import { runStages } from './pipeline.ts'
 import { RecentKeys } from './stages/dedup.ts'
@@ -162,15 +163,23 @@ export function createIngest(deps: IngestDeps): Ingest {
     presence(ev) {
       const p = batcher
         .submit({ records: [], rejects: [], presence: [{ deviceId: ev.deviceId, receivedAtMs: ev.at.getTime(), online: ev.online, reason: ev.reason }] })
-        .catch((err: unknown) => log.warn({ err: (err as Error).message, deviceId: ev.deviceId }, 'presence event not stored'))
+        .catch((err: unknown) =>
+          // At close, counted in the batcher's one line instead of a line per device.
+          err instanceof IngestError && err.code === 'GP_INGEST_CLOSED'
+            ? log.debug({ err: err.message, deviceId: ev.deviceId }, 'presence event not stored')
+            : log.warn({ err: (err as Error).message, deviceId: ev.deviceId }, 'presence event not stored'),
+        )
         .finally(() => pendingPresence.delete(p))
       pendingPresence.add(p)
     },
     async close() {
       clearInterval(pruneTimer)
+      // The batcher stops retrying first: the presence events awaited below (the
+      // broker's shutdown events among them) must not wait for a database that is down.
+      const closed = batcher.close()
       await pruning
       await Promise.allSettled([...pendingPresence])
-      await batcher.close()
+      await closed
     },
   }
 }

@@ -43,6 +43,8 @@ export interface SerialGatewayOptions {
   /** Frames that deframed but cannot be attributed or decoded; resolves once stored (retried like commit). */
   onReject?(r: SerialReject): void | Promise<void>
   onLineError?(kind: DeframeError): void
+  /** How long close() waits for the frames received to commit. Default 5000 ms. */
+  closeTimeoutMs?: number
 }
 
 export interface SerialGatewayStats extends DeframerStats {
@@ -55,7 +57,12 @@ export interface SerialGateway {
   readonly stats: SerialGatewayStats
   /** Resolves when every frame received so far has been committed. */
   idle(): Promise<void>
-  close(): Promise<void>
+  /**
+   * Stops reading; the frames received get closeTimeoutMs to commit, then the
+   * retries stop. Resolves with how many frames were not committed (the device
+   * keeps its buffer until the dock confirms the upload: dock it again).
+   */
+  close(): Promise<{ notCommitted: number }>
 }
 
 export async function openSerialGateway(opts: SerialGatewayOptions): Promise<SerialGateway> {
@@ -64,6 +71,9 @@ export async function openSerialGateway(opts: SerialGatewayOptions): Promise<Ser
   const source = `serial:${opts.path}`
   let chain: Promise<void> = Promise.resolve()
   let closing = false
+  let abandoned = false
+  /** Frames given up at close (their commit failed while closing, or never tried). */
+  let givenUp = 0
   // Frames received but not yet committed; above the high mark the port is paused
   // (the OS buffer and the cradle's flow control hold the rest), bounding memory.
   let backlog = 0
@@ -71,7 +81,9 @@ export async function openSerialGateway(opts: SerialGatewayOptions): Promise<Ser
   const LOW = 100
 
   // DESIGN: nothing accepted is lost — a commit (or a reject's store) that fails,
-  // database down, is retried with backoff while the line is paused, not dropped.
+  // database down, is retried with backoff while the line is paused, not dropped;
+  // close() ends the retrying and counts the frames left (the device keeps them).
+  let wake: (() => void) | undefined
   const durably = async (store: () => Promise<void> | void): Promise<boolean> => {
     for (let delay = 100; ; delay = Math.min(delay * 2, 5_000)) {
       try {
@@ -80,24 +92,38 @@ export async function openSerialGateway(opts: SerialGatewayOptions): Promise<Ser
       } catch {
         counts.commitErrors++
         if (closing) return false
-        await new Promise((r) => setTimeout(r, delay))
+        // close() cuts the backoff short (one frame at a time: one sleep at most).
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delay)
+          wake = () => {
+            clearTimeout(timer)
+            resolve()
+          }
+        })
+        wake = undefined
       }
     }
   }
 
-  const handle = async (frame: Uint8Array): Promise<void> => {
+  /** One frame: true once it is stored (as a message or a reject), false when close() gave it up. */
+  const handle = async (frame: Uint8Array): Promise<boolean> => {
+    if (abandoned) return false // closed: the frames still queued are not tried (close() counted them)
     const payload = Buffer.from(frame)
     const receivedAt = new Date()
     const r = decodeUplink(payload)
     const reject = async (code: string, message: string, field?: string) => {
       const rej: SerialReject = { code, message, reason: `${code}: ${message}`, ...(field ? { field } : {}), payload, receivedAt, source }
-      if (await durably(() => opts.onReject?.(rej))) counts.rejected++
+      const ok = await durably(() => opts.onReject?.(rej))
+      if (ok) counts.rejected++
+      return ok
     }
     if (!r.ok) return reject(r.error.code, r.error.message, r.error.field)
     const deviceId = r.value.deviceId
     if (!deviceId) return reject('GP_SERIAL_NO_DEVICE_ID', 'envelope has no device_id: a serial frame must name its device', 'device_id')
     const msg = { deviceId, kind: r.value.kind, topic: uplinkTopic(deviceId, r.value.kind), payload, receivedAt, source }
-    if (await durably(() => opts.commit(msg))) counts.committed++
+    const ok = await durably(() => opts.commit(msg))
+    if (ok) counts.committed++
+    return ok
   }
 
   const port = new SerialPort({ path: opts.path, baudRate: opts.baudRate ?? 115_200, autoOpen: false })
@@ -105,8 +131,15 @@ export async function openSerialGateway(opts: SerialGatewayOptions): Promise<Ser
   port.on('data', (chunk: Buffer) => {
     for (const frame of deframer.push(chunk)) {
       if (++backlog > HIGH && !port.isPaused()) port.pause()
-      chain = chain.then(() => handle(frame)).finally(() => {
-        if (--backlog < LOW && port.isPaused()) port.resume()
+      chain = chain.then(async () => {
+        let stored = false
+        try {
+          stored = await handle(frame)
+        } finally {
+          // Both at once: a frame is in the backlog or given up, never both (close() adds them).
+          if (!stored) givenUp++
+          if (--backlog < LOW && port.isPaused()) port.resume()
+        }
       })
     }
   })
@@ -118,8 +151,14 @@ export async function openSerialGateway(opts: SerialGatewayOptions): Promise<Ser
     idle: () => chain,
     async close() {
       closing = true
-      await chain
+      wake?.()
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([chain, new Promise((r) => (timer = setTimeout(r, opts.closeTimeoutMs ?? 5_000)))])
+      clearTimeout(timer)
+      const notCommitted = givenUp + backlog
+      abandoned = true
       await new Promise<void>((resolve) => (port.isOpen ? port.close(() => resolve()) : resolve()))
+      return { notCommitted }
     },
   }
 }

@@ -80,6 +80,8 @@ export async function start(config: Config, log: Logger, opts: StartOptions = {}
       labelNames: ['line', 'kind'],
       registers: [registry],
     })
+    // Closed with the broker (below), at once: their grace periods run side by side.
+    const serialLines: Array<() => Promise<void>> = []
     for (const line of config.serial) {
       const gw = await openSerialGateway({
         path: line.path,
@@ -94,7 +96,18 @@ export async function start(config: Config, log: Logger, opts: StartOptions = {}
       }).catch((err: Error) => {
         throw new Error(`serial line ${line.path} (GRIDPATROL_SERIAL_PORTS): ${err.message}`)
       })
-      closers.push([`serial ${line.path}`, () => gw.close()])
+      let lineClosed: Promise<void> | undefined
+      const closeLine = () =>
+        (lineClosed ??= gw.close().then(({ notCommitted }) => {
+          if (notCommitted > 0) {
+            log.warn(
+              { line: line.path, notCommitted },
+              `shutdown: ${notCommitted} serial frame(s) received on ${line.path} and not committed (database unavailable?): the devices keep their buffers until the dock confirms the upload, dock them again`,
+            )
+          }
+        }))
+      closers.push([`serial ${line.path}`, closeLine])
+      serialLines.push(closeLine)
       log.info({ line: line.path, baudRate: line.baudRate }, 'serial gateway open')
     }
 
@@ -116,7 +129,9 @@ export async function start(config: Config, log: Logger, opts: StartOptions = {}
     // Presence (connect, disconnect, will, keep-alive timeout) stored as device status.
     broker.on('presence', (ev) => ingest.presence(clock ? { ...ev, at: new Date(clock()) } : ev))
     const mqttPorts = await broker.listen()
-    closers.push(['broker', () => broker.close()])
+    // The fronts (MQTT, serial lines) stop together, each giving the commits in flight its
+    // grace (5 s) before the ingest stops retrying: a database outage holds shutdown that long.
+    closers.push(['broker', async () => void (await Promise.all([broker.close(), ...serialLines.map((close) => close())]))])
     // `device disable` / `rotate-secret` (possibly from another process) reach connected devices.
     const revocation = startRevocationSweep({ store, broker, log, intervalMs: config.revokeCheckMs })
     closers.push(['revocation', () => revocation.stop()])

@@ -74,6 +74,7 @@ export function makeAuthorizePublish(ctx: BrokerContext) {
 
 /** Records a publish's outcome and sends every ack now due, in arrival order. */
 function settle(ctx: BrokerContext, st: ClientState, slot: AckSlot, committed: boolean): void {
+  if (slot.committed !== undefined) return // given up at close (abandonAcks): a late commit sends no ack
   slot.committed = committed
   const q = st.acks
   if (q === undefined || q[0] !== slot) return // an earlier publish is still committing
@@ -85,7 +86,27 @@ function settle(ctx: BrokerContext, st: ClientState, slot: AckSlot, committed: b
   for (const s of due) {
     ctx.inflight.end()
     // Not committed (client gone or broker closing): no ack; the device redelivers.
+    if (!s.committed && ctx.closing) ctx.shutdown.unacknowledged++
     s.callback(s.committed ? null : new Error('uplink not committed'))
+  }
+}
+
+/**
+ * At close, once the grace period is over: every publish of this client still
+ * waiting for its commit (and those queued behind it) gets no ack. A commit that
+ * completes later acks nothing; the device redelivers and the dedup keeps one row.
+ */
+export function abandonAcks(ctx: BrokerContext, st: ClientState): void {
+  const q = st.acks
+  if (q === undefined) return
+  st.acks = undefined
+  for (const s of q) {
+    // The head is never committed here (settle acks committed heads at once), so
+    // nothing behind it may be acked either: acks keep arrival order [MQTT-4.6.0-2].
+    s.committed = false
+    ctx.inflight.end()
+    ctx.shutdown.unacknowledged++
+    s.callback(new Error('uplink not committed: broker closing'))
   }
 }
 
@@ -177,9 +198,11 @@ async function retryCommit(ctx: BrokerContext, client: Client, msg: UplinkMessag
   let err = firstErr
   for (;;) {
     ctx.metrics.sinkFailures.inc()
-    ctx.log.warn({ deviceId: msg.deviceId, topic: msg.topic, retryInMs: delay, err: err instanceof Error ? err.message : String(err) }, 'uplink commit failed; not acked, retrying')
+    // Giving up (the broker's close counts and logs what it leaves unacked, once).
     if (client.closed || ctx.closing) return false
-    await sleep(delay)
+    ctx.log.warn({ deviceId: msg.deviceId, topic: msg.topic, retryInMs: delay, err: err instanceof Error ? err.message : String(err) }, 'uplink commit failed; not acked, retrying')
+    // close() cuts the backoff short: no retry outlives the broker.
+    await ctx.retrySleeps.sleep(delay)
     if (client.closed || ctx.closing) return false
     delay = Math.min(delay * 2, ctx.commitRetry.maxMs)
     const started = performance.now()
