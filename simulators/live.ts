@@ -31,6 +31,8 @@ export interface LivePatrolSpec {
   heartbeatIntervalS?: number
   checkpoints?: Checkpoint[]
   badgeId?: string
+  /** The device clock's error, ms (positive = ahead). */
+  clockOffsetMs?: number
 }
 
 export interface LiveSensorSpec {
@@ -78,7 +80,7 @@ export function startLiveFleet(opts: LiveOptions, patrols: LivePatrolSpec[], sen
   })
   const loops: (() => void)[] = []
   for (const p of patrols) {
-    const d = fleet.addPatrol({ id: p.deviceId, secret: p.secret ?? defaultSecret(p.deviceId), ...(p.badgeId ? { badgeId: p.badgeId } : {}), heartbeatIntervalS: p.heartbeatIntervalS ?? 300, ...(opts.quirks ? { quirks: opts.quirks } : {}) })
+    const d = fleet.addPatrol({ id: p.deviceId, secret: p.secret ?? defaultSecret(p.deviceId), ...(p.badgeId ? { badgeId: p.badgeId } : {}), ...(p.clockOffsetMs ? { clockOffsetMs: p.clockOffsetMs } : {}), heartbeatIntervalS: p.heartbeatIntervalS ?? 300, ...(opts.quirks ? { quirks: opts.quirks } : {}) })
     const cps = p.checkpoints ?? demoCheckpoints(p.deviceId)
     const every = p.checkinEveryMs ?? 60_000
     let i = 0

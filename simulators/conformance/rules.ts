@@ -6,6 +6,7 @@ import {
   PRESENCE_ONLINE,
   checkDeviceClock,
   commandTopic,
+  decodeCommand,
   decodeUplink,
   parseTopic,
   presenceTopic,
@@ -189,8 +190,21 @@ export function evaluate(rec: Recording, ctx: RuleContext): RuleResult[] {
     }
     const ack = a.env.ack
     const v: Violation = { message: '', atMs: a.d.rec.atMs, topic: a.d.rec.topic, hex: hex(a.d.rec.payload) }
-    if (c.expectStatus && ack.status !== c.expectStatus) fail('command.ack', { ...v, message: `${c.kind} "${c.commandId}" acked "${ack.status}", expected "${c.expectStatus}"` })
-    if (c.expectStatus === undefined && ack.status === 'expired') fail('command.ack', { ...v, message: `${c.kind} "${c.commandId}" acked "expired" but it had not expired` })
+    // Acked expired when it was not: by its own clock it may have been. Say so, with how far ahead
+    // that clock is (what the vendor must fix).
+    const sent = decodeCommand(new Uint8Array(c.payload))
+    const t1 = ack.receivedDeviceTimeMs
+    const ahead =
+      ack.status === 'expired' && c.expectStatus !== 'expired' && sent.ok && t1 && sent.value.expiresMs > 0 && t1 > sent.value.expiresMs
+        ? Math.round((t1 - c.atMs) / 1000)
+        : undefined
+    if (ahead !== undefined) {
+      fail('command.ack', {
+        ...v,
+        message: `${c.kind} "${c.commandId}" acked "expired": it expired by the device's clock, which read ${new Date(t1!).toISOString()} on receipt, ≈ ${ahead} s ahead of the kit's; set the device clock (NTP, GNSS, or the time sync: PROTOCOL.md §6)`,
+      })
+    } else if (c.expectStatus && ack.status !== c.expectStatus) fail('command.ack', { ...v, message: `${c.kind} "${c.commandId}" acked "${ack.status}", expected "${c.expectStatus}"` })
+    else if (c.expectStatus === undefined && ack.status === 'expired') fail('command.ack', { ...v, message: `${c.kind} "${c.commandId}" acked "expired" but it had not expired` })
     if (c.nonceHex && ack.status === 'ok' && ack.nonceHex !== c.nonceHex) fail('command.ack', { ...v, message: `ping nonce ${ack.nonceHex ?? '(none)'} is not the one sent (${c.nonceHex})` })
     if (c.kind === 'time_sync' && ack.status === 'ok' && !ack.receivedDeviceTimeMs) fail('command.ack', { ...v, message: 'time_sync ack lacks received_device_time_ms (t1)' })
   }

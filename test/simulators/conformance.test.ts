@@ -4,7 +4,7 @@ import type { DeviceQuirks } from '../../simulators/device.ts'
 import { startLiveFleet, type LiveFleet } from '../../simulators/live.ts'
 
 // Runs the kit against a live simulated patrol device (optionally broken) on real MQTT.
-async function check(quirks: DeviceQuirks = {}, noWill = false): Promise<ConformanceReport> {
+async function check(quirks: DeviceQuirks = {}, noWill = false, clockOffsetMs = 0): Promise<ConformanceReport> {
   let live: LiveFleet | undefined
   const report = await runConformance({
     deviceId: 'conf-dev',
@@ -14,7 +14,7 @@ async function check(quirks: DeviceQuirks = {}, noWill = false): Promise<Conform
     phaseTimeoutMs: 3000,
     connectTimeoutMs: 5000,
     onListening: (port) => {
-      live = startLiveFleet({ url: `mqtt://127.0.0.1:${port}`, reconnectMs: 250, quirks, noWill }, [{ deviceId: 'conf-dev', secret: 'conf-secret', checkinEveryMs: 200 }])
+      live = startLiveFleet({ url: `mqtt://127.0.0.1:${port}`, reconnectMs: 250, quirks, noWill }, [{ deviceId: 'conf-dev', secret: 'conf-secret', checkinEveryMs: 200, clockOffsetMs }])
     },
   })
   await live?.stop()
@@ -63,4 +63,12 @@ t.test('broken variants fail with the right rule named', async (t) => {
   t.match(formatReport(reports[7]!), /FAIL\s+command\.expired-sync .*\n\s+- expired time_sync "conf-sync-expired-/, 'the report names the rule, then the command')
   const bad = reports[2]!.rules.find((x) => x.id === 'batch.rules')!.violations[0]!
   t.match(bad.hex!, /^[0-9a-f]+$/, 'the offending frame in hex')
+})
+
+t.test('a device whose clock is ahead past the commands\' expiry: the failure says by how much', async (t) => {
+  const r = await check({}, false, 6 * 60_000)
+  const ack = r.rules.find((x) => x.id === 'command.ack')
+  t.equal(ack?.status, 'fail')
+  t.match(ack?.violations.map((v) => v.message).join('\n'), /ping "conf-[^"]+" acked "expired": it expired by the device's clock, which read \S+ on receipt, ≈ 3[5-6]\d s ahead of the kit's; set the device clock/)
+  t.ok(failing(r).includes('timestamps.plausible'), 'its device times are flagged too')
 })
