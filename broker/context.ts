@@ -1,4 +1,5 @@
 // State shared by the hooks of one broker instance.
+import { setTimeout as delay } from 'node:timers/promises'
 import type { Aedes, Client } from 'aedes'
 import type { Logger } from 'pino'
 import type { BrokerMetrics } from './metrics.ts'
@@ -182,7 +183,8 @@ export interface BrokerContext {
   routing: RoutingGate
   closing: boolean
   /** Commit retries' backoff sleeps; close() wakes them, and they give up (not acked). */
-  retrySleeps: Sleeps
+  /** Aborted at close: retries' backoffs end (abortableSleep). */
+  retryStop: AbortController
   /** Device messages close() leaves unacknowledged, logged once. */
   shutdown: { unacknowledged: number }
 }
@@ -196,27 +198,7 @@ export function principalLabel(p: Principal | undefined): Record<string, string>
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
-/** Sleeps that can all be cut short at once (a retry's backoff, at shutdown). */
-export class Sleeps {
-  private waking = new Set<() => void>()
-  private woken = false
-
-  sleep(ms: number): Promise<void> {
-    if (this.woken) return Promise.resolve()
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer)
-        this.waking.delete(done)
-        resolve()
-      }
-      const timer = setTimeout(done, ms)
-      this.waking.add(done)
-    })
-  }
-
-  /** Ends every sleep now, and every later one at once. */
-  wakeAll(): void {
-    this.woken = true
-    for (const w of [...this.waking]) w()
-  }
+/** A retry's backoff that `stop` cuts short (at shutdown), and every later one at once. */
+export function abortableSleep(ms: number, stop: AbortSignal): Promise<void> {
+  return delay(ms, undefined, { signal: stop }).catch(() => undefined)
 }

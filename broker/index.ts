@@ -6,7 +6,7 @@ import { Aedes, type Client } from 'aedes'
 import { pino, type Logger } from 'pino'
 import { Registry } from 'prom-client'
 import { commandTopic, isValidDeviceId } from '../firmware-protocol/index.ts'
-import { ClientStates, DEFAULT_LIMITS, Inflight, Sleeps, type BrokerContext, type Limits } from './context.ts'
+import { ClientStates, DEFAULT_LIMITS, Inflight, type BrokerContext, type Limits } from './context.ts'
 import { BrokerError } from './errors.ts'
 import { makeAuthenticate, makePreConnect } from './hooks/authenticate.ts'
 import { abandonAcks, makeAuthorizePublish } from './hooks/authorize-publish.ts'
@@ -131,7 +131,7 @@ export function createBroker(opts: BrokerOptions): Broker {
       () => ctx.closing,
     ),
     closing: false,
-    retrySleeps: new Sleeps(),
+    retryStop: new AbortController(),
     shutdown: { unacknowledged: 0 },
   }
 
@@ -191,7 +191,7 @@ export function createBroker(opts: BrokerOptions): Broker {
         // Commits retrying after a failure give up now (no ack); commits in flight
         // get the grace period to finish (their acks follow them), then none is
         // waited for: an unacked message is redelivered by its device.
-        ctx.retrySleeps.wakeAll()
+        ctx.retryStop.abort()
         const graceMs = opts.closeTimeoutMs ?? 5000
         let timer: NodeJS.Timeout | undefined
         await Promise.race([ctx.inflight.idle(), new Promise((r) => (timer = setTimeout(r, graceMs)))])

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import type { NewReject, PresenceEvent, RecordOutcome, Store, UplinkRecord, WriteBatch } from '../src/store/types.ts'
 import { IngestError } from './errors.ts'
@@ -57,7 +58,8 @@ export class Batcher {
   /** Set at close when a write fails (or the close deadline passes): nothing is tried again. */
   private gaveUp: Error | undefined
   /** Backoff sleeps of the groups being retried; close() wakes them. */
-  private backoffs = new Set<() => void>()
+  /** Aborted at close: a retry's backoff ends at once. */
+  private stopping = new AbortController()
   /** What close() gave up on, logged once. */
   private notCommitted = { messages: 0, rows: 0, presence: 0 }
 
@@ -107,7 +109,7 @@ export class Batcher {
     if (!this.closing) {
       this.closing = true
       for (const w of this.roomWaiters.splice(0)) w()
-      for (const wake of [...this.backoffs]) wake()
+      this.stopping.abort()
     }
     if (this.unanswered > 0) {
       const ms = this.opts.closeTimeoutMs ?? 5_000
@@ -196,17 +198,9 @@ export class Batcher {
 
   /** A retry's wait; close() ends it early (one last attempt, then no more). */
   private backoff(ms: number): Promise<void> {
-    if (this.closing) return Promise.resolve()
-    return new Promise<void>((resolve) => {
-      const wake = () => {
-        clearTimeout(timer)
-        this.backoffs.delete(wake)
-        resolve()
-      }
-      const timer = setTimeout(wake, ms)
-      this.backoffs.add(wake)
-    })
+    return delay(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined)
   }
+
 
   /**
    * Closing and the database failed (or the deadline passed): nothing more is

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises'
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt'
 import { parseTopic, presenceTopic, PRESENCE_ONLINE, TOPIC_ROOT, PROTOCOL_VERSION } from '../firmware-protocol/index.ts'
 import type { Logger } from 'pino'
@@ -89,20 +90,9 @@ export async function connectExternal(ingest: Ingest, opts: ExternalIngestOption
   let unacked: Unacked[] = []
   let inFlight = 0
   let waiting: (() => void) | undefined
-  // Retries' backoff sleeps; close() wakes them and they give up.
-  const backoffs = new Set<() => void>()
-  const backoffSleep = (ms: number) =>
-    closing
-      ? Promise.resolve()
-      : new Promise<void>((resolve) => {
-          const wake = () => {
-            clearTimeout(timer)
-            backoffs.delete(wake)
-            resolve()
-          }
-          const timer = setTimeout(wake, ms)
-          backoffs.add(wake)
-        })
+  // Aborted at close: retries' backoff sleeps end and they give up.
+  const stopping = new AbortController()
+  const backoffSleep = (ms: number) => delay(ms, undefined, { signal: stopping.signal }).catch(() => undefined)
   client.on('close', () => {
     unacked = []
   })
@@ -180,7 +170,7 @@ export async function connectExternal(ingest: Ingest, opts: ExternalIngestOption
       // Retries waiting in their backoff give up now; the commits in flight get
       // the grace period to finish and their PUBACKs go out. What is still owed
       // then is never acknowledged: the broker redelivers it to the next session.
-      for (const wake of [...backoffs]) wake()
+      stopping.abort()
       for (let waited = 0; waited < CLOSE_GRACE_MS && inFlight > 0; waited += 50) await sleep(50)
       const owed = unacked.length
       await client.endAsync()

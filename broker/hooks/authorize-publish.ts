@@ -8,7 +8,7 @@
 import type { Client, PublishPacket } from 'aedes'
 import { parseTopic } from '../../firmware-protocol/index.ts'
 import { authorizePublishTopic } from '../acl.ts'
-import { principalLabel, sleep, type AckSlot, type BrokerContext, type ClientState } from '../context.ts'
+import { abortableSleep, principalLabel, sleep, type AckSlot, type BrokerContext, type ClientState } from '../context.ts'
 import { secondsSince } from '../metrics.ts'
 import { TokenBucket } from '../limits.ts'
 import { internalsOf } from '../internals.ts'
@@ -202,7 +202,7 @@ async function retryCommit(ctx: BrokerContext, client: Client, msg: UplinkMessag
     if (client.closed || ctx.closing) return false
     ctx.log.warn({ deviceId: msg.deviceId, topic: msg.topic, retryInMs: delay, err: err instanceof Error ? err.message : String(err) }, 'uplink commit failed; not acked, retrying')
     // close() cuts the backoff short: no retry outlives the broker.
-    await ctx.retrySleeps.sleep(delay)
+    await abortableSleep(delay, ctx.retryStop.signal)
     if (client.closed || ctx.closing) return false
     delay = Math.min(delay * 2, ctx.commitRetry.maxMs)
     const started = performance.now()

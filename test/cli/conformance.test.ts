@@ -2,18 +2,9 @@
 // device ever connects); bad numbers are refused naming the flag. The kit's rules themselves:
 // test/simulators/conformance.test.ts.
 import t from 'tap'
-import { run } from '../../src/cli/index.ts'
+import { runCli } from '../helpers/cli.ts'
 
-async function gp(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = ''
-  let stderr = ''
-  const code = await run([process.execPath, 'gridpatrol', ...args], {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    env: {},
-  })
-  return { code, stdout, stderr }
-}
+const gp = (...args: string[]) => runCli(args, { env: {} })
 
 t.test('a failed run: its report, exit 1', async (t) => {
   const r = await gp('conformance', '--device', 'kit-dev', '--secret', 'kit-secret', '--host', '127.0.0.1', '--port', '0', '--connect-timeout', '1', '--json')

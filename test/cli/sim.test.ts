@@ -4,19 +4,10 @@
 // tag lists are refused naming the flag.
 import t from 'tap'
 import { generateSecret, hashSecret } from '../../broker/index.ts'
-import { run } from '../../src/cli/index.ts'
 import { startLocal } from '../helpers/app.ts'
+import { runCli } from '../helpers/cli.ts'
 
-async function gp(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = ''
-  let stderr = ''
-  const code = await run([process.execPath, 'gridpatrol', ...args], {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    env: { GRIDPATROL_LOG_LEVEL: 'silent' },
-  })
-  return { code, stdout, stderr }
-}
+const gp = (...args: string[]) => runCli(args, { env: { GRIDPATROL_LOG_LEVEL: 'silent' } })
 
 t.test('sim patrol reads the registered tags in turn, with the badge', async (t) => {
   const { running, cleanup } = await startLocal('embedded', 'gp-cli-sim', {})

@@ -7,12 +7,11 @@
 // was left, and nothing retries or logs once close() has returned. Restarted, the
 // devices re-send and every check-in is stored once.
 import { randomBytes } from 'node:crypto'
-import net from 'node:net'
 import { Writable } from 'node:stream'
 import mqtt, { type MqttClient } from 'mqtt'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { generateSecret, hashSecret } from '../../broker/index.ts'
 import { encodeUplink, uplinkTopic, type Uplink } from '../../firmware-protocol/index.ts'
 import { connectExternal, createIngest } from '../../ingest/index.ts'
@@ -21,37 +20,32 @@ import { loadConfig } from '../../src/config/index.ts'
 import { start } from '../../src/main.ts'
 import { openStore } from '../../src/store/index.ts'
 import { makeTestDatabase } from '../helpers/db.ts'
+import { dbProxy } from '../helpers/db-proxy.ts'
 import { LOCAL_EPHEMERAL } from '../helpers/app.ts'
 import { ptyPair } from '../helpers/pty.ts'
 import { silentLog } from '../helpers/store.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-/** A TCP proxy in front of PostgreSQL: cut() is the outage (connections reset, new ones refused). */
-function proxy(target: URL) {
-  const sockets = new Set<net.Socket>()
-  let server: net.Server | undefined
-  return {
-    listen: () =>
-      new Promise<number>((resolve) => {
-        server = net.createServer((c) => {
-          const up = net.connect(Number(target.port || 5432), target.hostname)
-          sockets.add(c).add(up)
-          c.pipe(up).pipe(c)
-          const end = () => (c.destroy(), up.destroy())
-          c.on('error', end).on('close', end)
-          up.on('error', end).on('close', end)
-        })
-        server.listen(0, '127.0.0.1', () => resolve((server?.address() as net.AddressInfo).port))
-      }),
-    cut: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy()
-        sockets.clear()
-        if (!server?.listening) return resolve()
-        server.close(() => resolve())
-      }),
-  }
+/**
+ * A throwaway database behind a proxy (cut() is the outage); `cleanups` run last first at
+ * teardown, whatever order tap runs teardowns in; unhandled rejections are collected.
+ */
+async function outageSetup(t: Test, name: string) {
+  const db = await makeTestDatabase(name)
+  if (!db) return undefined
+  const p = dbProxy(new URL(db.url))
+  await p.listen()
+  const viaProxy = new URL(p.url())
+  const cleanups: Array<() => unknown> = [() => db.drop(), () => p.cut()]
+  t.teardown(async () => {
+    for (const c of cleanups.reverse()) await c()
+  })
+  const unhandled: unknown[] = []
+  const onUnhandled = (err: unknown) => void unhandled.push(err)
+  process.on('unhandledRejection', onUnhandled)
+  t.teardown(() => void process.off('unhandledRejection', onUnhandled))
+  return { db, p, viaProxy, cleanups, unhandled }
 }
 
 interface Line {
@@ -95,20 +89,9 @@ const checkIn = (seq: number): Uplink => ({ kind: 'checkin', seq, deviceTimeMs: 
 const payload = (seq: number) => Buffer.from(encodeUplink(checkIn(seq)))
 
 t.test('stopped during a database outage: bounded, nothing acked uncommitted, one count logged, nothing after close, re-sent once', async (t) => {
-  const db = await makeTestDatabase('gp_shutdown')
-  if (!db) return t.pass('DATABASE_URL is not set: a database outage is simulated on the server driver only')
-  const p = proxy(new URL(db.url))
-  const viaProxy = new URL(db.url)
-  viaProxy.host = `127.0.0.1:${await p.listen()}`
-  // Closed last first, whatever order tap runs teardowns in.
-  const cleanups: Array<() => unknown> = [() => db.drop(), () => p.cut()]
-  t.teardown(async () => {
-    for (const c of cleanups.reverse()) await c()
-  })
-  const unhandled: unknown[] = []
-  const onUnhandled = (err: unknown) => void unhandled.push(err)
-  process.on('unhandledRejection', onUnhandled)
-  t.teardown(() => void process.off('unhandledRejection', onUnhandled))
+  const o = await outageSetup(t, 'gp_shutdown')
+  if (!o) return t.pass('DATABASE_URL is not set: a database outage is simulated on the server driver only')
+  const { db, p, viaProxy, cleanups, unhandled } = o
 
   const [dockSide, gatewaySide] = await ptyPair(t)
   const dock = await openSerialDock({ path: dockSide })
@@ -201,19 +184,9 @@ t.test('stopped during a database outage: bounded, nothing acked uncommitted, on
 const MQTT_URL = process.env['GRIDPATROL_TEST_EXTERNAL_MQTT']
 
 t.test('external-broker ingest stopped during a database outage: the same, Mosquitto redelivers', { skip: MQTT_URL ? false : 'GRIDPATROL_TEST_EXTERNAL_MQTT is not set' }, async (t) => {
-  const db = await makeTestDatabase('gp_shutdown_ext')
-  if (!db) return t.pass('DATABASE_URL is not set: a database outage is simulated on the server driver only')
-  const p = proxy(new URL(db.url))
-  const viaProxy = new URL(db.url)
-  viaProxy.host = `127.0.0.1:${await p.listen()}`
-  const cleanups: Array<() => unknown> = [() => db.drop(), () => p.cut()]
-  t.teardown(async () => {
-    for (const c of cleanups.reverse()) await c()
-  })
-  const unhandled: unknown[] = []
-  const onUnhandled = (err: unknown) => void unhandled.push(err)
-  process.on('unhandledRejection', onUnhandled)
-  t.teardown(() => void process.off('unhandledRejection', onUnhandled))
+  const o = await outageSetup(t, 'gp_shutdown_ext')
+  if (!o) return t.pass('DATABASE_URL is not set: a database outage is simulated on the server driver only')
+  const { db, p, viaProxy, cleanups, unhandled } = o
 
   // As `gridpatrol ingest --broker` runs it (src/cli/commands/ingest.ts): store, ingest, external client; closed in that order reversed.
   const { log, lines } = capture()

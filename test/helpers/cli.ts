@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { run } from '../../src/cli/index.ts'
+import type { CliIo } from '../../src/cli/io.ts'
 import { loadConfig, type Config } from '../../src/config/index.ts'
 import { openStore } from '../../src/store/index.ts'
 import type { Store } from '../../src/store/types.ts'
@@ -45,6 +46,18 @@ export interface EmbeddedCli extends Runner {
   store(): Promise<Store>
   /** Commands run as real `gridpatrol` processes. */
   spawned: Runner
+}
+
+/** One command line through the CLI's `run()` in this process: its exit status and output. */
+export async function runCli(args: readonly string[], io: Pick<CliIo, 'env' | 'store'> = { env: {} }): Promise<CliFailure> {
+  let stdout = ''
+  let stderr = ''
+  const code = await run([process.execPath, bin, ...args], {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    ...io,
+  })
+  return { code, stdout, stderr }
 }
 
 export async function embeddedCli(t: { teardown(fn: () => unknown): void }, prefix: string): Promise<EmbeddedCli> {
@@ -85,14 +98,7 @@ export async function embeddedCli(t: { teardown(fn: () => unknown): void }, pref
 
   const inProcess = (e: NodeJS.ProcessEnv): Runner => {
     const gp = async (...args: string[]) => {
-      let stdout = ''
-      let stderr = ''
-      const code = await run([process.execPath, bin, ...args], {
-        stdout: { write: (s: string) => (stdout += s) },
-        stderr: { write: (s: string) => (stderr += s) },
-        env: e,
-        store: storeFor,
-      })
+      const { code, stdout, stderr } = await runCli(args, { env: e, store: storeFor })
       if (code !== 0) throw Object.assign(new Error(`gridpatrol ${args.join(' ')} exited ${code}: ${stderr}`), { code, stdout, stderr })
       return { stdout, stderr }
     }

@@ -2,47 +2,14 @@
 // PostgreSQL is cut and restored, and a private PostgreSQL server is stopped
 // (immediate shutdown) and started again. Meanwhile nothing is acknowledged and
 // nothing crashes; once it returns every check-in is stored exactly once.
-import net from 'node:net'
 import t, { type Test } from 'tap'
 import { openStore } from '../../src/store/index.ts'
 import type { Store } from '../../src/store/types.ts'
 import { makeTestDatabase, serverUrl } from '../helpers/db.ts'
+import { dbProxy } from '../helpers/db-proxy.ts'
 import { startPrivatePostgres } from '../helpers/private-postgres.ts'
 import { silentLog } from '../helpers/store.ts'
 import { connectDevice, startStack, up } from './helpers.ts'
-
-function proxy(target: URL) {
-  const sockets = new Set<net.Socket>()
-  let server: net.Server | undefined
-  let port = 0
-  const listen = () =>
-    new Promise<void>((resolve) => {
-      server = net.createServer((c) => {
-        const up = net.connect(Number(target.port || 5432), target.hostname)
-        sockets.add(c).add(up)
-        c.pipe(up).pipe(c)
-        const end = () => (c.destroy(), up.destroy())
-        c.on('error', end).on('close', end)
-        up.on('error', end).on('close', end)
-      })
-      server.listen(port, '127.0.0.1', () => {
-        port = (server?.address() as net.AddressInfo).port
-        resolve()
-      })
-    })
-  return {
-    listen,
-    get port() {
-      return port
-    },
-    cut: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy()
-        sockets.clear()
-        server?.close(() => resolve())
-      }),
-  }
-}
 
 /**
  * 10 check-ins, then the database goes away (`down`): 10 more are sent and none is
@@ -76,17 +43,15 @@ async function outage(t: Test, store: Store, deviceId: string, down: () => Promi
 t.test('database unreachable mid-stream (connections cut): no ack, no crash, exactly once after it returns', async (t) => {
   const db = await makeTestDatabase()
   if (!db) return t.pass('DATABASE_URL is not set: server driver not tested')
-  const p = proxy(new URL(db.url))
+  const p = dbProxy(new URL(db.url))
   await p.listen()
-  const url = new URL(db.url)
-  url.host = `127.0.0.1:${p.port}`
-  const store = await openStore({ dataDir: '/nonexistent', databaseUrl: url.toString() }, silentLog)
+  const store = await openStore({ dataDir: '/nonexistent', databaseUrl: p.url() }, silentLog)
   t.teardown(async () => {
     await p.cut()
     await store.close()
     await db.drop()
   })
-  await outage(t, store, 'outage-dev', p.cut, p.listen)
+  await outage(t, store, 'outage-dev', p.cut, async () => void (await p.listen()))
 })
 
 t.test('database server stopped (immediate shutdown, as in a crash) and restarted mid-stream', async (t) => {
