@@ -109,7 +109,7 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
   async function sendSync(deviceId: string, followUp: boolean, aheadMs = 0): Promise<void> {
     // t0 is taken now, at sending time: a time sync is never queued for later.
     const stretched = aheadMs > 0
-    await send(deviceId, { kind: 'time_sync', timeSync: { serverTimeMs: now() } }, { ttlMs: SYNC_TTL_MS + Math.max(0, Math.ceil(aheadMs)), followUp, stretched })
+    await send(deviceId, { kind: 'time_sync', timeSync: { serverTimeMs: now() } }, { ttlMs: SYNC_TTL_MS + (stretched ? Math.ceil(aheadMs) : 0), followUp, stretched })
   }
 
   async function onConnect(deviceId: string): Promise<void> {
