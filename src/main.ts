@@ -136,7 +136,7 @@ export async function start(config: Config, log: Logger, opts: StartOptions = {}
     const revocation = startRevocationSweep({ store, broker, log, intervalMs: config.revokeCheckMs })
     closers.push(['revocation', () => revocation.stop()])
 
-    const commands = createCommandService({ store, broker, log, timeSyncEveryMs: config.timeSyncEveryMs, ...(clock ? { now: clock } : {}) })
+    const commands = createCommandService({ store, broker, log, registry, timeSyncEveryMs: config.timeSyncEveryMs, ...(clock ? { now: clock } : {}) })
     closers.push(['commands', () => commands.close()])
 
     if (opts.rules !== false) {

@@ -3,6 +3,7 @@
 // acknowledgement closes them — the store closes a command when its ack is written).
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
+import { Counter, Histogram, type Registry } from 'prom-client'
 import type { Broker, DownlinkReadyEvent, PresenceEvent } from '../../broker/index.ts'
 import { encodeCommand, type Command, type CommandBody } from '../../firmware-protocol/index.ts'
 import type { CommandRow, Store } from '../store/types.ts'
@@ -11,6 +12,8 @@ export interface CommandServiceOptions {
   store: Pick<Store, 'commands' | 'clock'>
   broker: Pick<Broker, 'publishCommand' | 'on' | 'off'>
   log: Logger
+  /** Time-sync metrics (syncs sent, offsets measured) are registered here when given. */
+  registry?: Registry
   now?: () => number
   /** Default time-to-live of a queued command. */
   defaultTtlMs?: number
@@ -44,13 +47,14 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
   const followUpAbove = o.timeSyncFollowUpMs ?? 2_000
   const SYNC_TTL_MS = 60_000
   const log = o.log.child({ component: 'commands' })
+  const metrics = o.registry && timeSyncMetrics(o.registry)
   // Devices whose command subscription is in place → the client id that holds it
   // (a takeover's late offline event for the old client must not remove the new one).
   const online = new Map<string, string>()
   const busy = new Map<string, Promise<number>>()
-  // The last time sync sent to each online device; `open`: its measurement not looked at yet;
-  // `stretched`: its expiry was moved into a clock measured ahead (sendSync).
-  const syncs = new Map<string, { commandId: string; sentAt: number; followUp: boolean; stretched: boolean; open: boolean }>()
+  // The last time sync sent to each online device, why (an expired_ahead one's expiry was moved
+  // into a clock measured ahead: sendSync); `open`: its measurement not looked at yet.
+  const syncs = new Map<string, { commandId: string; sentAt: number; reason: SyncReason; open: boolean }>()
 
   async function deliver(rows: CommandRow[]): Promise<number> {
     const sent: string[] = []
@@ -80,7 +84,7 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
     return next
   }
 
-  async function send(deviceId: string, body: CommandBody, opts: { ttlMs?: number | null; followUp?: boolean; stretched?: boolean } = {}): Promise<CommandRow> {
+  async function send(deviceId: string, body: CommandBody, opts: { ttlMs?: number | null; reason?: SyncReason } = {}): Promise<CommandRow> {
     const issuedMs = now()
     const ttl = opts.ttlMs === undefined ? defaultTtl : opts.ttlMs
     const command = { commandId: randomUUID(), issuedMs, expiresMs: ttl === null ? 0 : issuedMs + ttl, ...body } as Command
@@ -95,7 +99,9 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
     })
     // every time sync, this service's or an operator's, is looked at for a follow-up (tendClocks)
     if (command.kind === 'time_sync') {
-      syncs.set(deviceId, { commandId: command.commandId, sentAt: issuedMs, followUp: opts.followUp === true, stretched: opts.stretched === true, open: true })
+      const reason = opts.reason ?? 'operator'
+      metrics?.sent.inc({ reason })
+      syncs.set(deviceId, { commandId: command.commandId, sentAt: issuedMs, reason, open: true })
     }
     if (online.has(deviceId)) await flush(deviceId, true)
     return row
@@ -106,10 +112,10 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
    * clock, so a clock ahead by more than the sync's life finds every sync expired and is never corrected:
    * its expiry is moved that far (PROTOCOL.md §6); a round trip over 30 s still gives no estimate.
    */
-  async function sendSync(deviceId: string, followUp: boolean, aheadMs = 0): Promise<void> {
+  async function sendSync(deviceId: string, reason: Exclude<SyncReason, 'operator'>, aheadMs = 0): Promise<void> {
     // t0 is taken now, at sending time: a time sync is never queued for later.
-    const stretched = aheadMs > 0
-    await send(deviceId, { kind: 'time_sync', timeSync: { serverTimeMs: now() } }, { ttlMs: SYNC_TTL_MS + (stretched ? Math.ceil(aheadMs) : 0), followUp, stretched })
+    const ttlMs = SYNC_TTL_MS + (reason === 'expired_ahead' ? Math.ceil(aheadMs) : 0)
+    await send(deviceId, { kind: 'time_sync', timeSync: { serverTimeMs: now() } }, { ttlMs, reason })
   }
 
   async function onConnect(deviceId: string): Promise<void> {
@@ -117,8 +123,8 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
     // sync, this pass would deliver the sync a second time: send() delivers it at once, the device is online.)
     await flush(deviceId)
     const last = await o.store.clock.latest(deviceId)
-    if (!last || now() - last.measuredAt.getTime() > syncEvery) await sendSync(deviceId, false)
-    else syncs.set(deviceId, { commandId: last.commandId ?? '', sentAt: last.measuredAt.getTime(), followUp: false, stretched: false, open: false })
+    if (!last || now() - last.measuredAt.getTime() > syncEvery) await sendSync(deviceId, 'connect')
+    else syncs.set(deviceId, { commandId: last.commandId ?? '', sentAt: last.measuredAt.getTime(), reason: 'connect', open: false })
   }
 
   /** Per online device: a sync every syncEvery, and one follow-up after a sync that measured a large offset. */
@@ -130,25 +136,26 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
       const s = syncs.get(deviceId)
       if (!s) continue // its connect is being handled
       if (now() - s.sentAt > syncEvery) {
-        await sendSync(deviceId, false)
+        await sendSync(deviceId, 'periodic')
         continue
       }
       if (!s.open) continue
       const last = latest.get(deviceId)
       if (last?.commandId === s.commandId) {
         s.open = false
+        metrics?.offset.observe(Math.abs(last.offsetMs) / 1000)
         if (Math.abs(last.offsetMs) <= followUpAbove) continue
         const offsetMs = Math.round(last.offsetMs)
         if (last.offsetMs > 0 && (await o.store.commands.get(s.commandId))?.ackStatus === 'expired') {
           // Its clock is so far ahead that it judged the sync expired and did not apply it.
-          if (s.stretched) log.warn({ deviceId, offsetMs }, 'the device judged a time sync expired although its expiry allowed for its clock; the periodic sync tries again')
+          if (s.reason === 'expired_ahead') log.warn({ deviceId, offsetMs }, 'the device judged a time sync expired although its expiry allowed for its clock; the periodic sync tries again')
           else {
             log.info({ deviceId, offsetMs }, 'the device judged a time sync expired by its clock, which runs ahead; one more with its expiry moved as far')
-            await sendSync(deviceId, false, last.offsetMs)
+            await sendSync(deviceId, 'expired_ahead', last.offsetMs)
           }
-        } else if (!s.followUp) {
+        } else if (s.reason !== 'follow_up') {
           log.info({ deviceId, offsetMs }, 'large clock offset measured; a follow-up time sync learns whether the device corrected it')
-          await sendSync(deviceId, true)
+          await sendSync(deviceId, 'follow_up')
         }
       } else if (now() - s.sentAt > SYNC_TTL_MS) s.open = false // never acknowledged: the next periodic sync
     }
@@ -194,5 +201,27 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
       o.broker.off('downlink-ready', onReady)
       await Promise.allSettled([...busy.values()])
     },
+  }
+}
+
+/** Why a time sync was sent: at a connect, periodically while online, to follow a large offset up, to a clock ahead past the sync's life, or by an operator (CommandService.send). */
+type SyncReason = 'connect' | 'periodic' | 'follow_up' | 'expired_ahead' | 'operator'
+
+/** What an operator watches to know the fleet's clocks: syncs sent and the offsets they measure. */
+function timeSyncMetrics(registry: Registry) {
+  const registers = [registry]
+  return {
+    sent: new Counter({
+      name: 'gridpatrol_time_syncs_total',
+      help: 'Time syncs sent to devices, by reason (connect, periodic, follow_up: after a large offset, expired_ahead: to a clock ahead past the sync\'s life, operator)',
+      labelNames: ['reason'],
+      registers,
+    }),
+    offset: new Histogram({
+      name: 'gridpatrol_time_sync_offset_seconds',
+      help: "|device clock − server clock| measured by the time syncs this node sent (PROTOCOL.md §6); a device's later check-ins are timed with it",
+      buckets: [0.1, 0.5, 2, 10, 60, 300, 3600, 86_400],
+      registers,
+    }),
   }
 }

@@ -1,6 +1,7 @@
 // Downlink commands through the real broker and a real store: delivery waits for
 // the device's command subscription (a clean-session device subscribes after its
 // CONNACK — a command published before that would be dropped yet marked sent).
+import { Registry } from 'prom-client'
 import t from 'tap'
 import type { Command } from '../../firmware-protocol/index.ts'
 import { decodeCommand, commandTopic } from '../../firmware-protocol/index.ts'
@@ -107,7 +108,8 @@ t.test('a sync that measures a large offset is followed by one more (once); a sm
 })
 
 t.test('a clock ahead by more than a sync\'s life: the next sync expires that much later, the device applies it and is followed up', async (t) => {
-  const { store, time, online } = await onVirtualClock(t)
+  const registry = new Registry()
+  const { store, time, online } = await onVirtualClock(t, { registry })
   const dev = await online('cmd-dev-6')
   // The device (PROTOCOL.md §3.3, §6): judges expiry by its clock, 5 min ahead; applies a sync by stepping its clock.
   let ahead = 5 * 60_000
@@ -132,6 +134,13 @@ t.test('a clock ahead by more than a sync\'s life: the next sync expires that mu
   t.notOk(await answer(third))
   t.equal((await store.clock.latest('cmd-dev-6'))?.offsetMs, 0, 'the corrected clock is the latest estimate')
   await t.rejects(nextMessage(dev, 500), /no message/, 'nothing more')
+  // On /metrics: the syncs sent, by reason, and the offsets they measured.
+  const text = await registry.metrics()
+  t.match(text, /gridpatrol_time_syncs_total\{reason="connect"\} 1\n/)
+  t.match(text, /gridpatrol_time_syncs_total\{reason="expired_ahead"\} 1\n/)
+  t.match(text, /gridpatrol_time_syncs_total\{reason="follow_up"\} 1\n/)
+  t.match(text, /gridpatrol_time_sync_offset_seconds_bucket\{le="2"\} 1\n/, 'one measured ≈ 0')
+  t.match(text, /gridpatrol_time_sync_offset_seconds_count 3\n/)
 
   // A device that finds even the moved expiry passed (its clock jumped further) is not sent syncs in a loop.
   const dev7 = await online('cmd-dev-7')
