@@ -69,6 +69,7 @@ t.test('device add → start → QoS 1 check-in acked → health, metrics → SI
   const metrics = await (await fetch(`http://127.0.0.1:${s.ports.http}/metrics`)).text()
   t.match(metrics, /process_resident_memory_bytes/)
   t.match(metrics, /gridpatrol_/, 'our own metrics are exported')
+  t.match(metrics, /# TYPE gridpatrol_time_syncs_total counter\n/, "the command service's too")
 
   s.child.kill('SIGTERM')
   const code = await new Promise<number | null>((resolve) => (exited ? resolve(0) : s.child.once('exit', resolve)))
