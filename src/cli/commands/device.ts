@@ -37,7 +37,7 @@ export function registerDevice(program: Command): void {
 
   device
     .command('list')
-    .description('List registered devices (never their secrets)')
+    .description('List registered devices (never their secrets): state, battery, and the latest clock offset measured (seconds ahead +, behind −)')
     .option('--grid <gridId>', 'only devices assigned to this grid')
     .addOption(new Option('--kind <kind>', 'only this kind').choices(['patrol', 'sensor', 'service']))
     .option('--json', 'JSON output')
@@ -48,6 +48,8 @@ export function registerDevice(program: Command): void {
           store.devicesState.list(),
         ])
         const state = new Map(states.map((s) => [s.deviceId, s]))
+        // The latest clock estimate (PROTOCOL.md §6): seconds the device's clock is ahead (+) or behind (−).
+        const clocks = new Map((await store.clock.latestOf(devices.map((d) => d.id))).map((e) => [e.deviceId, e]))
         return devices.map((d) => ({
           id: d.id,
           kind: d.kind,
@@ -57,6 +59,8 @@ export function registerDevice(program: Command): void {
           online: state.get(d.id)?.online ?? null,
           lastSeen: state.get(d.id)?.lastSeenAt ?? null,
           battery: state.get(d.id)?.batteryPct ?? null,
+          clockOffsetS: clocks.has(d.id) ? Math.round(clocks.get(d.id)!.offsetMs / 100) / 10 : null,
+          clockMeasured: clocks.get(d.id)?.measuredAt ?? null,
         }))
       })
       printTable(rows, o.json === true)
