@@ -86,6 +86,13 @@ t.test('report coverage, revisions, day; past the retention', async (t) => {
   t.match((await gp('report', 'day', '--date', '2024-06-01', '--below', '10')).stdout, /\nCH .*\n\n1 of 2 grid\(s\) with a report for 2024-06-01 \(below 10%\)\n$/)
   t.match((await gp('report', 'day', '--date', '2024-06-01', '--format', 'csv')).stdout, /^grid,revision,coverage,met,missed,pending,evaluated,watermark\r\nCH,1,0,0,4,0,/)
   t.match((await fails('report', 'day', '--date', '2024-06-01', '--below', '120'))?.stderr, /--below must be a percentage 0–100, got "120"/)
+  // A grid patrolled that day by its plan but never evaluated is named (not listed is not fine).
+  await gp('grid', 'add', 'CI', '--level', 'district')
+  await gp('plan', 'set', '--grid', 'CI', '--file', planCh, '--retroactive')
+  t.match((await gp('report', 'day', '--date', '2024-06-01')).stdout, /\n2 of 2 grid\(s\) with a report for 2024-06-01\n\nNOTE: 1 grid\(s\) patrolled on 2024-06-01 by their plan have no report yet: CI\. .*report coverage --grid G --date 2024-06-01 evaluates one now\.\n$/)
+  t.match((await gp('report', 'day', '--date', '2024-06-01', '--format', 'json')).stderr, /^NOTE: 1 grid\(s\) patrolled/, 'json: the note on stderr')
+  await gp('report', 'coverage', '--grid', 'CI', '--date', '2024-06-01')
+  t.notMatch((await gp('report', 'day', '--date', '2024-06-01')).stdout, /NOTE/, 'evaluated: listed, no note')
 
   // With a check-in retention (GRIDPATROL_RETENTION_DAYS), a day older than it is not evaluated again
   // (its dropped check-ins would count as missed): the stored report is printed, its exceptions only.

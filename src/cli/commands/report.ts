@@ -1,6 +1,8 @@
 import { Command, Option } from 'commander'
 import { pino } from 'pino'
 import type { CoverageResult } from '../../rules/coverage/evaluate.ts'
+import { coverageQuery } from '../../rules/coverage/query.ts'
+import { planInForce } from '../../rules/plans/schema.ts'
 import type { CoverageChange } from '../../rules/revisions.ts'
 import { createRunner, type ReportDetail } from '../../rules/runner.ts'
 import type { CoverageReportRow } from '../../store/types.ts'
@@ -148,7 +150,17 @@ export function registerReport(program: Command): void {
       requireLocalDate('--date', o.date)
       const below = o.below === undefined ? undefined : Number(o.below)
       if (below !== undefined && !(Number.isFinite(below) && below >= 0 && below <= 100)) throw new Error(`--below must be a percentage 0–100, got "${o.below}"`)
-      const heads = await withStore((store) => store.reports.ofDate(o.date))
+      const { heads, patrolled } = await withStore(async (store) => {
+        const plans = await createRunner({ store, log: pino({ level: 'silent' }) }).plans()
+        // Grids whose plan in force patrols that date (some window): each should have a report.
+        const patrolled = [...plans]
+          .filter(([, versions]) => {
+            const plan = planInForce(versions, o.date)
+            return plan !== undefined && coverageQuery(plan, o.date).windows.length > 0
+          })
+          .map(([gridId]) => gridId)
+        return { heads: await store.reports.ofDate(o.date), patrolled }
+      })
       const rows = heads
         .filter((r) => below === undefined || r.coveragePct === null || r.coveragePct < below)
         // worst first; nothing decided yet (coverage null) last
@@ -164,6 +176,16 @@ export function registerReport(program: Command): void {
       } else {
         printTable(rows.map((r) => ({ ...r, coverage: r.coverage === null ? '-' : `${r.coverage}%` })), false)
         out(`\n${rows.length} of ${heads.length} grid(s) with a report for ${o.date}${below === undefined ? '' : ` (below ${below}%)`}\n`)
+      }
+      // Not listed is not the same as fine: name the grids the rules have not evaluated.
+      const reported = new Set(heads.map((h) => h.gridId))
+      const missing = patrolled.filter((g) => !reported.has(g)).sort()
+      if (missing.length > 0) {
+        const names = missing.slice(0, 20).join(', ') + (missing.length > 20 ? `, … (${missing.length - 20} more)` : '')
+        const line =
+          `NOTE: ${missing.length} grid(s) patrolled on ${o.date} by their plan have no report yet: ${names}. The scheduler (gridpatrol start) ` +
+          `evaluates each window when it closes plus its grace; report coverage --grid G --date ${o.date} evaluates one now.\n`
+        ;(o.format === 'table' ? out : err)((o.format === 'table' ? '\n' : '') + line)
       }
     })
   report
