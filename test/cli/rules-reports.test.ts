@@ -75,6 +75,22 @@ t.test('report coverage, revisions, day; past the retention', async (t) => {
   t.match((await gp('report', 'coverage', '--grid', 'CG', '--date', '2024-06-04', '--format', 'csv')).stderr, /^NOTE: 4 cell\(s\) were pending/, 'csv: the note on stderr')
   t.notMatch((await gp('report', 'coverage', '--grid', 'CG', '--date', '2024-06-04', '--evaluate')).stdout, /NOTE/, 'evaluated now: no note')
 
+  // Signals in words in the table (README, "signals"): an unknown tag, a GPS fix outside every geofence, a re-read.
+  const T5 = Date.parse('2024-06-05T03:00:00+08:00')
+  await (await cliStore()).uplinks.write({
+    records: [
+      checkin(10, 'zz-unknown', T5, T5 + 1000),
+      { ...checkin(11, '', T5 + 60_000, T5 + 61_000), method: 'gps', lat: 31.5, lon: 121.9 },
+      checkin(12, 't-a', T5 + 120_000, T5 + 121_000),
+      checkin(13, 't-a', T5 + 150_000, T5 + 151_000),
+    ],
+  })
+  const signals = (await gp('report', 'coverage', '--grid', 'CG', '--date', '2024-06-05')).stdout
+  t.match(signals, /\nsignals\nkind +device +at +detail +checkins\n/)
+  t.match(signals, /\nrescan +cg-dev +\S+ +read again after 30 s +cg-dev:12 cg-dev:13\n/)
+  t.match(signals, /\nunknown_tag +cg-dev +\S+ +tag zz-unknown is in no plan or registry +cg-dev:10\n/)
+  t.match(signals, /\nunknown_tag +cg-dev +\S+ +GPS fix outside every geofence +cg-dev:11\n/)
+
   // Every grid's coverage on a day, worst first.
   await gp('grid', 'add', 'CH', '--level', 'district')
   const planCh = join(dir, 'plan-ch.json')

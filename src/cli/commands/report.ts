@@ -61,7 +61,26 @@ function printReport(r: CoverageReportRow, format: Format, summary: CoverageResu
   }
   if (result.signals.length > 0) {
     out('\nsignals\n')
-    printTable(result.signals.map((x) => ({ kind: x.kind, device: x.deviceId, at: iso(x.at), checkins: x.checkinIds.join(' '), detail: JSON.stringify(x.detail) })), false)
+    printTable(result.signals.map((x) => ({ kind: x.kind, device: x.deviceId, at: iso(x.at), detail: describeSignal(x), checkins: x.checkinIds.join(' ') })), false)
+  }
+}
+
+/** A signal's detail in words (README, "signals"); JSON and CSV keep the fields. */
+function describeSignal(x: CoverageResult['signals'][number]): string {
+  const d = x.detail
+  switch (x.kind) {
+    case 'rescan':
+      return `read again after ${d['seconds']} s`
+    case 'impossible_travel':
+      return `${d['meters']} m in ${d['seconds']} s (${d['kmh']} km/h)`
+    case 'foreign_device':
+      return `device assigned to grid ${d['assignedGrid']}`
+    case 'clock_implausible':
+      return `timed up to ${d['worstSkewSeconds']} s away from its receipt`
+    case 'unknown_tag':
+      return d['tagId'] === '' ? 'GPS fix outside every geofence' : `tag ${d['tagId']} is in no plan or registry`
+    default:
+      return JSON.stringify(d)
   }
 }
 
