@@ -57,7 +57,6 @@ export class Batcher {
   private closing = false
   /** Set at close when a write fails (or the close deadline passes): nothing is tried again. */
   private gaveUp: Error | undefined
-  /** Backoff sleeps of the groups being retried; close() wakes them. */
   /** Aborted at close: a retry's backoff ends at once. */
   private stopping = new AbortController()
   /** What close() gave up on, logged once. */
@@ -200,7 +199,6 @@ export class Batcher {
   private backoff(ms: number): Promise<void> {
     return delay(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined)
   }
-
 
   /**
    * Closing and the database failed (or the deadline passed): nothing more is
