@@ -198,6 +198,8 @@ for (const driver of driversWanted) {
         (phases.has('stage-a') ? `  stage A (exceptions)      ${secs(stageAMs)} s  ${Math.round(checkins / (stageAMs / 1000))} check-ins/s  ${cpuSince(c0, c1, serverUrl)}\n` : '') +
         `  full first evaluation     ${secs(fullMs)} s  ${Math.round(checkins / (fullMs / 1000))} check-ins/s  (${first.filter((o) => o.status === 'revised').length} reports, ${cases} cases, ${Math.round(stored)} B of result JSON per report)  ${cpuSince(c1, c2, serverUrl)}\n` +
         `    steps, wall s summed over passes (they overlap): ${firstSteps}\n` +
+        `    goal (issue): ≤ ${driver === 'server' ? 5 : 15} s for 10,000 grids: ${grids !== 10_000 ? 'judged at 10,000 grids' : fullMs / 1000 <= (driver === 'server' ? 5 : 15) ? 'met' : 'not met'}` +
+        `${reference !== undefined ? `; ${(fullMs / reference).toFixed(1)} × the reference query of this run` : ''}\n` +
         (phases.has('rerun') ? `  idempotent re-run         ${secs(rerunMs)} s  (${again.filter((o) => o.status === 'unchanged').length} unchanged, ${again.filter((o) => o.skipped).length} skipped: incremental)  ${cpuSince(c2, c3, serverUrl)}\n` : '') +
         (phases.has('full-rerun') ? `  full re-run (every day)   ${secs(fullRerunMs)} s  (${full.filter((o) => o.status === 'unchanged').length} unchanged)  ${cpuSince(c3, c4, serverUrl)}\n` : '') +
         (phases.has('late') ? `  late rows, 1 % of grids   ${secs(lateMs)} s  (${late.filter((o) => o.status === 'revised').length} revised, ${late.filter((o) => o.skipped).length} skipped)  ${cpuSince(c4, c5, serverUrl)}\n` : '') +
