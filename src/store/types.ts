@@ -49,7 +49,10 @@ export interface NewCheckpoint {
 export interface CheckpointRow {
   id: string
   gridId: string
+  /** The oldest of tagIds (the one tag of earlier releases); null when it has none. */
   tagId: string | null
+  /** Every tag registered to it, oldest first; empty for a GPS-only checkpoint. */
+  tagIds: string[]
   name: string
   lat: number | null
   lon: number | null
@@ -327,8 +330,22 @@ export interface Store {
     create(c: NewCheckpoint): Promise<CheckpointRow>
     get(id: string): Promise<CheckpointRow | undefined>
     listByGrid(gridId: string): Promise<CheckpointRow[]>
-    /** tag id → checkpoint, for the tags that are registered. */
+    /** tag id → checkpoint, for the tags that are registered (any of a checkpoint's tags). */
     byTags(tagIds: string[]): Promise<Map<string, { checkpointId: string; gridId: string }>>
+    /**
+     * Registers one more tag to a checkpoint (a second side, a replacement; its other
+     * tags keep working). Idempotent for a tag it already has (added: false). Refused
+     * (StoreError GP_STORE_INVALID, naming both) for an empty tag, an unknown checkpoint,
+     * or a tag another checkpoint has.
+     */
+    addTag(checkpointId: string, tagId: string): Promise<{ checkpoint: CheckpointRow; added: boolean }>
+    /**
+     * Unregisters a tag from a checkpoint: its check-ins are unknown tags from then on.
+     * Refused for an unknown checkpoint, a tag it does not have, and its last tag when it
+     * has no coordinates (it could no longer be visited; a geofence checkpoint may lose
+     * every tag and stays GPS-only).
+     */
+    removeTag(checkpointId: string, tagId: string): Promise<CheckpointRow>
   }
   devices: {
     create(d: NewDevice): Promise<DeviceRow>

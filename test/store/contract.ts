@@ -54,6 +54,51 @@ export function storeContract(t: Test, getStore: () => Store): void {
     await t.rejects(store.grids.create({ id: uid('X'), level: 'street', name: 'orphan' }), 'a street needs a parent')
   })
 
+  t.test('checkpoint tags: several per checkpoint, one checkpoint per tag, add and remove', async (t) => {
+    const store = getStore()
+    const g = uid('D')
+    await store.grids.create({ id: g, level: 'district', name: 'd' })
+    const [t1, t2, t3] = [uid('T1'), uid('T2'), uid('T3')]
+    const a = await store.checkpoints.create({ id: uid('cpA'), gridId: g, tagId: t1, name: 'post A' })
+    t.same(a.tagIds, [t1], 'created with its one tag')
+    const b = await store.checkpoints.create({ id: uid('cpB'), gridId: g, tagId: null, name: 'fence B', lat: 32, lon: 118 })
+    t.same(b.tagIds, [], 'a GPS-only checkpoint has none')
+    const c = await store.checkpoints.create({ id: uid('cpC'), gridId: g, tagId: t3, name: 'post C' })
+
+    // a replacement tag: both resolve; the first stays checkpoints.tag_id
+    const added = await store.checkpoints.addTag(a.id, t2)
+    t.equal(added.added, true)
+    t.same(added.checkpoint.tagIds, [t1, t2])
+    t.equal(added.checkpoint.tagId, t1, 'tagId is the oldest tag')
+    t.same((await store.checkpoints.addTag(a.id, t2)).added, false, 'adding a tag it has is a no-op')
+    const m = await store.checkpoints.byTags([t1, t2, t3])
+    t.same(m.get(t1), { checkpointId: a.id, gridId: g })
+    t.same(m.get(t2), { checkpointId: a.id, gridId: g })
+    t.same(m.get(t3), { checkpointId: c.id, gridId: g })
+    t.same((await store.checkpoints.get(a.id))?.tagIds, [t1, t2])
+    t.same((await store.checkpoints.listByGrid(g)).map((x) => [x.id, x.tagIds]).sort(), [[a.id, [t1, t2]], [b.id, []], [c.id, [t3]]].sort())
+
+    // a tag belongs to one checkpoint: refused, naming both
+    await t.rejects(store.checkpoints.addTag(c.id, t2), { code: 'GP_STORE_INVALID', message: new RegExp(`tag "${t2}" already belongs to checkpoint "${a.id}"; not added to checkpoint "${c.id}"`) })
+    await t.rejects(store.checkpoints.create({ id: uid('cp'), gridId: g, tagId: t2, name: 'dup of a second tag' }), { message: new RegExp(`already belongs to checkpoint "${a.id}"`) })
+    await t.rejects(store.checkpoints.addTag('no-such-cp', uid('T')), { message: /checkpoint "no-such-cp" does not exist/ })
+    await t.rejects(store.checkpoints.addTag(a.id, ' '), { message: /empty tag id/ })
+
+    // remove: the damaged first tag goes, the replacement becomes tagId; the old one is unknown
+    const afterRemove = await store.checkpoints.removeTag(a.id, t1)
+    t.same(afterRemove.tagIds, [t2])
+    t.equal(afterRemove.tagId, t2)
+    t.equal((await store.checkpoints.byTags([t1])).has(t1), false, 'a removed tag no longer resolves')
+    await t.rejects(store.checkpoints.removeTag(a.id, t2), { message: new RegExp(`"${t2}" is the last tag of checkpoint "${a.id}", which has no coordinates`) })
+    await t.rejects(store.checkpoints.removeTag(a.id, t3), { message: new RegExp(`belongs to checkpoint "${c.id}", not to checkpoint "${a.id}"`) })
+    await t.rejects(store.checkpoints.removeTag(a.id, t1), { message: new RegExp(`tag "${t1}" is not registered`) })
+    await t.rejects(store.checkpoints.removeTag('no-such-cp', t2), { message: /checkpoint "no-such-cp" does not exist/ })
+    // the freed tag can go to another checkpoint; a geofence may lose its every tag
+    t.same((await store.checkpoints.addTag(b.id, t1)).checkpoint, { ...b, tagId: t1, tagIds: [t1] })
+    t.same((await store.checkpoints.removeTag(b.id, t1)).tagIds, [], 'a GPS checkpoint may lose its last tag')
+    t.equal((await store.checkpoints.get(b.id))?.tagId, null)
+  })
+
   t.test('checkpoints and devices', async (t) => {
     const store = getStore()
     const g = uid('D')

@@ -10,6 +10,12 @@ const num = (what: string) => (v: string) => {
   return n
 }
 
+/** A tag id as devices read it; an empty one would match the empty tag of a GPS fix. */
+const tagId = (v: string) => {
+  if (v.trim() === '') throw new InvalidArgumentError('the tag id must not be empty')
+  return v
+}
+
 export function registerGrid(program: Command): void {
   const grid = program.command('grid').description('Grids: district → street → community')
   grid
@@ -54,7 +60,7 @@ export function registerCheckpoint(program: Command): void {
     .description('Add a checkpoint')
     .argument('<id>', 'checkpoint id')
     .requiredOption('--grid <gridId>', 'grid it belongs to')
-    .option('--tag <tagId>', 'tag id the devices read (none for a GPS geofence)')
+    .option('--tag <tagId>', 'tag id the devices read (none for a GPS geofence; more: checkpoint tag add)', tagId)
     .option('--name <name>', 'name (default: the id)')
     .option('--lat <lat>', 'latitude', num('--lat'))
     .option('--lon <lon>', 'longitude', num('--lon'))
@@ -73,11 +79,43 @@ export function registerCheckpoint(program: Command): void {
       out(`checkpoint ${row.id} added to grid ${row.gridId}\n`)
     })
   cp.command('list')
-    .description('List the checkpoints of a grid')
+    .description('List the checkpoints of a grid, with every tag each has (oldest first)')
     .requiredOption('--grid <gridId>', 'grid')
     .option('--json', 'JSON output')
     .action(async (o: { grid: string; json?: boolean }) => {
       const rows = await withStore((store) => store.checkpoints.listByGrid(o.grid))
-      printTable(rows.map((c) => ({ id: c.id, tag: c.tagId, name: c.name, lat: c.lat, lon: c.lon, radiusM: c.radiusM })), o.json === true)
+      printTable(
+        rows.map((c) => ({
+          id: c.id,
+          // the table: every tag in one cell; JSON: the first (`tag`, as before) and the list
+          ...(o.json === true ? { tag: c.tagId, tags: c.tagIds } : { tags: c.tagIds.length > 0 ? c.tagIds.join(',') : null }),
+          name: c.name,
+          lat: c.lat,
+          lon: c.lon,
+          radiusM: c.radiusM,
+        })),
+        o.json === true,
+      )
+    })
+
+  // Several tags per checkpoint: a post with a tag on each side, a damaged tag replaced.
+  const tag = cp.command('tag').description("A checkpoint's tags: add a replacement or second tag, remove one")
+  tag
+    .command('add')
+    .description('Register one more tag to a checkpoint; its other tags keep working (a tag belongs to one checkpoint)')
+    .argument('<checkpoint>', 'checkpoint id')
+    .requiredOption('--tag <tagId>', 'tag id the devices read', tagId)
+    .action(async (id: string, o: { tag: string }) => {
+      const r = await withStore((store) => store.checkpoints.addTag(id, o.tag))
+      out(`${r.added ? `tag ${o.tag} added to checkpoint ${id}` : `checkpoint ${id} already has tag ${o.tag}`}; its tags: ${r.checkpoint.tagIds.join(', ')}\n`)
+    })
+  tag
+    .command('remove')
+    .description("Unregister a tag from a checkpoint: its check-ins are unknown tags from then on (a checkpoint without coordinates keeps at least one)")
+    .argument('<checkpoint>', 'checkpoint id')
+    .requiredOption('--tag <tagId>', 'tag id', tagId)
+    .action(async (id: string, o: { tag: string }) => {
+      const row = await withStore((store) => store.checkpoints.removeTag(id, o.tag))
+      out(`tag ${o.tag} removed from checkpoint ${id}; its tags: ${row.tagIds.length > 0 ? row.tagIds.join(', ') : '(none: a GPS geofence)'}\n`)
     })
 }
