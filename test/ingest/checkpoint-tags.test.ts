@@ -2,24 +2,11 @@
 // added to a checkpoint resolves to it; a removed tag is an unknown tag again
 // once the lookup cache's entry expires (lookupTtlMs); a check-in stored before
 // its tag was registered keeps checkpoint_id NULL (the plan's tagIds credit it).
-import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { pino } from 'pino'
-import { encodeUplink, uplinkTopic, type Uplink } from '../../firmware-protocol/index.ts'
-import { createIngest, type IngestMessage } from '../../ingest/index.ts'
+import { createIngest } from '../../ingest/index.ts'
 import { openEmbeddedStore } from '../helpers/store.ts'
-
-const HASH = 'scrypt$16384$8$1$c2FsdA==$aGFzaA=='
-const uid = (p: string) => `${p}-${randomBytes(3).toString('hex')}`
-const NOW = Date.now()
-const msg = (deviceId: string, u: Uplink): IngestMessage => ({
-  deviceId,
-  kind: 'checkin',
-  topic: uplinkTopic(deviceId, 'checkin'),
-  payload: encodeUplink(u),
-  receivedAt: new Date(NOW),
-})
-const checkin = (seq: number, tagId: string): Uplink => ({ kind: 'checkin', seq, deviceTimeMs: NOW - 1000, checkin: { tagId, method: 'nfc' } })
+import { checkin, HASH, msg, NOW, uid } from './fixtures.ts'
 
 t.test('an added tag resolves to its checkpoint; a removed one is unknown after lookupTtlMs', async (t) => {
   const store = await openEmbeddedStore(t)

@@ -1,24 +1,11 @@
 // The identify stage's caches: unknown tags are remembered (negative cache) for
 // unknownTtlMs, then asked again, so a tag registered after it was first seen
 // is picked up; cache misses of one burst share one store query.
-import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { pino } from 'pino'
-import { encodeUplink, uplinkTopic, type Uplink } from '../../firmware-protocol/index.ts'
-import { createIngest, type IngestMessage } from '../../ingest/index.ts'
+import { createIngest } from '../../ingest/index.ts'
 import { openEmbeddedStore } from '../helpers/store.ts'
-
-const HASH = 'scrypt$16384$8$1$c2FsdA==$aGFzaA=='
-const uid = (p: string) => `${p}-${randomBytes(3).toString('hex')}`
-const NOW = Date.now()
-const msg = (deviceId: string, u: Uplink): IngestMessage => ({
-  deviceId,
-  kind: 'checkin',
-  topic: uplinkTopic(deviceId, 'checkin'),
-  payload: encodeUplink(u),
-  receivedAt: new Date(NOW),
-})
-const checkin = (seq: number, tagId: string): Uplink => ({ kind: 'checkin', seq, deviceTimeMs: NOW - 1000, checkin: { tagId, method: 'nfc' } })
+import { checkin, HASH, msg, NOW, uid } from './fixtures.ts'
 
 t.test('negative cache: an unknown tag registered later is picked up after unknownTtlMs; misses of a burst share one query', async (t) => {
   const store = await openEmbeddedStore(t)
