@@ -13,6 +13,7 @@ import { registerPlan } from './commands/plan.ts'
 import { registerRules } from './commands/rules.ts'
 import { registerCheckpoint, registerGrid } from './commands/grid.ts'
 import { err, io, out, withIo, type CliIo } from './io.ts'
+import { forwardCommand, HeldByServer } from './remote.ts'
 
 /** Builds the `gridpatrol` program; each command module adds itself. */
 export function buildProgram(): Command {
@@ -50,6 +51,14 @@ export async function run(argv: string[], cliIo?: CliIo): Promise<number> {
       return io().exitCode ?? 0
     } catch (e) {
       if (e instanceof CommanderError) return e.exitCode
+      if (e instanceof HeldByServer) {
+        try {
+          return await forwardCommand(e.socketPath, argv.slice(2), e.held)
+        } catch (f) {
+          err(`gridpatrol: ${f instanceof Error ? f.message : String(f)}\n`)
+          return 1
+        }
+      }
       if (e instanceof ConfigError) {
         err(`gridpatrol: ${e.message}\n`)
         return 2

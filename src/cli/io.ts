@@ -2,6 +2,7 @@
 // own streams and environment; `run()` can be given others (tests run commands in-process,
 // each with its own output, concurrently), kept per call with AsyncLocalStorage.
 import { AsyncLocalStorage } from 'node:async_hooks'
+import { resolve } from 'node:path'
 import type { Config } from '../config/schema.ts'
 import type { Store } from '../store/types.ts'
 
@@ -9,6 +10,8 @@ export interface CliIo {
   stdout: { write(chunk: string): unknown; isTTY?: boolean }
   stderr: { write(chunk: string): unknown }
   env: Record<string, string | undefined>
+  /** Where relative file arguments are resolved (default: the process's working directory). */
+  cwd?: string
   /**
    * An open, migrated store for the commands that use one, instead of opening the configured
    * one for the command and closing it after; the command does not close it.
@@ -31,6 +34,11 @@ const current = new AsyncLocalStorage<CliIo>()
 /** The running command's streams and environment. */
 export function io(): CliIo {
   return current.getStore() ?? processIo
+}
+
+/** A file argument as a path (relative ones from the command's working directory). */
+export function cliPath(file: string): string {
+  return resolve(io().cwd ?? process.cwd(), file)
 }
 
 export function out(text: string): void {

@@ -1,19 +1,30 @@
 import { loadConfig } from '../config/index.ts'
 import { createLogger } from '../logger.ts'
+import { existsSync } from 'node:fs'
+import { DataDirInUseError } from '../store/drivers/dir-lock.ts'
 import { openStore } from '../store/index.ts'
 import type { Store } from '../store/types.ts'
 import { io, out } from './io.ts'
+import { controlSocket, HeldByServer } from './remote.ts'
 
 /**
  * Opens the configured store (migrations applied), runs `fn`, always closes; or runs `fn` on
- * the store the caller of `run()` keeps open (see CliIo.store).
+ * the store the caller of `run()` keeps open (see CliIo.store). An embedded database held by a
+ * running server (`start`) is not opened: the whole command goes to that server (remote.ts).
  */
 export async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
   const { env, store: provided } = io()
   const config = loadConfig(env)
   if (provided) return fn(await provided(config))
   const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel)
-  const store = await openStore(config, log)
+  let store: Store
+  try {
+    store = await openStore(config, log)
+  } catch (err) {
+    const socket = err instanceof DataDirInUseError ? controlSocket(err.dataDir) : undefined
+    if (socket !== undefined && existsSync(socket)) throw new HeldByServer(socket, err as Error)
+    throw err
+  }
   try {
     await store.migrate()
     return await fn(store)

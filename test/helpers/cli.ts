@@ -49,7 +49,7 @@ export interface EmbeddedCli extends Runner {
 }
 
 /** One command line through the CLI's `run()` in this process: its exit status and output. */
-export async function runCli(args: readonly string[], io: Pick<CliIo, 'env' | 'store'> = { env: {} }): Promise<CliFailure> {
+export async function runCli(args: readonly string[], io: Pick<CliIo, 'env' | 'store' | 'cwd'> = { env: {} }): Promise<CliFailure> {
   let stdout = ''
   let stderr = ''
   const code = await run([process.execPath, bin, ...args], {

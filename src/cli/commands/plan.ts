@@ -4,7 +4,7 @@ import { ZodError } from 'zod'
 import { parsePlan } from '../../rules/plans/schema.ts'
 import { addDays, instantToLocal } from '../../rules/tz.ts'
 import { printTable, withStore } from '../with-store.ts'
-import { io, out } from '../io.ts'
+import { cliPath, io, out } from '../io.ts'
 
 /** Every issue with its field path, e.g. `windows.every: must divide …`. */
 function describeIssues(err: ZodError): string {
@@ -24,7 +24,7 @@ export function registerPlan(program: Command): void {
     )
     .option('--retroactive', 'no first date: the version applies to every date no dated version covers, past days included when they are evaluated again')
     .action(async (o: { grid: string; file: string; effectiveFrom?: string; retroactive?: boolean }) => {
-      const raw = JSON.parse(await readFile(o.file, 'utf8')) as Record<string, unknown>
+      const raw = JSON.parse(await readFile(cliPath(o.file), 'utf8')) as Record<string, unknown>
       if (raw['gridId'] !== undefined && raw['gridId'] !== o.grid) throw new Error(`the file is a plan for grid "${String(raw['gridId'])}", not "${o.grid}"`)
       if (o.retroactive && (o.effectiveFrom || raw['effectiveFrom'] !== undefined)) throw new Error('--retroactive and an effective date (--effective-from, or effectiveFrom in the file) exclude each other')
       let parsed

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { Argument, type Command } from 'commander'
 import { effectiveRulesConfig, parseRulesConfig, RULES_CONFIG_KEYS, RulesConfigError, type RulesConfigKey } from '../../rules/cases/config.ts'
 import { withStore } from '../with-store.ts'
-import { out, err } from '../io.ts'
+import { cliPath, out, err } from '../io.ts'
 
 const keyArgument = () =>
   new Argument(
@@ -16,7 +16,7 @@ const keyArgument = () =>
 async function readJson(file: string): Promise<unknown> {
   let text: string
   try {
-    text = await readFile(file, 'utf8')
+    text = await readFile(cliPath(file), 'utf8')
   } catch (err) {
     throw new Error(`cannot read ${file}: ${(err as Error).message}`)
   }

@@ -1,6 +1,19 @@
 import { readFile, unlink, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 
+/** The data directory is held by another process, or already open in this one. */
+export class DataDirInUseError extends Error {
+  constructor(
+    message: string,
+    readonly dataDir: string,
+    /** The holder's pid (this process's own when it holds the directory already). */
+    readonly pid: number,
+  ) {
+    super(message)
+    this.name = 'DataDirInUseError'
+  }
+}
+
 /** Directories this process holds (a second open in the same process is refused too). */
 const held = new Set<string>()
 
@@ -12,7 +25,7 @@ const held = new Set<string>()
 export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
   const path = join(dataDir, 'gridpatrol.lock')
   const key = resolve(dataDir)
-  if (held.has(key)) throw new Error(`the data directory ${dataDir} is already open in this process`)
+  if (held.has(key)) throw new DataDirInUseError(`the data directory ${dataDir} is already open in this process`, dataDir, process.pid)
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       await writeFile(path, `${process.pid}\n`, { flag: 'wx' })
@@ -25,9 +38,11 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
       const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim())
       if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner)) {
-        throw new Error(
+        throw new DataDirInUseError(
           `the data directory ${dataDir} is in use by another gridpatrol process (pid ${owner}); ` +
             'stop it first, or use a server database (DATABASE_URL) to run several processes',
+          dataDir,
+          owner,
         )
       }
       await unlink(path).catch(() => undefined) // stale: its process is gone
