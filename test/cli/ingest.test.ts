@@ -10,6 +10,7 @@ import { promisify } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import mqtt from 'mqtt'
 import { encodeUplink, uplinkTopic } from '../../firmware-protocol/index.ts'
+import { runCli } from '../helpers/cli.ts'
 
 const external = process.env['GRIDPATROL_TEST_EXTERNAL_MQTT']
 const run = promisify(execFile)
@@ -30,6 +31,10 @@ t.test('gridpatrol ingest against an external broker', { skip: external ? false 
   const deadline = Date.now() + 30_000
   while (!out.includes('external ingest running') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
   t.match(out, /external ingest running/, 'running')
+  // the embedded database is this process's now: a command is run by it (src/cli/remote.ts)
+  const listed = await runCli(['device', 'list', '--json'], { env })
+  t.equal(listed.code, 0, listed.stderr)
+  t.match(listed.stdout, /ext-dev-1/, 'a command while the ingest holds the database is run by the ingest')
 
   const device = await mqtt.connectAsync(external!, { clientId: `dev-${prefix.slice(0, -1)}` })
   const now = Date.now()

@@ -3,6 +3,7 @@ import { loadConfig } from '../../config/index.ts'
 import { createLogger } from '../../logger.ts'
 import { openStore } from '../../store/index.ts'
 import { io } from '../io.ts'
+import { serveCommands } from '../remote.ts'
 
 interface Options {
   broker: string
@@ -48,12 +49,21 @@ export function registerIngest(program: Command): void {
       })
       const rules = o.rules ? createRulesEngine({ store, log }) : undefined
       await rules?.start()
+      // embedded: other `gridpatrol` commands run here, on this process's database (remote.ts)
+      const control =
+        config.databaseUrl === undefined
+          ? await serveCommands({ dataDir: config.dataDir, store, log, run: (await import('../index.ts')).run }).catch((err: unknown) => {
+              log.warn({ err }, 'no control socket: other commands are refused while this process runs')
+              return undefined
+            })
+          : undefined
       log.info({ broker: o.broker, clientId: o.clientId, rules: o.rules }, 'external ingest running')
       let stopping = false
       const stop = async (signal: string) => {
         if (stopping) process.exit(130)
         stopping = true
         log.info({ signal }, 'shutting down')
+        await control?.close()
         await rules?.stop()
         await external.close()
         await ingest.close()
