@@ -156,8 +156,10 @@ export function materialDigest(r: CoverageResult): string {
  * digest). Bump it whenever the same inputs would now give a different result
  * (verdicts, gaps, signals, figures, cases): incremental evaluation (runner.ts)
  * re-evaluates every report not computed by this version instead of trusting it.
+ *   2: check-ins without a tag placed at no checkpoint (GPS fixes in no geofence) raise
+ *      `outside_geofence`, no longer `unknown_tag` with an empty tag.
  */
-export const ENGINE_VERSION = 1
+export const ENGINE_VERSION = 2
 const ENGINE_TAG = `e${ENGINE_VERSION}.`
 
 /** The digest stored with a report: materialDigest tagged with the engine version. */

@@ -15,7 +15,8 @@ t.test('report coverage, revisions, day; past the retention', async (t) => {
   // 2024-06-01 with no check-in: revision 1, every cell missed.
   await gp('grid', 'add', 'CG', '--level', 'district')
   const plan = join(dir, 'plan.json')
-  await writeFile(plan, JSON.stringify({ checkpoints: [{ id: 'CG-A', tagIds: ['t-a'] }, { id: 'CG-B' }], windows: { kind: 'every', every: '12h' } }))
+  // CG-B alone has coordinates (no travel between CG-A and CG-B: it needs both): the checkpoint nearest a GPS fix.
+  await writeFile(plan, JSON.stringify({ checkpoints: [{ id: 'CG-A', tagIds: ['t-a'] }, { id: 'CG-B', lat: 31.499, lon: 121.9 }], windows: { kind: 'every', every: '12h' } }))
   await gp('plan', 'set', '--grid', 'CG', '--file', plan)
   t.match((await gp('plan', 'set', '--grid', 'CG', '--file', plan, '--retroactive')).stdout, /stored as version 2, effective on every date/)
   t.match((await gp('report', 'coverage', '--grid', 'CG', '--date', '2024-06-01', '--format', 'csv')).stdout, /^grid,date,revision,.*\r\nCG,2024-06-01,1,,00:00-12:00,.*,CG-A,missed,0,1,\r\n/)
@@ -89,7 +90,19 @@ t.test('report coverage, revisions, day; past the retention', async (t) => {
   t.match(signals, /\nsignals\nkind +device +at +detail +checkins\n/)
   t.match(signals, /\nrescan +cg-dev +\S+ +read again after 30 s +cg-dev:12 cg-dev:13\n/)
   t.match(signals, /\nunknown_tag +cg-dev +\S+ +tag zz-unknown is in no plan or registry +cg-dev:10\n/)
-  t.match(signals, /\nunknown_tag +cg-dev +\S+ +GPS fix outside every geofence +cg-dev:11\n/)
+  t.match(signals, /\noutside_geofence +cg-dev +\S+ +GPS fix 31\.5, 121\.9 outside every geofence: 111 m from CG-B +cg-dev:11\n/)
+  t.notMatch(signals, /unknown_tag +cg-dev +\S+ +GPS/, 'a GPS fix is no unknown tag')
+  const sigJson = JSON.parse((await gp('report', 'coverage', '--grid', 'CG', '--date', '2024-06-05', '--format', 'json')).stdout) as { result: { signals: Array<{ kind: string; detail: unknown }> } }
+  t.strictSame(sigJson.result.signals.find((x) => x.kind === 'outside_geofence')?.detail, { lat: 31.5, lon: 121.9, nearestCheckpoint: 'CG-B', meters: 111 }, 'json: the fields')
+  // A revision stored by the engine before outside_geofence (digest tagged e1): the fix was an unknown tag with an
+  // empty tag id. `report coverage` (its table: the detail derived now) says why that disagrees.
+  const cur = (await (await cliStore()).reports.latest('CG', '2024-06-05'))!
+  const oldResult = cur.result as { signals: Array<{ kind: string; detail: Record<string, unknown> }> }
+  const oldSignals = oldResult.signals.map((x) => (x.kind === 'outside_geofence' ? { ...x, kind: 'unknown_tag', detail: { tagId: '' } } : x))
+  await (await cliStore()).reports.saveMany([{ ...cur, revision: cur.revision + 1, result: { ...oldResult, signals: oldSignals }, changes: [], digest: 'e1.stored-by-engine-1' }])
+  const engine1 = (await gp('report', 'coverage', '--grid', 'CG', '--date', '2024-06-05')).stdout
+  t.match(engine1, /\n {2}signal unknown_tag cg-dev cg-dev:11: only in the stored report\n(.*\n)*Revision \d+ was computed by an earlier version of the rules engine, which may judge the same check-ins differently/)
+  t.notMatch(signals, /earlier version of the rules engine/, 'a report of this engine: no such line')
 
   // Every grid's coverage on a day, worst first.
   await gp('grid', 'add', 'CH', '--level', 'district')

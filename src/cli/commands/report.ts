@@ -3,7 +3,7 @@ import { pino } from 'pino'
 import type { CoverageResult } from '../../rules/coverage/evaluate.ts'
 import { coverageQuery } from '../../rules/coverage/query.ts'
 import { planInForce } from '../../rules/plans/schema.ts'
-import type { CoverageChange } from '../../rules/revisions.ts'
+import { isCurrentDigest, type CoverageChange } from '../../rules/revisions.ts'
 import { createRunner, type ReportDetail } from '../../rules/runner.ts'
 import type { CoverageReportRow } from '../../store/types.ts'
 import { requireLocalDate } from '../dates.ts'
@@ -78,7 +78,13 @@ function describeSignal(x: CoverageResult['signals'][number]): string {
     case 'clock_implausible':
       return `timed up to ${d['worstSkewSeconds']} s away from its receipt`
     case 'unknown_tag':
+      // '' only in reports stored before outside_geofence (engine 1)
       return d['tagId'] === '' ? 'GPS fix outside every geofence' : `tag ${d['tagId']} is in no plan or registry`
+    case 'outside_geofence':
+      if (d['lat'] === undefined) return 'GPS check-in without a fix'
+      return d['nearestCheckpoint'] === undefined
+        ? `GPS fix ${d['lat']}, ${d['lon']} outside every geofence (no checkpoint of the plan has a position)`
+        : `GPS fix ${d['lat']}, ${d['lon']} outside every geofence: ${d['meters']} m from ${d['nearestCheckpoint']}`
     default:
       return JSON.stringify(d)
   }
@@ -96,6 +102,10 @@ function warnDisagreements(r: CoverageReportRow, d: ReportDetail, format: Format
     `and it does not agree with stored revision ${r.revision} in ${d.disagreements.length} place(s):`,
     ...d.disagreements.slice(0, 20).map((c) => `  ${describeChange(c)}`),
     ...(d.disagreements.length > 20 ? [`  … and ${d.disagreements.length - 20} more`] : []),
+    // A report of an earlier engine version (revisions.ts, ENGINE_VERSION) may disagree on the same rows.
+    ...(isCurrentDigest(r.digest)
+      ? []
+      : [`Revision ${r.revision} was computed by an earlier version of the rules engine, which may judge the same check-ins differently (a GPS fix outside every geofence was an unknown_tag with an empty tag); otherwise:`]),
     'Rows were committed with a receipt time older than that watermark after the report was computed (or data was removed).',
     'The stored verdicts, gaps and cases stand; re-evaluate (--evaluate) to store a revision that includes those rows.',
   ]

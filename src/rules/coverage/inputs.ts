@@ -64,7 +64,7 @@ import type { Instant } from '../tz.ts'
  *   --          from visits join w on at >= w.s and at < w.e group by 1, 2
  *   -- periods: lag(at) over (partition by checkpoint_id, period order by at, id) > $max_gap, plus min/max per period
  *   -- signals: lag over (partition by device_id order by at, id) on all plausible scans (rescan, travel with
- *   --          checkpoint coordinates), device_grid <> $grid (foreign), not plausible (clock), unknown tag
+ *   --          checkpoint coordinates), device_grid <> $grid (foreign), not plausible (clock), unknown tag, no tag (outside_geofence)
  *   -- devices/patrollers: group by device_id / badge
  *   -- previous visit: per checkpoint, the last credited scan before $lookback_before (lateral … limit 1)
  */
@@ -156,7 +156,12 @@ export interface PeriodAggregate {
   readonly longGaps: ReadonlyArray<{ from: VisitRef; to: VisitRef }>
 }
 
-export type SignalKind = 'rescan' | 'impossible_travel' | 'foreign_device' | 'clock_implausible' | 'unknown_tag'
+/**
+ * `unknown_tag`: a tag the plan places at no checkpoint (`detail.tagId`);
+ * `outside_geofence`: check-ins without a tag (GPS) the plan places at no checkpoint —
+ * the ingest found their fix in no geofence (signals.ts, outsideGeofenceDetail).
+ */
+export type SignalKind = 'rescan' | 'impossible_travel' | 'foreign_device' | 'clock_implausible' | 'unknown_tag' | 'outside_geofence'
 
 export interface FraudSignal {
   readonly kind: SignalKind

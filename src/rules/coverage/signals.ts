@@ -44,14 +44,38 @@ export function fraudSignals(q: CoverageQuery, scans: readonly Scan[]): FraudSig
       const worst = Math.max(...bad.map((s) => Math.abs(s.at - s.row.receivedAt)))
       out.push(signal('clock_implausible', b0, checkpointsOf(bad), bad, { worstSkewSeconds: Math.round(worst / 1000) }))
     }
-    const unknown = list.filter((s) => s.checkpointId === null)
-    for (const [tag, tagged] of groupBy(unknown, (s) => s.row.tagId)) {
+    // Scans the plan places at no checkpoint: per tag an unknown tag; without a tag, GPS check-ins
+    // the ingest found in no geofence (their first fix, and the plan's checkpoint nearest to it).
+    const unplaced = list.filter((s) => s.checkpointId === null)
+    for (const [tag, tagged] of groupBy(unplaced, (s) => s.row.tagId)) {
       const sorted = [...tagged].sort(byAt)
       const u0 = sorted[0]
-      if (u0) out.push(signal('unknown_tag', u0, [], sorted, { tagId: tag }))
+      if (!u0) continue
+      if (tag !== '') out.push(signal('unknown_tag', u0, [], sorted, { tagId: tag }))
+      else {
+        const fix = sorted.find((s) => s.row.lat !== undefined && s.row.lat !== null && s.row.lon !== undefined && s.row.lon !== null)
+        out.push(signal('outside_geofence', u0, [], sorted, outsideGeofenceDetail(q, fix ? { lat: fix.row.lat as number, lon: fix.row.lon as number } : null)))
+      }
     }
   }
   return out.sort(bySignal)
+}
+
+/**
+ * An `outside_geofence` signal's detail (reference and SQL alike): the first fix
+ * (`lat`, `lon`) and the plan's checkpoint with coordinates nearest to it
+ * (`nearestCheckpoint`, `meters` from its centre, rounded; ties to the smaller id),
+ * when it has one. No fix (GPS check-ins stored without one): no fields.
+ */
+export function outsideGeofenceDetail(q: CoverageQuery, fix: { lat: number; lon: number } | null): FraudSignal['detail'] {
+  if (!fix) return {}
+  let best: { id: string; meters: number } | undefined
+  for (const c of q.checkpoints) {
+    if (c.lat === undefined || c.lon === undefined) continue
+    const meters = haversineMeters(fix.lat, fix.lon, c.lat, c.lon)
+    if (!best || meters < best.meters || (meters === best.meters && cmp(c.id, best.id) < 0)) best = { id: c.id, meters }
+  }
+  return best ? { lat: fix.lat, lon: fix.lon, nearestCheckpoint: best.id, meters: Math.round(best.meters) } : { lat: fix.lat, lon: fix.lon }
 }
 
 function signal(kind: FraudSignal['kind'], lead: Scan, checkpointIds: string[], scans: readonly Scan[], detail: FraudSignal['detail']): FraudSignal {

@@ -382,6 +382,7 @@ lk AS (
 `
   return `
 WITH ${offsetsCte(o.cut)},
+-- lat / lon: the checkpoint's position (travel), or, for a row the plan places at no checkpoint, the row's own fix (outside_geofence)
 raw AS (${rawFilter ? '\n  SELECT * FROM (' : ''}
   SELECT t.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, t.cp, t.lat, t.lon
   FROM gp_cc_t t JOIN check_ins c ON c.checkpoint_id = t.tag WHERE ${range}${byIndex ? "\n    AND c.checkpoint_id = ANY((SELECT array_agg(DISTINCT tag) FROM gp_cc_t)::text[])" : ''}
@@ -389,7 +390,7 @@ raw AS (${rawFilter ? '\n  SELECT * FROM (' : ''}
   SELECT t.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, t.cp, t.lat, t.lon
   FROM gp_cc_t t JOIN check_ins c ON c.checkpoint_id IS NULL AND c.tag_id = t.tag WHERE ${range}
   UNION ALL
-  SELECT q.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, NULL::text, NULL::float8, NULL::float8
+  SELECT q.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, NULL::text, c.lat, c.lon
   FROM gp_cc_q q JOIN check_ins c ON c.grid_id = q.grid_id
   WHERE ${range}${byIndex ? ' AND c.grid_id = ANY((SELECT array_agg(DISTINCT grid_id) FROM gp_cc_q)::text[])' : ''} AND NOT EXISTS (SELECT 1 FROM gp_cc_t t WHERE t.qi = q.qi AND t.tag = coalesce(c.checkpoint_id, c.tag_id))${rawFilter ? `\n  OFFSET 0) c WHERE ${rawFilter}` : ''}
 ),
@@ -515,15 +516,20 @@ ${[
            2 * 6371008.8 * asin(least(1, sqrt(power(sin(radians(lat - a_lat) / 2), 2)
              + cos(radians(a_lat)) * cos(radians(lat)) * power(sin(radians(lon - a_lon) / 2), 2))))
            > max_speed / 3.6 * ((at - a_at) / 1000.0) + slack - 1))`),
-  // per device: foreign scans, untimeable scans, scans of each unknown tag; lead = first by (at, id)
+  // per device: foreign scans, untimeable scans, scans of each unknown tag, scans without a tag placed at no
+  // checkpoint (outside_geofence: its first fix as 'lat lon'; lat / lon of a row with cp NULL are its own, see raw);
+  // lead = first by (at, id)
   branch('G', { qi: 'qi', s1: 'kind', dev: 'dev', badge: '(array_agg(badge ORDER BY at, id COLLATE "C"))[1]',
     at: '(array_agg(CASE WHEN plausible THEN at ELSE rcv END ORDER BY at, id COLLATE "C"))[1]', ids: 'array_agg(id ORDER BY at, id COLLATE "C")',
     cps: 'array_agg(DISTINCT cp) FILTER (WHERE cp IS NOT NULL)',
-    id2: `CASE kind WHEN 'foreign_device' THEN (array_agg(dgrid ORDER BY at, id COLLATE "C"))[1] WHEN 'clock_implausible' THEN max(abs(at - rcv))::text ELSE tagk END` },
+    id2: `CASE kind WHEN 'foreign_device' THEN (array_agg(dgrid ORDER BY at, id COLLATE "C"))[1] WHEN 'clock_implausible' THEN max(abs(at - rcv))::text
+            WHEN 'outside_geofence' THEN (array_agg(lat::text || ' ' || lon::text ORDER BY at, id COLLATE "C")
+                                          FILTER (WHERE kind = 'outside_geofence' AND lat IS NOT NULL AND lon IS NOT NULL))[1]
+            ELSE tagk END` },
     `FROM (
        SELECT s.*, 'foreign_device' AS kind, '' AS tagk FROM s WHERE in_scope AND fgn
        UNION ALL SELECT s.*, 'clock_implausible', '' FROM s WHERE in_scope AND NOT plausible
-       UNION ALL SELECT s.*, 'unknown_tag', tag_id FROM s WHERE in_scope AND cp IS NULL
+       UNION ALL SELECT s.*, CASE WHEN tag_id = '' THEN 'outside_geofence' ELSE 'unknown_tag' END, tag_id FROM s WHERE in_scope AND cp IS NULL
      ) x GROUP BY qi, kind, dev, tagk`),
 ].join('\nUNION ALL\n')}`
 }
@@ -621,7 +627,7 @@ function assemble(qs: readonly CoverageQuery[], rows: readonly OutRow[]): Compac
       }
       case 'G': {
         const g: GroupRow = { qi: r.qi, kind: r.s1 as GroupRow['kind'], deviceId: r.dev ?? '', badge: r.badge, at: num(r.at), ids: r.ids ?? [], cps: r.cps, detail: r.id2 ?? '' }
-        a.signals.push(groupSignal(g))
+        a.signals.push(groupSignal(qs[r.qi] as CoverageQuery, g))
         break
       }
     }

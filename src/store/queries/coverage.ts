@@ -1,7 +1,7 @@
 import type { Db, Queryable } from '../db.ts'
 import type { CoverageAggregates, CoverageQuery, CoverageReportRow, RulesRepositories } from '../rules-types.ts'
 import type { CellAggregate, DeviceAggregate, FraudSignal, PatrollerAggregate, PeriodAggregate, VisitRef } from '../../rules/coverage/inputs.ts'
-import { bySignal, haversineMeters } from '../../rules/coverage/signals.ts'
+import { bySignal, haversineMeters, outsideGeofenceDetail } from '../../rules/coverage/signals.ts'
 import { MAX_OFFSET_SLACK_MS, offsetCut, offsetSlacks, offsetsCte, resyncedCte, rowOffset } from './clock.ts'
 import { compactMany } from './coverage-compact.ts'
 
@@ -180,7 +180,7 @@ export async function aggregatesMany(db: Db, qs: readonly CoverageQuery[]): Prom
       const s = pairSignal(q as CoverageQuery, p)
       if (s) at(p.qi).signals.push(s)
     }
-    for (const g of groups) at(g.qi).signals.push(groupSignal(g))
+    for (const g of groups) at(g.qi).signals.push(groupSignal(qs[g.qi] as CoverageQuery, g))
     for (const o of out) {
       o.cells.sort((a, b) => cmp(a.windowKey, b.windowKey) || cmp(a.checkpointId, b.checkpointId))
       o.periods.sort((a, b) => a.periodStart - b.periodStart || cmp(a.checkpointId, b.checkpointId))
@@ -279,23 +279,24 @@ WITH ${offsetsCte(cut)},
 -- A batch's rows, found through the indexes (by checkpoint, by raw tag when the
 -- ingest left the checkpoint unresolved, by device grid): a batch reads its own
 -- rows, not the whole day. coalesce(checkpoint_id, tag_id) = tag, split so each
--- part can use an index.
+-- part can use an index. fix_lat / fix_lon: the position of a row the plan places at
+-- no checkpoint (an outside_geofence signal's fix); NULL for the others.
 raw AS (
-  SELECT t.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, t.cp
+  SELECT t.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, t.cp, NULL::float8 AS fix_lat, NULL::float8 AS fix_lon
   FROM gp_cov_t t JOIN check_ins c ON c.checkpoint_id = t.tag
   WHERE c.device_time >= ${ts(lo)} AND c.device_time < ${ts(hi)}
   UNION ALL
-  SELECT t.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, t.cp
+  SELECT t.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, t.cp, NULL::float8, NULL::float8
   FROM gp_cov_t t JOIN check_ins c ON c.checkpoint_id IS NULL AND c.tag_id = t.tag
   WHERE c.device_time >= ${ts(lo)} AND c.device_time < ${ts(hi)}
   UNION ALL
-  SELECT q.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, NULL::text
+  SELECT q.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, NULL::text, c.lat, c.lon
   FROM gp_cov_q q JOIN check_ins c ON c.grid_id = q.grid_id
   WHERE c.device_time >= ${ts(lo)} AND c.device_time < ${ts(hi)}
     AND NOT EXISTS (SELECT 1 FROM gp_cov_t t WHERE t.qi = q.qi AND t.tag = coalesce(c.checkpoint_id, c.tag_id))
 ),
 timed AS (
-  SELECT r.qi, r.device_id || ':' || r.seq AS id, r.device_id, r.badge_id AS badge, r.grid_id AS device_grid, r.tag_id, r.cp,
+  SELECT r.qi, r.device_id || ':' || r.seq AS id, r.device_id, r.badge_id AS badge, r.grid_id AS device_grid, r.tag_id, r.cp, r.fix_lat, r.fix_lon,
          (date_part('epoch', r.device_time) * 1000)::int8 - ${rowOffset('o', 'r.seq')} AS at,
          (date_part('epoch', r.received_at) * 1000)::int8 AS rcv,
          (date_part('epoch', r.device_time) * 1000)::int8 AS dt,
@@ -306,7 +307,7 @@ timed AS (
 judged AS (
   SELECT *, (at - rcv <= max_ahead AND rcv - at <= max_delay) AS plausible FROM timed WHERE dt >= lo AND dt < hi AND (rcv_upto IS NULL OR rcv <= rcv_upto)
 )
-SELECT qi, id, device_id, badge, device_grid, tag_id, cp, at, rcv, plausible, foreign_dev, in_scope, credited, in_span,
+SELECT qi, id, device_id, badge, device_grid, tag_id, cp, fix_lat, fix_lon, at, rcv, plausible, foreign_dev, in_scope, credited, in_span,
        -- a visit: a credited scan in the span not closer than rescanMs to the previous one of its checkpoint
        credited AND in_span AND coalesce(at - lag(at) OVER (PARTITION BY qi, cp, credited AND in_span ORDER BY at, id COLLATE "C") >= rescan, true) AS visit
 FROM (
@@ -397,7 +398,11 @@ WHERE x.cp IS NOT NULL AND x.a_cp IS NOT NULL AND (
         + cos(radians(pa.lat)) * cos(radians(pb.lat)) * power(sin(radians(pb.lon - pa.lon) / 2), 2))))
       > q.max_speed / 3.6 * ((x.at - x.a_at) / 1000.0) + q.slack - 1))`
 
-/** Per device: foreign scans, untimeable scans, and scans of each unknown tag; lead = first by (at, id). */
+/**
+ * Per device: foreign scans, untimeable scans, scans of each unknown tag, and scans without a
+ * tag the plan places at no checkpoint (outside_geofence: GPS fixes in no geofence; detail its
+ * first fix as 'lat lon', the nearest checkpoint found in Node: groupSignal); lead = first by (at, id).
+ */
 const GROUPS_SQL = `
 SELECT qi, kind, device_id AS "deviceId",
        (array_agg(badge ORDER BY at, id COLLATE "C"))[1] AS badge,
@@ -406,11 +411,13 @@ SELECT qi, kind, device_id AS "deviceId",
        array_agg(DISTINCT cp) FILTER (WHERE cp IS NOT NULL) AS cps,
        CASE kind WHEN 'foreign_device' THEN (array_agg(device_grid ORDER BY at, id COLLATE "C"))[1]
                  WHEN 'clock_implausible' THEN max(abs(at - rcv))::text
+                 WHEN 'outside_geofence' THEN (array_agg(fix_lat::text || ' ' || fix_lon::text ORDER BY at, id COLLATE "C")
+                                                FILTER (WHERE kind = 'outside_geofence' AND fix_lat IS NOT NULL AND fix_lon IS NOT NULL))[1]
                  ELSE tagk END AS detail
 FROM (
   SELECT s.*, 'foreign_device' AS kind, '' AS tagk FROM gp_cov_scans s WHERE s.in_scope AND s.foreign_dev
   UNION ALL SELECT s.*, 'clock_implausible', '' FROM gp_cov_scans s WHERE s.in_scope AND NOT s.plausible
-  UNION ALL SELECT s.*, 'unknown_tag', s.tag_id FROM gp_cov_scans s WHERE s.in_scope AND s.cp IS NULL
+  UNION ALL SELECT s.*, CASE WHEN s.tag_id = '' THEN 'outside_geofence' ELSE 'unknown_tag' END, s.tag_id FROM gp_cov_scans s WHERE s.in_scope AND s.cp IS NULL
 ) x GROUP BY qi, kind, device_id, tagk`
 
 interface RefRow {
@@ -462,13 +469,14 @@ export interface PairRow {
 }
 export interface GroupRow {
   qi: number
-  kind: 'foreign_device' | 'clock_implausible' | 'unknown_tag'
+  kind: 'foreign_device' | 'clock_implausible' | 'unknown_tag' | 'outside_geofence'
   deviceId: string
   badge: string | null
   at: number
   ids: string[]
   cps: string[] | null
-  detail: string | number
+  /** assignedGrid; worst skew (ms); the tag; the first fix as 'lat lon' (null or '': none). */
+  detail: string | number | null
 }
 
 function ref(r: RefRow): VisitRef {
@@ -491,14 +499,24 @@ export function pairSignal(q: CoverageQuery, p: PairRow): FraudSignal | undefine
   return { kind: 'impossible_travel', ...base, checkpointIds: [p.aCp, p.bCp], detail: { meters: Math.round(meters), seconds: Math.round(p.dt / 1000), kmh } }
 }
 
-export function groupSignal(g: GroupRow): FraudSignal {
+/** A per-device signal from its GROUPS_SQL row (both stage A paths); q: its grid-day's query (outside_geofence's nearest checkpoint). */
+export function groupSignal(q: CoverageQuery, g: GroupRow): FraudSignal {
   const detail: FraudSignal['detail'] =
     g.kind === 'foreign_device'
       ? { assignedGrid: String(g.detail) }
       : g.kind === 'clock_implausible'
         ? { worstSkewSeconds: Math.round(Number(g.detail) / 1000) }
-        : { tagId: String(g.detail) }
+        : g.kind === 'outside_geofence'
+          ? outsideGeofenceDetail(q, parseFix(g.detail))
+          : { tagId: String(g.detail) }
   return { kind: g.kind, deviceId: g.deviceId, badge: g.badge, checkpointIds: [...(g.cps ?? [])].sort(cmp), checkinIds: g.ids, at: g.at, detail }
+}
+
+/** 'lat lon' as SQL writes a float8 pair (shortest exact text): the same numbers. */
+function parseFix(s: string | number | null): { lat: number; lon: number } | null {
+  if (s === null || s === '') return null
+  const [lat, lon] = String(s).split(' ').map(Number)
+  return lat === undefined || lon === undefined ? null : { lat, lon }
 }
 
 function cmp(a: string, b: string): number {

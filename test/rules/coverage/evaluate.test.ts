@@ -133,6 +133,36 @@ t.test('foreign devices are flagged; credit configurable; unknown tags flagged',
   t.equal(cellMap(noCredit)['00:00-06:00 B'], 'missed')
 })
 
+t.test('check-ins without a tag placed at no checkpoint (GPS fixes in no geofence): outside_geofence, the nearest checkpoint', async (t) => {
+  // A at 31.23, B at 31.24 (lon 121.47). A GPS check-in has an empty tag and its fix; the ingest left it unresolved.
+  const gps = (hhmm: string, id: string, fix: { lat: number; lon: number } | null, over: Partial<CheckinRow> = {}) =>
+    scan(L(hhmm), '', { id, ...(fix ? fix : {}), ...over })
+  const sig = (r: CoverageResult) => r.signals.map((s) => `${s.kind} ${s.deviceId} ${iso(s.at).slice(11, 16)} ${s.checkinIds.join(',')} [${s.checkpointIds.join(',')}] ${JSON.stringify(s.detail)}`)
+  const cases: Array<[string, ReturnType<typeof plan>, CheckinRow[], string[]]> = [
+    ['a fix 145 m north of B', plan(), [gps('02:00', 'g1', { lat: 31.2413, lon: 121.47 })],
+      ['outside_geofence D1 18:00 g1 [] {"lat":31.2413,"lon":121.47,"nearestCheckpoint":"B","meters":145}']],
+    ['per device: the first fix, every check-in cited; the lead is the first check-in', plan(),
+      [gps('02:00', 'g1', null), gps('02:05', 'g2', { lat: 31.229, lon: 121.469 }), gps('02:10', 'g3', { lat: 31.2413, lon: 121.47 }), gps('03:00', 'g4', { lat: 31.2405, lon: 121.4712 }, { deviceId: 'D2' })],
+      [
+        'outside_geofence D1 18:00 g1,g2,g3 [] {"lat":31.229,"lon":121.469,"nearestCheckpoint":"A","meters":146}',
+        'outside_geofence D2 19:00 g4 [] {"lat":31.2405,"lon":121.4712,"nearestCheckpoint":"B","meters":127}',
+      ]],
+    ['no fix: no position (not an unknown tag)', plan(), [gps('02:00', 'g1', null), { ...gps('02:01', 'g2', null), lat: null, lon: null }],
+      ['outside_geofence D1 18:00 g1,g2 [] {}']],
+    ['no checkpoint of the plan has coordinates: the fix only', plan({ checkpoints: [{ id: 'A', tagIds: ['tag-a'] }] }), [gps('02:00', 'g1', { lat: 31.5, lon: 121.9 })],
+      ['outside_geofence D1 18:00 g1 [] {"lat":31.5,"lon":121.9}']],
+    ['equally near: the smaller checkpoint id', plan({ checkpoints: [{ id: 'B', lat: 31.24, lon: 121.47 }, { id: 'A', lat: 31.24, lon: 121.47 }] }), [gps('02:00', 'g1', { lat: 31.2413, lon: 121.47 })],
+      ['outside_geofence D1 18:00 g1 [] {"lat":31.2413,"lon":121.47,"nearestCheckpoint":"A","meters":145}']],
+    ['an unregistered tag, even with a position, stays unknown_tag', plan(), [scan(L('02:00'), 'tag-z', { id: 'u1', lat: 31.2413, lon: 121.47 }), gps('02:30', 'g1', { lat: 31.2413, lon: 121.47 })],
+      ['unknown_tag D1 18:00 u1 [] {"tagId":"tag-z"}', 'outside_geofence D1 18:30 g1 [] {"lat":31.2413,"lon":121.47,"nearestCheckpoint":"B","meters":145}']],
+    ['resolved by the ingest (to a checkpoint of the plan): a visit, no signal', plan(), [gps('02:00', 'g1', { lat: 31.2401, lon: 121.47 }, { checkpointId: 'B' })], []],
+  ]
+  for (const [name, p, rows, want] of cases) {
+    const r = evaluateGridDay({ plan: p, localDate: D, checkins: rows, now: at(L('13:00')) })
+    t.same(sig(r), want, name)
+  }
+})
+
 t.test('the first gap reaches back to the previous day when patrol time continues', async (t) => {
   const rows = [scan(L('22:00', '2024-05-31'), 'tag-a', { id: 'prev' }), scan(L('03:00'), 'tag-a', { id: 'a1' })]
   const r = evaluateGridDay({ plan: plan(), localDate: D, checkins: rows, now: at(L('04:00')) })

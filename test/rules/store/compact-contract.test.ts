@@ -250,7 +250,7 @@ for (const driver of drivers()) {
     // the generated data exercises every part of the contract
     t.strictSame([...seen].sort(), [
       'cells_credited', 'clock_implausible', 'empty_period', 'foreign_device', 'gap_period', 'impossible_travel', 'met', 'multi_visit_short',
-      'previous_visits', 'rescan', 'short_unvisited', 'short_visited', 'unknown_tag',
+      'outside_geofence', 'outside_geofence_nearest', 'outside_geofence_no_fix', 'previous_visits', 'rescan', 'short_unvisited', 'short_visited', 'unknown_tag',
     ])
   })
 
@@ -290,4 +290,7 @@ function features(c: CompactAggregates, seen: Set<string>): void {
   if (c.previousVisits.length > 0) seen.add('previous_visits')
   if (c.devices.some((d) => d.cellsCredited > 0) && c.patrollers.some((p) => p.cellsCredited > 0)) seen.add('cells_credited')
   for (const s of c.signals) seen.add(s.kind)
+  // GPS check-ins in no geofence (generate.ts, gpsRows): with the nearest checkpoint, and without a fix
+  if (c.signals.some((s) => s.kind === 'outside_geofence' && s.detail['nearestCheckpoint'] !== undefined)) seen.add('outside_geofence_nearest')
+  if (c.signals.some((s) => s.kind === 'outside_geofence' && s.detail['lat'] === undefined)) seen.add('outside_geofence_no_fix')
 }

@@ -30,10 +30,13 @@ for (const driver of drivers()) {
       t.strictSame(plain(many[i]), plain(ref), `seed ${q.seed} ${q.plan.gridId} ${q.date}: batched`)
       if (q.date === '2024-05-10') t.strictSame(plain(await store.coverage.aggregates(q.query)), plain(ref), `seed ${q.seed} ${q.plan.gridId}: single`)
       kinds = new Set([...kinds, ...ref.signals.map((s) => s.kind)])
+      // GPS check-ins in no geofence (generate.ts, gpsRows): with the nearest checkpoint, and without a fix
+      if (ref.signals.some((s) => s.kind === 'outside_geofence' && s.detail['nearestCheckpoint'] !== undefined)) kinds.add('outside_geofence_nearest')
+      if (ref.signals.some((s) => s.kind === 'outside_geofence' && s.detail['lat'] === undefined)) kinds.add('outside_geofence_no_fix')
       if (ref.previousVisits.length > 0) kinds.add('previous_visits')
       if (ref.periods.some((p) => p.longGaps.length > 0)) kinds.add('long_gaps')
     }
     // the generated data exercises every part of the contract
-    t.strictSame([...kinds].sort(), ['clock_implausible', 'foreign_device', 'impossible_travel', 'long_gaps', 'previous_visits', 'rescan', 'unknown_tag'])
+    t.strictSame([...kinds].sort(), ['clock_implausible', 'foreign_device', 'impossible_travel', 'long_gaps', 'outside_geofence', 'outside_geofence_nearest', 'outside_geofence_no_fix', 'previous_visits', 'rescan', 'unknown_tag'])
   })
 }

@@ -95,11 +95,12 @@ export function generate(seed: number, date: string, prefix = ''): Generated {
   const rows: CheckinRow[] = []
   const seq = new Map<string, number>()
   const reg = new Map(registered.map((x) => [x.tagId, x.id]))
-  const push = (deviceId: string, tagId: string, deviceTime: number, receivedAt: number, badge: string | null) => {
+  const push = (deviceId: string, tagId: string, deviceTime: number, receivedAt: number, badge: string | null, gps?: Gps) => {
     const s = (seq.get(deviceId) ?? 0) + 1
     seq.set(deviceId, s)
     const dev = devices.find((d) => d.id === deviceId)
-    const checkpointId = reg.get(tagId) ?? null
+    const checkpointId = gps ? gps.checkpointId : (reg.get(tagId) ?? null)
+    const fix = gps?.fix ? { lat: gps.fix.lat, lon: gps.fix.lon } : {}
     records.push({
       kind: 'checkin',
       deviceId,
@@ -109,12 +110,13 @@ export function generate(seed: number, date: string, prefix = ''): Generated {
       clockFuture: false,
       clockAncient: false,
       tagId,
-      method: 'nfc',
+      method: gps ? 'gps' : 'nfc',
       checkpointId,
       gridId: dev?.gridId ?? null,
+      ...fix,
       ...(badge !== null ? { badgeId: badge } : {}),
     })
-    rows.push({ id: `${deviceId}:${s}`, deviceId, seq: s, tagId, checkpointId, deviceTime, receivedAt, badge, deviceGridId: dev?.gridId ?? null })
+    rows.push({ id: `${deviceId}:${s}`, deviceId, seq: s, tagId, checkpointId, deviceTime, receivedAt, badge, deviceGridId: dev?.gridId ?? null, ...fix })
   }
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T
   for (let i = 0; i < 700; i++) {
@@ -134,7 +136,47 @@ export function generate(seed: number, date: string, prefix = ''): Generated {
   // D5 after the others, from a prng of its own: their rows stay as they were.
   devices.push({ id: p('D5'), gridId: g1 })
   d5Rows(seed, dayStart, p, offsets, push, seq)
+  devices.push({ id: p('D10'), gridId: g2 })
+  gpsRows(seed, dayStart, p, offsets, push)
   return { plans, registered, devices, offsets, records, rows }
+}
+
+/** A GPS check-in: no tag; the checkpoint the ingest placed it at by geofence (null: none), its fix (null: none). */
+interface Gps {
+  checkpointId: string | null
+  fix: { lat: number; lon: number } | null
+}
+
+/**
+ * GPS check-ins (empty tag) over the three days, from a prng of their own (the rows above stay as
+ * they were), by devices of G1 and G2 and by D4 (no grid): fixes the ingest placed at a checkpoint,
+ * fixes in no geofence around the grids' checkpoints (full-precision coordinates), now and then no
+ * fix; some with implausible clocks. D10 (G2) reads GPS without a fix only, a few times a day.
+ */
+function gpsRows(
+  seed: number,
+  dayStart: number,
+  p: (s: string) => string,
+  offsets: Generated['offsets'],
+  push: (deviceId: string, tagId: string, deviceTime: number, receivedAt: number, badge: string | null, gps?: Gps) => void,
+): void {
+  const r = prng(seed * 104_729 + 11)
+  const near = [{ lat: 31.23, lon: 121.47 }, { lat: 31.3, lon: 121.4 }]
+  for (let i = 0; i < 40; i++) {
+    const deviceId = p(['D1', 'D2', 'D3', 'D4'][Math.floor(r() * 4)] as string)
+    const off = offsets.find((o) => o.deviceId === deviceId)?.offsetMs ?? 0
+    const trueAt = dayStart - 26 * 60 * MIN + Math.floor(r() * 76 * 60) * MIN + Math.floor(r() * 60) * 1000
+    const u = r()
+    const c = near[Math.floor(r() * near.length)] as { lat: number; lon: number }
+    const fix = u < 0.1 ? null : { lat: c.lat + (r() - 0.5) * 0.02, lon: c.lon + (r() - 0.5) * 0.02 }
+    const checkpointId = u > 0.8 ? p(['A', 'B', 'E'][Math.floor(r() * 3)] as string) : null
+    const deviceTime = trueAt + off + (r() < 0.1 ? 60 * MIN : 0) // now and then an hour ahead: implausible
+    push(deviceId, '', deviceTime, trueAt + 1000 + Math.floor(r() * 5000), r() < 0.5 ? p('P1') : null, { checkpointId, fix })
+  }
+  for (let i = 0; i < 6; i++) {
+    const trueAt = dayStart - 20 * 60 * MIN + i * 12 * 60 * MIN + Math.floor(r() * 600) * MIN
+    push(p('D10'), '', trueAt, trueAt + 2000, null, { checkpointId: null, fix: null })
+  }
 }
 
 /**
