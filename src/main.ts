@@ -39,15 +39,35 @@ export interface StartOptions {
 /** Below this, retention drops check-ins a plan still credits by default (maxUploadDelayHours 168, plus the day). */
 const MIN_USEFUL_RETENTION_DAYS = 8
 
+/** What shutdown gives the work in flight: the fronts' grace (broker, serial lines), the ingest's and the store's. */
+const SHUTDOWN_GRACE_MS = 5_000
+
 export async function start(config: Config, log: Logger, opts: StartOptions = {}): Promise<Running> {
   const closers: Array<[string, () => Promise<void>]> = []
+  let closeStore: (() => Promise<void>) | undefined
   const closeAll = async () => {
-    for (const [name, close] of closers.reverse()) {
-      try {
-        await close()
-      } catch (err) {
-        log.error({ err, part: name }, 'close failed')
+    let closing = ''
+    // A hung database (a stalled connection, a query stuck behind a lock) holds every part
+    // that waits for one of its queries (an HTTP request, a rules pass, a revocation sweep),
+    // and the parts after it. Not all closed a second after the fronts' grace (which runs
+    // from the start: a front in its grace is no hang), they have the store closed under
+    // them: after its own grace it ends the connections, the queries fail, the parts finish.
+    const watchdog = setTimeout(() => {
+      if (!closeStore || closing === 'store') return
+      log.warn({ part: closing, graceMs: SHUTDOWN_GRACE_MS }, `shutdown: ${closing} not closed after the ${SHUTDOWN_GRACE_MS} ms grace (database hung?): closing the store under it`)
+      closeStore().catch(() => undefined) // its error is the store closer's to log
+    }, SHUTDOWN_GRACE_MS + 1_000)
+    try {
+      for (const [name, close] of closers.reverse()) {
+        closing = name
+        try {
+          await close()
+        } catch (err) {
+          log.error({ err, part: name }, 'close failed')
+        }
       }
+    } finally {
+      clearTimeout(watchdog)
     }
   }
   try {
@@ -55,7 +75,8 @@ export async function start(config: Config, log: Logger, opts: StartOptions = {}
     collectDefaultMetrics({ register: registry })
 
     const store = await openStore(config, log)
-    closers.push(['store', () => store.close()])
+    closeStore = () => store.close()
+    closers.push(['store', closeStore])
     const migrated = await store.migrate()
     if (migrated.applied.length) log.info({ applied: migrated.applied }, 'migrations applied')
     const { retentionDays } = config.storage
@@ -149,7 +170,21 @@ export async function start(config: Config, log: Logger, opts: StartOptions = {}
     await app.listen({ host: config.host, port: config.http.port }).catch((err: NodeJS.ErrnoException) => {
       throw err.code === 'EADDRINUSE' ? new Error(`HTTP port ${config.http.port} is already in use: set GRIDPATROL_HTTP_PORT to a free port (0 = any)`) : err
     })
-    closers.push(['api', () => app.close()])
+    closers.push([
+      'api',
+      async () => {
+        // The requests in flight are answered; fastify ends only the connections idle when
+        // close() begins, and a keep-alive one whose answer comes later would hold it open
+        // until the client leaves (72 s): ended as soon as it is idle too.
+        const closed = app.close()
+        const idle = setInterval(() => app.server.closeIdleConnections(), 50)
+        try {
+          await closed
+        } finally {
+          clearInterval(idle)
+        }
+      },
+    ])
     const address = app.server.address()
     const http = typeof address === 'object' && address ? address.port : config.http.port
 

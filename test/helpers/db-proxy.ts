@@ -10,20 +10,33 @@ export interface DbProxy {
   url(): string
   /** The outage: every connection reset, new ones refused (until listen() again). */
   cut(): Promise<void>
+  /**
+   * A hung database (a stalled network): no byte is forwarded any more either way, and
+   * no connection is closed or reset — a client's FIN goes unanswered too; new
+   * connections are accepted and never answered. Until cut().
+   */
+  stall(): void
 }
 
 export function dbProxy(target: URL): DbProxy {
   const sockets = new Set<net.Socket>()
+  const pairs = new Set<[net.Socket, net.Socket]>()
   let server: net.Server | undefined
   let port = 0
+  let stalled = false
+  // Paused, a socket is not read: what its peer sends (a FIN too) stays unread.
+  const hold = (s: net.Socket) => s.pause().on('error', () => s.destroy())
   return {
     listen: () =>
       new Promise<number>((resolve) => {
         server = net.createServer((c) => {
+          if (stalled) return void sockets.add(hold(c))
           const up = net.connect(Number(target.port || 5432), target.hostname)
           sockets.add(c).add(up)
+          const pair: [net.Socket, net.Socket] = [c, up]
+          pairs.add(pair)
           c.pipe(up).pipe(c)
-          const end = () => (c.destroy(), up.destroy())
+          const end = () => (c.destroy(), up.destroy(), pairs.delete(pair))
           c.on('error', end).on('close', end)
           up.on('error', end).on('close', end)
         })
@@ -42,10 +55,21 @@ export function dbProxy(target: URL): DbProxy {
     },
     cut: () =>
       new Promise<void>((resolve) => {
+        stalled = false
         for (const s of sockets) s.destroy()
         sockets.clear()
+        pairs.clear()
         if (!server?.listening) return resolve()
         server.close(() => resolve())
       }),
+    stall() {
+      stalled = true
+      for (const [c, up] of pairs) {
+        c.unpipe(up)
+        up.unpipe(c)
+        hold(c)
+        hold(up)
+      }
+    },
   }
 }
