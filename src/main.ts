@@ -42,21 +42,44 @@ const MIN_USEFUL_RETENTION_DAYS = 8
 /** What shutdown gives the work in flight: the fronts' grace (broker, serial lines), the ingest's and the store's. */
 const SHUTDOWN_GRACE_MS = 5_000
 
+/** Whether the database answers a ping within a second. */
+async function answers(ping: Promise<void>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 1_000)))
+  try {
+    return await Promise.race([ping.then(() => true, () => false), late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 export async function start(config: Config, log: Logger, opts: StartOptions = {}): Promise<Running> {
   const closers: Array<[string, () => Promise<void>]> = []
   let closeStore: (() => Promise<void>) | undefined
+  let pingStore: (() => Promise<void>) | undefined
   const closeAll = async () => {
     let closing = ''
     // A hung database (a stalled connection, a query stuck behind a lock) holds every part
     // that waits for one of its queries (an HTTP request, a rules pass, a revocation sweep),
     // and the parts after it. Not all closed a second after the fronts' grace (which runs
-    // from the start: a front in its grace is no hang), they have the store closed under
-    // them: after its own grace it ends the connections, the queries fail, the parts finish.
-    const watchdog = setTimeout(() => {
-      if (!closeStore || closing === 'store') return
-      log.warn({ part: closing, graceMs: SHUTDOWN_GRACE_MS }, `shutdown: ${closing} not closed after the ${SHUTDOWN_GRACE_MS} ms grace (database hung?): closing the store under it`)
-      closeStore().catch(() => undefined) // its error is the store closer's to log
-    }, SHUTDOWN_GRACE_MS + 1_000)
+    // from the start: a front in its grace is no hang), and the database not answering a
+    // ping either, they have the store closed under them: after its own grace it ends the
+    // connections, the queries fail, the parts finish. A database that answers is not hung:
+    // a part still working on it (a long rules pass) is waited for. Server driver only: the
+    // embedded database runs in this process and cannot hang on a network.
+    let watchdog: NodeJS.Timeout | undefined
+    const watch = () => {
+      watchdog = setTimeout(() => {
+        if (!closeStore || !pingStore || closing === 'store') return
+        answers(pingStore()).then((ok) => {
+          if (closing === 'store' || closing === '') return
+          if (ok) return watch()
+          log.warn({ part: closing, graceMs: SHUTDOWN_GRACE_MS }, `shutdown: ${closing} not closed after the ${SHUTDOWN_GRACE_MS} ms grace and the database does not answer: closing the store under it`)
+          closeStore?.().catch(() => undefined) // its error is the store closer's to log
+        }, () => undefined)
+      }, SHUTDOWN_GRACE_MS + 1_000)
+    }
+    watch()
     try {
       for (const [name, close] of closers.reverse()) {
         closing = name
@@ -67,6 +90,7 @@ export async function start(config: Config, log: Logger, opts: StartOptions = {}
         }
       }
     } finally {
+      closing = ''
       clearTimeout(watchdog)
     }
   }
@@ -76,6 +100,7 @@ export async function start(config: Config, log: Logger, opts: StartOptions = {}
 
     const store = await openStore(config, log)
     closeStore = () => store.close()
+    if (store.capabilities.driver === 'pg') pingStore = () => store.ping()
     closers.push(['store', closeStore])
     const migrated = await store.migrate()
     if (migrated.applied.length) log.info({ applied: migrated.applied }, 'migrations applied')
