@@ -53,55 +53,64 @@ async function answers(ping: Promise<void>): Promise<boolean> {
   }
 }
 
+/**
+ * Closes the parts in order (the store is one of them, named 'store'). A hung database (a
+ * stalled connection) holds every part that waits for one of its queries (an HTTP request,
+ * a rules pass, a revocation sweep), and the parts after it. Not all closed a second after
+ * the fronts' grace (which runs from the start: a front in its grace is no hang), and the
+ * database not answering a ping either, they have the store closed under them: after its
+ * own grace it ends the connections, the queries fail, the parts finish. A database that
+ * answers is not hung: a part still working on it (a long rules pass, a query waiting for
+ * another session's lock) is waited for, and asked again later. Without `store.ping` (the
+ * embedded database runs in this process and cannot hang on a network) nothing is forced.
+ */
+export async function closeParts(
+  parts: ReadonlyArray<readonly [string, () => Promise<void>]>,
+  store: { close: () => Promise<void>; ping?: (() => Promise<void>) | undefined } | undefined,
+  log: Logger,
+  graceMs = SHUTDOWN_GRACE_MS,
+): Promise<void> {
+  let closing = ''
+  let watchdog: NodeJS.Timeout | undefined
+  const watch = () => {
+    watchdog = setTimeout(() => {
+      const ping = store?.ping
+      if (!store || !ping || closing === 'store' || closing === '') return
+      void answers(ping()).then((ok) => {
+        if (closing === 'store' || closing === '') return
+        if (ok) return watch()
+        log.warn({ part: closing, graceMs }, `shutdown: ${closing} not closed after the ${graceMs} ms grace and the database does not answer: closing the store under it`)
+        store.close().catch(() => undefined) // its error is the store closer's to log
+      })
+    }, graceMs + 1_000)
+  }
+  watch()
+  try {
+    for (const [name, close] of parts) {
+      closing = name
+      try {
+        await close()
+      } catch (err) {
+        log.error({ err, part: name }, 'close failed')
+      }
+    }
+  } finally {
+    closing = ''
+    clearTimeout(watchdog)
+  }
+}
+
 export async function start(config: Config, log: Logger, opts: StartOptions = {}): Promise<Running> {
   const closers: Array<[string, () => Promise<void>]> = []
-  let closeStore: (() => Promise<void>) | undefined
-  let pingStore: (() => Promise<void>) | undefined
-  const closeAll = async () => {
-    let closing = ''
-    // A hung database (a stalled connection, a query stuck behind a lock) holds every part
-    // that waits for one of its queries (an HTTP request, a rules pass, a revocation sweep),
-    // and the parts after it. Not all closed a second after the fronts' grace (which runs
-    // from the start: a front in its grace is no hang), and the database not answering a
-    // ping either, they have the store closed under them: after its own grace it ends the
-    // connections, the queries fail, the parts finish. A database that answers is not hung:
-    // a part still working on it (a long rules pass) is waited for. Server driver only: the
-    // embedded database runs in this process and cannot hang on a network.
-    let watchdog: NodeJS.Timeout | undefined
-    const watch = () => {
-      watchdog = setTimeout(() => {
-        if (!closeStore || !pingStore || closing === 'store') return
-        answers(pingStore()).then((ok) => {
-          if (closing === 'store' || closing === '') return
-          if (ok) return watch()
-          log.warn({ part: closing, graceMs: SHUTDOWN_GRACE_MS }, `shutdown: ${closing} not closed after the ${SHUTDOWN_GRACE_MS} ms grace and the database does not answer: closing the store under it`)
-          closeStore?.().catch(() => undefined) // its error is the store closer's to log
-        }, () => undefined)
-      }, SHUTDOWN_GRACE_MS + 1_000)
-    }
-    watch()
-    try {
-      for (const [name, close] of closers.reverse()) {
-        closing = name
-        try {
-          await close()
-        } catch (err) {
-          log.error({ err, part: name }, 'close failed')
-        }
-      }
-    } finally {
-      closing = ''
-      clearTimeout(watchdog)
-    }
-  }
+  let storeParts: { close: () => Promise<void>; ping?: () => Promise<void> } | undefined
+  const closeAll = () => closeParts([...closers].reverse(), storeParts, log)
   try {
     const registry = new Registry()
     collectDefaultMetrics({ register: registry })
 
     const store = await openStore(config, log)
-    closeStore = () => store.close()
-    if (store.capabilities.driver === 'pg') pingStore = () => store.ping()
-    closers.push(['store', closeStore])
+    storeParts = { close: () => store.close(), ...(store.capabilities.driver === 'pg' ? { ping: () => store.ping() } : {}) }
+    closers.push(['store', storeParts.close])
     const migrated = await store.migrate()
     if (migrated.applied.length) log.info({ applied: migrated.applied }, 'migrations applied')
     const { retentionDays } = config.storage
