@@ -63,11 +63,19 @@ export function registerIngest(program: Command): void {
         if (stopping) process.exit(130)
         stopping = true
         log.info({ signal }, 'shutting down')
-        await control?.close()
-        await rules?.stop()
-        await external.close()
-        await ingest.close()
-        await store.close()
+        // in order, with start's watchdog: a server database that stops answering does not hold the stop
+        const { closeParts } = await import('../../main.ts')
+        await closeParts(
+          [
+            ['control', async () => control?.close()],
+            ['rules', async () => rules?.stop()],
+            ['external', () => external.close().then(() => undefined)],
+            ['ingest', () => ingest.close().then(() => undefined)],
+            ['store', () => store.close()],
+          ],
+          { close: () => store.close(), ...(store.capabilities.driver === 'pg' ? { ping: () => store.ping() } : {}) },
+          log,
+        )
         process.exit(0)
       }
       process.on('SIGINT', () => void stop('SIGINT'))
