@@ -76,7 +76,12 @@ t.test('report coverage, revisions, day; past the retention', async (t) => {
   t.match((await gp('report', 'coverage', '--grid', 'CG', '--date', '2024-06-04', '--format', 'csv')).stderr, /^NOTE: 4 cell\(s\) were pending/, 'csv: the note on stderr')
   t.notMatch((await gp('report', 'coverage', '--grid', 'CG', '--date', '2024-06-04', '--evaluate')).stdout, /NOTE/, 'evaluated now: no note')
 
-  // Signals in words in the table (README, "signals"): an unknown tag, a GPS fix outside every geofence, a re-read.
+  // Signals in words in the table (README, "signals"): an unknown tag, a GPS fix outside every geofence, a re-read,
+  // checkpoints not in the plan: a neighbouring grid's (CX-1, its tag read) and one of CG's own that its plan does
+  // not list (CG-C, a GPS fix the ingest placed in its geofence: the device's grid's geofences only).
+  await gp('grid', 'add', 'CX', '--level', 'district')
+  await gp('checkpoint', 'add', 'CX-1', '--grid', 'CX', '--tag', 't-cx')
+  await gp('checkpoint', 'add', 'CG-C', '--grid', 'CG', '--lat', '31.51', '--lon', '121.9')
   const T5 = Date.parse('2024-06-05T03:00:00+08:00')
   await (await cliStore()).uplinks.write({
     records: [
@@ -84,6 +89,8 @@ t.test('report coverage, revisions, day; past the retention', async (t) => {
       { ...checkin(11, '', T5 + 60_000, T5 + 61_000), method: 'gps', lat: 31.5, lon: 121.9 },
       checkin(12, 't-a', T5 + 120_000, T5 + 121_000),
       checkin(13, 't-a', T5 + 150_000, T5 + 151_000),
+      { ...checkin(14, 't-cx', T5 + 180_000, T5 + 181_000), checkpointId: 'CX-1' },
+      { ...checkin(15, '', T5 + 240_000, T5 + 241_000), method: 'gps', lat: 31.5101, lon: 121.9, checkpointId: 'CG-C' },
     ],
   })
   const signals = (await gp('report', 'coverage', '--grid', 'CG', '--date', '2024-06-05')).stdout
@@ -92,8 +99,12 @@ t.test('report coverage, revisions, day; past the retention', async (t) => {
   t.match(signals, /\nunknown_tag +cg-dev +\S+ +tag zz-unknown is in no plan or registry +cg-dev:10\n/)
   t.match(signals, /\noutside_geofence +cg-dev +\S+ +GPS fix 31\.5, 121\.9 outside every geofence: 111 m from CG-B +cg-dev:11\n/)
   t.notMatch(signals, /unknown_tag +cg-dev +\S+ +GPS/, 'a GPS fix is no unknown tag')
+  t.match(signals, /\nunplanned_checkpoint +cg-dev +\S+ +checkpoint CX-1 of grid CX, not in this grid's plan +cg-dev:14\n/)
+  t.match(signals, /\nunplanned_checkpoint +cg-dev +\S+ +checkpoint CG-C of grid CG, not in this grid's plan +cg-dev:15\n/)
+  t.notMatch(signals, /(unknown_tag|outside_geofence) .*cg-dev:1[45]/, 'a registered checkpoint is no unknown tag, its geofence no outside')
   const sigJson = JSON.parse((await gp('report', 'coverage', '--grid', 'CG', '--date', '2024-06-05', '--format', 'json')).stdout) as { result: { signals: Array<{ kind: string; detail: unknown }> } }
   t.strictSame(sigJson.result.signals.find((x) => x.kind === 'outside_geofence')?.detail, { lat: 31.5, lon: 121.9, nearestCheckpoint: 'CG-B', meters: 111 }, 'json: the fields')
+  t.strictSame(sigJson.result.signals.filter((x) => x.kind === 'unplanned_checkpoint').map((x) => x.detail), [{ checkpointId: 'CX-1', gridId: 'CX' }, { checkpointId: 'CG-C', gridId: 'CG' }], 'json: the checkpoint and its grid')
   // A revision stored by the engine before outside_geofence (digest tagged e1): the fix was an unknown tag with an
   // empty tag id. `report coverage` (its table: the detail derived now) says why that disagrees.
   const cur = (await (await cliStore()).reports.latest('CG', '2024-06-05'))!

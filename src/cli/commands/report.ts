@@ -85,6 +85,10 @@ function describeSignal(x: CoverageResult['signals'][number]): string {
       return d['nearestCheckpoint'] === undefined
         ? `GPS fix ${d['lat']}, ${d['lon']} outside every geofence (no checkpoint of the plan has a position)`
         : `GPS fix ${d['lat']}, ${d['lon']} outside every geofence: ${d['meters']} m from ${d['nearestCheckpoint']}`
+    case 'unplanned_checkpoint':
+      return d['gridId'] === undefined
+        ? `checkpoint ${d['checkpointId']}, not in this grid's plan`
+        : `checkpoint ${d['checkpointId']} of grid ${d['gridId']}, not in this grid's plan`
     default:
       return JSON.stringify(d)
   }
@@ -105,7 +109,7 @@ function warnDisagreements(r: CoverageReportRow, d: ReportDetail, format: Format
     // A report of an earlier engine version (revisions.ts, ENGINE_VERSION) may disagree on the same rows.
     ...(isCurrentDigest(r.digest)
       ? []
-      : [`Revision ${r.revision} was computed by an earlier version of the rules engine, which may judge the same check-ins differently (a GPS fix outside every geofence was an unknown_tag with an empty tag); otherwise:`]),
+      : [`Revision ${r.revision} was computed by an earlier version of the rules engine, which may judge the same check-ins differently (a GPS fix outside every geofence was an unknown_tag with an empty tag; a scan of a registered checkpoint not in the plan was an unknown_tag); otherwise:`]),
     'Rows were committed with a receipt time older than that watermark after the report was computed (or data was removed).',
     'The stored verdicts, gaps and cases stand; re-evaluate (--evaluate) to store a revision that includes those rows.',
   ]

@@ -64,7 +64,8 @@ import type { Instant } from '../tz.ts'
  *   --          from visits join w on at >= w.s and at < w.e group by 1, 2
  *   -- periods: lag(at) over (partition by checkpoint_id, period order by at, id) > $max_gap, plus min/max per period
  *   -- signals: lag over (partition by device_id order by at, id) on all plausible scans (rescan, travel with
- *   --          checkpoint coordinates), device_grid <> $grid (foreign), not plausible (clock), unknown tag, no tag (outside_geofence)
+ *   --          checkpoint coordinates), device_grid <> $grid (foreign), not plausible (clock), unknown tag, no tag (outside_geofence),
+ *   --          an ingest-resolved checkpoint not in the plan (unplanned_checkpoint)
  *   -- devices/patrollers: group by device_id / badge
  *   -- previous visit: per checkpoint, the last credited scan before $lookback_before (lateral … limit 1)
  */
@@ -78,6 +79,12 @@ export interface CheckinRow {
   readonly tagId: string
   /** Set when ingest already resolved the tag to a checkpoint. */
   readonly checkpointId?: string | null
+  /**
+   * The grid of `checkpointId` in the checkpoint registry (checkpoints.grid_id) as the store
+   * reads it when it evaluates; unset / null: not registered (or no checkpointId). Used only
+   * for a checkpoint the plan does not have (`unplanned_checkpoint`'s `gridId`).
+   */
+  readonly checkpointGridId?: string | null
   readonly deviceTime: Instant
   readonly receivedAt: Instant
   /** Patroller badge logged in on the device at scan time. */
@@ -157,11 +164,13 @@ export interface PeriodAggregate {
 }
 
 /**
- * `unknown_tag`: a tag the plan places at no checkpoint (`detail.tagId`);
- * `outside_geofence`: check-ins without a tag (GPS) the plan places at no checkpoint —
- * the ingest found their fix in no geofence (signals.ts, outsideGeofenceDetail).
+ * Scans the plan places at no checkpoint, by what the ingest made of them (check_ins.checkpoint_id):
+ * `unplanned_checkpoint`: resolved to a registered checkpoint that is not the plan's (typically a
+ * neighbouring grid's; `detail.checkpointId`, and `detail.gridId`, its grid in the registry);
+ * not resolved: `unknown_tag`, a tag (`detail.tagId`), or `outside_geofence`, without a tag
+ * (GPS) — the ingest found their fix in no geofence (signals.ts, outsideGeofenceDetail).
  */
-export type SignalKind = 'rescan' | 'impossible_travel' | 'foreign_device' | 'clock_implausible' | 'unknown_tag' | 'outside_geofence'
+export type SignalKind = 'rescan' | 'impossible_travel' | 'foreign_device' | 'clock_implausible' | 'unknown_tag' | 'outside_geofence' | 'unplanned_checkpoint'
 
 export interface FraudSignal {
   readonly kind: SignalKind
@@ -188,6 +197,11 @@ export interface DeviceAggregate extends ScanFigures {
   readonly deviceId: string
   readonly clockImplausible: number
   readonly foreignScans: number
+  /**
+   * Scans the plan places at no checkpoint, whatever the ingest made of them: the check-ins
+   * its `unknown_tag`, `outside_geofence` and `unplanned_checkpoint` signals cite (none of
+   * them credited to this grid). The name is older than the last two.
+   */
   readonly unknownTagScans: number
 }
 

@@ -44,10 +44,19 @@ export function fraudSignals(q: CoverageQuery, scans: readonly Scan[]): FraudSig
       const worst = Math.max(...bad.map((s) => Math.abs(s.at - s.row.receivedAt)))
       out.push(signal('clock_implausible', b0, checkpointsOf(bad), bad, { worstSkewSeconds: Math.round(worst / 1000) }))
     }
-    // Scans the plan places at no checkpoint: per tag an unknown tag; without a tag, GPS check-ins
-    // the ingest found in no geofence (their first fix, and the plan's checkpoint nearest to it).
+    // Scans the plan places at no checkpoint. Resolved by the ingest to a checkpoint (a tag, or a GPS
+    // fix in its geofence) that is not the plan's, typically a neighbouring grid's: per checkpoint,
+    // with its grid in the registry. Not resolved: per tag an unknown tag; without a tag, GPS
+    // check-ins the ingest found in no geofence (their first fix, and the plan's checkpoint nearest to it).
     const unplaced = list.filter((s) => s.checkpointId === null)
-    for (const [tag, tagged] of groupBy(unplaced, (s) => s.row.tagId)) {
+    for (const [checkpointId, resolved] of groupBy(unplaced.filter(isResolved), (s) => s.row.checkpointId as string)) {
+      const sorted = [...resolved].sort(byAt)
+      const u0 = sorted[0]
+      if (!u0) continue
+      const gridId = u0.row.checkpointGridId
+      out.push(signal('unplanned_checkpoint', u0, [], sorted, gridId === undefined || gridId === null ? { checkpointId } : { checkpointId, gridId }))
+    }
+    for (const [tag, tagged] of groupBy(unplaced.filter((s) => !isResolved(s)), (s) => s.row.tagId)) {
       const sorted = [...tagged].sort(byAt)
       const u0 = sorted[0]
       if (!u0) continue
@@ -76,6 +85,11 @@ export function outsideGeofenceDetail(q: CoverageQuery, fix: { lat: number; lon:
     if (!best || meters < best.meters || (meters === best.meters && cmp(c.id, best.id) < 0)) best = { id: c.id, meters }
   }
   return best ? { lat: fix.lat, lon: fix.lon, nearestCheckpoint: best.id, meters: Math.round(best.meters) } : { lat: fix.lat, lon: fix.lon }
+}
+
+/** A scan the ingest resolved to a checkpoint (check_ins.checkpoint_id set). */
+function isResolved(s: Scan): boolean {
+  return s.row.checkpointId !== undefined && s.row.checkpointId !== null
 }
 
 function signal(kind: FraudSignal['kind'], lead: Scan, checkpointIds: string[], scans: readonly Scan[], detail: FraudSignal['detail']): FraudSignal {

@@ -382,20 +382,21 @@ lk AS (
 `
   return `
 WITH ${offsetsCte(o.cut)},
--- lat / lon: the checkpoint's position (travel), or, for a row the plan places at no checkpoint, the row's own fix (outside_geofence)
+-- lat / lon: the checkpoint's position (travel), or, for a row the plan places at no checkpoint, the row's own fix (outside_geofence);
+-- rcp: for a row the plan places at no checkpoint, its checkpoint as the ingest resolved it (unplanned_checkpoint), else NULL
 raw AS (${rawFilter ? '\n  SELECT * FROM (' : ''}
-  SELECT t.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, t.cp, t.lat, t.lon
+  SELECT t.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, t.cp, t.lat, t.lon, NULL::text AS rcp
   FROM gp_cc_t t JOIN check_ins c ON c.checkpoint_id = t.tag WHERE ${range}${byIndex ? "\n    AND c.checkpoint_id = ANY((SELECT array_agg(DISTINCT tag) FROM gp_cc_t)::text[])" : ''}
   UNION ALL
-  SELECT t.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, t.cp, t.lat, t.lon
+  SELECT t.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, t.cp, t.lat, t.lon, NULL::text
   FROM gp_cc_t t JOIN check_ins c ON c.checkpoint_id IS NULL AND c.tag_id = t.tag WHERE ${range}
   UNION ALL
-  SELECT q.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, NULL::text, c.lat, c.lon
+  SELECT q.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, NULL::text, c.lat, c.lon, c.checkpoint_id
   FROM gp_cc_q q JOIN check_ins c ON c.grid_id = q.grid_id
   WHERE ${range}${byIndex ? ' AND c.grid_id = ANY((SELECT array_agg(DISTINCT grid_id) FROM gp_cc_q)::text[])' : ''} AND NOT EXISTS (SELECT 1 FROM gp_cc_t t WHERE t.qi = q.qi AND t.tag = coalesce(c.checkpoint_id, c.tag_id))${rawFilter ? `\n  OFFSET 0) c WHERE ${rawFilter}` : ''}
 ),
 timed AS (
-  SELECT r.qi, r.device_id || ':' || r.seq AS id, r.device_id AS dev, r.badge_id AS badge, r.grid_id AS dgrid, r.tag_id, r.cp, r.lat, r.lon,
+  SELECT r.qi, r.device_id || ':' || r.seq AS id, r.device_id AS dev, r.badge_id AS badge, r.grid_id AS dgrid, r.tag_id, r.cp, r.lat, r.lon, r.rcp,
          (date_part('epoch', r.device_time) * 1000)::int8 - ${rowOffset('o', 'r.seq')} AS at,
          (date_part('epoch', r.received_at) * 1000)::int8 AS rcv,
          (date_part('epoch', r.device_time) * 1000)::int8 AS dt,
@@ -413,7 +414,7 @@ judged AS (
 ),
 -- every row in scope of a grid-day, and the credited rows in [prev_lo, previousVisitBefore); no arrays kept
 s AS MATERIALIZED (
-  SELECT qi, id, dev, badge, dgrid, tag_id, cp, lat, lon, at, rcv, plausible, fgn,
+  SELECT qi, id, dev, badge, dgrid, tag_id, cp, lat, lon, rcp, at, rcv, plausible, fgn,
          plausible AND at >= span_start AND at < span_end AS in_span,
          CASE WHEN plausible THEN at ELSE rcv END >= span_start AND CASE WHEN plausible THEN at ELSE rcv END < span_end AS in_scope,
          plausible AND cp IS NOT NULL AND (credit_foreign OR NOT fgn) AS credited,
@@ -516,20 +517,23 @@ ${[
            2 * 6371008.8 * asin(least(1, sqrt(power(sin(radians(lat - a_lat) / 2), 2)
              + cos(radians(a_lat)) * cos(radians(lat)) * power(sin(radians(lon - a_lon) / 2), 2))))
            > max_speed / 3.6 * ((at - a_at) / 1000.0) + slack - 1))`),
-  // per device: foreign scans, untimeable scans, scans of each unknown tag, scans without a tag placed at no
-  // checkpoint (outside_geofence: its first fix as 'lat lon'; lat / lon of a row with cp NULL are its own, see raw);
-  // lead = first by (at, id)
+  // per device: foreign scans, untimeable scans, and the scans placed at no checkpoint: per checkpoint the ingest
+  // resolved them to (unplanned_checkpoint; dev2: its grid in the registry, looked up once per signal), else per
+  // unknown tag, else without a tag (outside_geofence: its first fix as 'lat lon'; lat / lon of a row with cp NULL
+  // are its own, see raw); lead = first by (at, id)
   branch('G', { qi: 'qi', s1: 'kind', dev: 'dev', badge: '(array_agg(badge ORDER BY at, id COLLATE "C"))[1]',
     at: '(array_agg(CASE WHEN plausible THEN at ELSE rcv END ORDER BY at, id COLLATE "C"))[1]', ids: 'array_agg(id ORDER BY at, id COLLATE "C")',
     cps: 'array_agg(DISTINCT cp) FILTER (WHERE cp IS NOT NULL)',
     id2: `CASE kind WHEN 'foreign_device' THEN (array_agg(dgrid ORDER BY at, id COLLATE "C"))[1] WHEN 'clock_implausible' THEN max(abs(at - rcv))::text
             WHEN 'outside_geofence' THEN (array_agg(lat::text || ' ' || lon::text ORDER BY at, id COLLATE "C")
                                           FILTER (WHERE kind = 'outside_geofence' AND lat IS NOT NULL AND lon IS NOT NULL))[1]
-            ELSE tagk END` },
+            ELSE tagk END`,
+    dev2: `CASE kind WHEN 'unplanned_checkpoint' THEN (SELECT k.grid_id FROM checkpoints k WHERE k.id = tagk) END` },
     `FROM (
        SELECT s.*, 'foreign_device' AS kind, '' AS tagk FROM s WHERE in_scope AND fgn
        UNION ALL SELECT s.*, 'clock_implausible', '' FROM s WHERE in_scope AND NOT plausible
-       UNION ALL SELECT s.*, CASE WHEN tag_id = '' THEN 'outside_geofence' ELSE 'unknown_tag' END, tag_id FROM s WHERE in_scope AND cp IS NULL
+       UNION ALL SELECT s.*, CASE WHEN rcp IS NOT NULL THEN 'unplanned_checkpoint' WHEN tag_id = '' THEN 'outside_geofence' ELSE 'unknown_tag' END,
+                        coalesce(rcp, tag_id) FROM s WHERE in_scope AND cp IS NULL
      ) x GROUP BY qi, kind, dev, tagk`),
 ].join('\nUNION ALL\n')}`
 }
@@ -626,7 +630,7 @@ function assemble(qs: readonly CoverageQuery[], rows: readonly OutRow[]): Compac
         break
       }
       case 'G': {
-        const g: GroupRow = { qi: r.qi, kind: r.s1 as GroupRow['kind'], deviceId: r.dev ?? '', badge: r.badge, at: num(r.at), ids: r.ids ?? [], cps: r.cps, detail: r.id2 ?? '' }
+        const g: GroupRow = { qi: r.qi, kind: r.s1 as GroupRow['kind'], deviceId: r.dev ?? '', badge: r.badge, at: num(r.at), ids: r.ids ?? [], cps: r.cps, detail: r.id2 ?? '', grid: r.dev2 }
         a.signals.push(groupSignal(qs[r.qi] as CoverageQuery, g))
         break
       }

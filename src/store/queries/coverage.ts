@@ -280,23 +280,24 @@ WITH ${offsetsCte(cut)},
 -- ingest left the checkpoint unresolved, by device grid): a batch reads its own
 -- rows, not the whole day. coalesce(checkpoint_id, tag_id) = tag, split so each
 -- part can use an index. fix_lat / fix_lon: the position of a row the plan places at
--- no checkpoint (an outside_geofence signal's fix); NULL for the others.
+-- no checkpoint (an outside_geofence signal's fix), rcp: its checkpoint as the ingest
+-- resolved it (one not in the plan: unplanned_checkpoint); NULL for the others.
 raw AS (
-  SELECT t.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, t.cp, NULL::float8 AS fix_lat, NULL::float8 AS fix_lon
+  SELECT t.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, t.cp, NULL::float8 AS fix_lat, NULL::float8 AS fix_lon, NULL::text AS rcp
   FROM gp_cov_t t JOIN check_ins c ON c.checkpoint_id = t.tag
   WHERE c.device_time >= ${ts(lo)} AND c.device_time < ${ts(hi)}
   UNION ALL
-  SELECT t.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, t.cp, NULL::float8, NULL::float8
+  SELECT t.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, t.cp, NULL::float8, NULL::float8, NULL::text
   FROM gp_cov_t t JOIN check_ins c ON c.checkpoint_id IS NULL AND c.tag_id = t.tag
   WHERE c.device_time >= ${ts(lo)} AND c.device_time < ${ts(hi)}
   UNION ALL
-  SELECT q.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, NULL::text, c.lat, c.lon
+  SELECT q.qi, c.device_id, c.seq, c.device_time, c.received_at, c.grid_id, c.badge_id, c.tag_id, NULL::text, c.lat, c.lon, c.checkpoint_id
   FROM gp_cov_q q JOIN check_ins c ON c.grid_id = q.grid_id
   WHERE c.device_time >= ${ts(lo)} AND c.device_time < ${ts(hi)}
     AND NOT EXISTS (SELECT 1 FROM gp_cov_t t WHERE t.qi = q.qi AND t.tag = coalesce(c.checkpoint_id, c.tag_id))
 ),
 timed AS (
-  SELECT r.qi, r.device_id || ':' || r.seq AS id, r.device_id, r.badge_id AS badge, r.grid_id AS device_grid, r.tag_id, r.cp, r.fix_lat, r.fix_lon,
+  SELECT r.qi, r.device_id || ':' || r.seq AS id, r.device_id, r.badge_id AS badge, r.grid_id AS device_grid, r.tag_id, r.cp, r.fix_lat, r.fix_lon, r.rcp,
          (date_part('epoch', r.device_time) * 1000)::int8 - ${rowOffset('o', 'r.seq')} AS at,
          (date_part('epoch', r.received_at) * 1000)::int8 AS rcv,
          (date_part('epoch', r.device_time) * 1000)::int8 AS dt,
@@ -307,7 +308,7 @@ timed AS (
 judged AS (
   SELECT *, (at - rcv <= max_ahead AND rcv - at <= max_delay) AS plausible FROM timed WHERE dt >= lo AND dt < hi AND (rcv_upto IS NULL OR rcv <= rcv_upto)
 )
-SELECT qi, id, device_id, badge, device_grid, tag_id, cp, fix_lat, fix_lon, at, rcv, plausible, foreign_dev, in_scope, credited, in_span,
+SELECT qi, id, device_id, badge, device_grid, tag_id, cp, fix_lat, fix_lon, rcp, at, rcv, plausible, foreign_dev, in_scope, credited, in_span,
        -- a visit: a credited scan in the span not closer than rescanMs to the previous one of its checkpoint
        credited AND in_span AND coalesce(at - lag(at) OVER (PARTITION BY qi, cp, credited AND in_span ORDER BY at, id COLLATE "C") >= rescan, true) AS visit
 FROM (
@@ -399,9 +400,11 @@ WHERE x.cp IS NOT NULL AND x.a_cp IS NOT NULL AND (
       > q.max_speed / 3.6 * ((x.at - x.a_at) / 1000.0) + q.slack - 1))`
 
 /**
- * Per device: foreign scans, untimeable scans, scans of each unknown tag, and scans without a
- * tag the plan places at no checkpoint (outside_geofence: GPS fixes in no geofence; detail its
- * first fix as 'lat lon', the nearest checkpoint found in Node: groupSignal); lead = first by (at, id).
+ * Per device: foreign scans, untimeable scans, and the scans the plan places at no checkpoint:
+ * per checkpoint the ingest resolved them to (unplanned_checkpoint: detail the checkpoint, grid
+ * its grid in the registry, looked up once per signal), else per unknown tag, else without a tag
+ * (outside_geofence: GPS fixes in no geofence; detail its first fix as 'lat lon', the nearest
+ * checkpoint found in Node: groupSignal); lead = first by (at, id).
  */
 const GROUPS_SQL = `
 SELECT qi, kind, device_id AS "deviceId",
@@ -413,11 +416,13 @@ SELECT qi, kind, device_id AS "deviceId",
                  WHEN 'clock_implausible' THEN max(abs(at - rcv))::text
                  WHEN 'outside_geofence' THEN (array_agg(fix_lat::text || ' ' || fix_lon::text ORDER BY at, id COLLATE "C")
                                                 FILTER (WHERE kind = 'outside_geofence' AND fix_lat IS NOT NULL AND fix_lon IS NOT NULL))[1]
-                 ELSE tagk END AS detail
+                 ELSE tagk END AS detail,
+       CASE kind WHEN 'unplanned_checkpoint' THEN (SELECT k.grid_id FROM checkpoints k WHERE k.id = tagk) END AS grid
 FROM (
   SELECT s.*, 'foreign_device' AS kind, '' AS tagk FROM gp_cov_scans s WHERE s.in_scope AND s.foreign_dev
   UNION ALL SELECT s.*, 'clock_implausible', '' FROM gp_cov_scans s WHERE s.in_scope AND NOT s.plausible
-  UNION ALL SELECT s.*, CASE WHEN s.tag_id = '' THEN 'outside_geofence' ELSE 'unknown_tag' END, s.tag_id FROM gp_cov_scans s WHERE s.in_scope AND s.cp IS NULL
+  UNION ALL SELECT s.*, CASE WHEN s.rcp IS NOT NULL THEN 'unplanned_checkpoint' WHEN s.tag_id = '' THEN 'outside_geofence' ELSE 'unknown_tag' END,
+                   coalesce(s.rcp, s.tag_id) FROM gp_cov_scans s WHERE s.in_scope AND s.cp IS NULL
 ) x GROUP BY qi, kind, device_id, tagk`
 
 interface RefRow {
@@ -469,14 +474,16 @@ export interface PairRow {
 }
 export interface GroupRow {
   qi: number
-  kind: 'foreign_device' | 'clock_implausible' | 'unknown_tag' | 'outside_geofence'
+  kind: 'foreign_device' | 'clock_implausible' | 'unknown_tag' | 'outside_geofence' | 'unplanned_checkpoint'
   deviceId: string
   badge: string | null
   at: number
   ids: string[]
   cps: string[] | null
-  /** assignedGrid; worst skew (ms); the tag; the first fix as 'lat lon' (null or '': none). */
+  /** assignedGrid; worst skew (ms); the tag; the first fix as 'lat lon' (null or '': none); the checkpoint. */
   detail: string | number | null
+  /** unplanned_checkpoint: the checkpoint's grid in the registry (null: not registered). */
+  grid?: string | null
 }
 
 function ref(r: RefRow): VisitRef {
@@ -501,15 +508,22 @@ export function pairSignal(q: CoverageQuery, p: PairRow): FraudSignal | undefine
 
 /** A per-device signal from its GROUPS_SQL row (both stage A paths); q: its grid-day's query (outside_geofence's nearest checkpoint). */
 export function groupSignal(q: CoverageQuery, g: GroupRow): FraudSignal {
-  const detail: FraudSignal['detail'] =
-    g.kind === 'foreign_device'
-      ? { assignedGrid: String(g.detail) }
-      : g.kind === 'clock_implausible'
-        ? { worstSkewSeconds: Math.round(Number(g.detail) / 1000) }
-        : g.kind === 'outside_geofence'
-          ? outsideGeofenceDetail(q, parseFix(g.detail))
-          : { tagId: String(g.detail) }
-  return { kind: g.kind, deviceId: g.deviceId, badge: g.badge, checkpointIds: [...(g.cps ?? [])].sort(cmp), checkinIds: g.ids, at: g.at, detail }
+  return { kind: g.kind, deviceId: g.deviceId, badge: g.badge, checkpointIds: [...(g.cps ?? [])].sort(cmp), checkinIds: g.ids, at: g.at, detail: groupDetail(q, g) }
+}
+
+function groupDetail(q: CoverageQuery, g: GroupRow): FraudSignal['detail'] {
+  switch (g.kind) {
+    case 'foreign_device':
+      return { assignedGrid: String(g.detail) }
+    case 'clock_implausible':
+      return { worstSkewSeconds: Math.round(Number(g.detail) / 1000) }
+    case 'outside_geofence':
+      return outsideGeofenceDetail(q, parseFix(g.detail))
+    case 'unplanned_checkpoint':
+      return g.grid === undefined || g.grid === null ? { checkpointId: String(g.detail) } : { checkpointId: String(g.detail), gridId: g.grid }
+    case 'unknown_tag':
+      return { tagId: String(g.detail) }
+  }
 }
 
 /** 'lat lon' as SQL writes a float8 pair (shortest exact text): the same numbers. */

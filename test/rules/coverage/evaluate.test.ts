@@ -163,6 +163,52 @@ t.test('check-ins without a tag placed at no checkpoint (GPS fixes in no geofenc
   }
 })
 
+t.test('scans the ingest resolved to a checkpoint not in the plan (another grid\'s): unplanned_checkpoint, per device per checkpoint', async (t) => {
+  // The plan has A and B (G1). E and F are registered to G2; K to G1 (a geofence its plan does not list: the
+  // ingest matches a GPS fix against the device's grid's geofences only); X was resolved but is in no registry now.
+  const sig = (r: CoverageResult) => r.signals.map((s) => `${s.kind} ${s.deviceId} ${iso(s.at).slice(11, 16)} ${s.checkinIds.join(',')} [${s.checkpointIds.join(',')}] ${JSON.stringify(s.detail)}`)
+  const of = (checkpointId: string, checkpointGridId?: string) => ({ checkpointId, ...(checkpointGridId ? { checkpointGridId } : {}) })
+  const gps = (hhmm: string, id: string, over: Partial<CheckinRow> = {}) => scan(L(hhmm), '', { id, lat: 31.3, lon: 121.4, ...over })
+  const cases: Array<[string, CheckinRow[], string[]]> = [
+    ['a tag read of another grid\'s checkpoint: its id and grid, not an unknown tag', [scan(L('02:00'), 'tag-e', { id: 'n1', ...of('E', 'G2') })],
+      ['unplanned_checkpoint D1 18:00 n1 [] {"checkpointId":"E","gridId":"G2"}']],
+    ['a GPS check-in the ingest placed in a geofence the plan does not have: not outside_geofence', [gps('02:00', 'g1', of('K', 'G1'))],
+      ['unplanned_checkpoint D1 18:00 g1 [] {"checkpointId":"K","gridId":"G1"}']],
+    ['per device per checkpoint, tags and GPS alike; the lead is the first check-in', [
+      scan(L('02:00'), 'tag-e', { id: 'n1', ...of('E', 'G2') }), gps('02:05', 'g1', of('K', 'G1')), scan(L('02:10'), 'tag-f', { id: 'n2', ...of('F', 'G2') }),
+      scan(L('02:15'), 'tag-k', { id: 'n3', ...of('K', 'G1') }), scan(L('02:20'), 'tag-e', { id: 'n4', ...of('E', 'G2') }),
+      scan(L('02:30'), 'tag-e', { id: 'n5', deviceId: 'D2', ...of('E', 'G2') }),
+    ], [
+      'unplanned_checkpoint D1 18:00 n1,n4 [] {"checkpointId":"E","gridId":"G2"}',
+      'unplanned_checkpoint D1 18:05 g1,n3 [] {"checkpointId":"K","gridId":"G1"}',
+      'unplanned_checkpoint D1 18:10 n2 [] {"checkpointId":"F","gridId":"G2"}',
+      'unplanned_checkpoint D2 18:30 n5 [] {"checkpointId":"E","gridId":"G2"}',
+    ]],
+    ['a checkpoint in no registry (removed since): its id only', [scan(L('02:00'), 'tag-x', { id: 'n1', ...of('X') })],
+      ['unplanned_checkpoint D1 18:00 n1 [] {"checkpointId":"X"}']],
+    ['unresolved rows keep their kinds, next to a resolved one', [
+      scan(L('02:00'), 'tag-e', { id: 'u1' }), gps('02:10', 'g1'), scan(L('02:20'), 'tag-e', { id: 'n1', ...of('E', 'G2') }),
+    ], [
+      'unknown_tag D1 18:00 u1 [] {"tagId":"tag-e"}',
+      'outside_geofence D1 18:10 g1 [] {"lat":31.3,"lon":121.4,"nearestCheckpoint":"B","meters":9422}',
+      'unplanned_checkpoint D1 18:20 n1 [] {"checkpointId":"E","gridId":"G2"}',
+    ]],
+    ['resolved to a checkpoint of the plan: a visit, no signal', [scan(L('02:00'), 'tag-b', { id: 'b1', ...of('B', 'G1') })], []],
+  ]
+  for (const [name, rows, want] of cases) {
+    const r = evaluateGridDay({ plan: plan(), localDate: D, checkins: rows, now: at(L('13:00')) })
+    t.same(sig(r), want, name)
+    // unknownTagScans: the check-ins the plan places at no checkpoint, whatever the ingest made of them
+    const unplaced = new Set(['unknown_tag', 'outside_geofence', 'unplanned_checkpoint'])
+    for (const d of r.devices) {
+      const cited = r.signals.filter((s) => s.deviceId === d.deviceId && unplaced.has(s.kind)).reduce((n, s) => n + s.checkinIds.length, 0)
+      t.equal(d.unknownTagScans, cited, `${name}: ${d.deviceId} unknownTagScans`)
+    }
+  }
+  const other = evaluateGridDay({ plan: plan(), localDate: D, checkins: [scan(L('02:00'), 'tag-e', { id: 'n1', ...of('E', 'G2') })], now: at(L('13:00')) })
+  t.equal(other.cells.filter((c) => c.status === 'met').length, 0, 'not credited to the grid')
+})
+
 t.test('the first gap reaches back to the previous day when patrol time continues', async (t) => {
   const rows = [scan(L('22:00', '2024-05-31'), 'tag-a', { id: 'prev' }), scan(L('03:00'), 'tag-a', { id: 'a1' })]
   const r = evaluateGridDay({ plan: plan(), localDate: D, checkins: rows, now: at(L('04:00')) })

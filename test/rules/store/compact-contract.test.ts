@@ -251,6 +251,7 @@ for (const driver of drivers()) {
     t.strictSame([...seen].sort(), [
       'cells_credited', 'clock_implausible', 'empty_period', 'foreign_device', 'gap_period', 'impossible_travel', 'met', 'multi_visit_short',
       'outside_geofence', 'outside_geofence_nearest', 'outside_geofence_no_fix', 'previous_visits', 'rescan', 'short_unvisited', 'short_visited', 'unknown_tag',
+      'unplanned_checkpoint', 'unplanned_checkpoint_grid', 'unplanned_checkpoint_no_grid',
     ])
   })
 
@@ -293,4 +294,7 @@ function features(c: CompactAggregates, seen: Set<string>): void {
   // GPS check-ins in no geofence (generate.ts, gpsRows): with the nearest checkpoint, and without a fix
   if (c.signals.some((s) => s.kind === 'outside_geofence' && s.detail['nearestCheckpoint'] !== undefined)) seen.add('outside_geofence_nearest')
   if (c.signals.some((s) => s.kind === 'outside_geofence' && s.detail['lat'] === undefined)) seen.add('outside_geofence_no_fix')
+  // scans of checkpoints not in the plan (generate.ts, unplannedRows): registered (with its grid), and not
+  if (c.signals.some((s) => s.kind === 'unplanned_checkpoint' && s.detail['gridId'] !== undefined)) seen.add('unplanned_checkpoint_grid')
+  if (c.signals.some((s) => s.kind === 'unplanned_checkpoint' && s.detail['gridId'] === undefined)) seen.add('unplanned_checkpoint_no_grid')
 }

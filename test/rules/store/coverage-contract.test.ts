@@ -33,10 +33,14 @@ for (const driver of drivers()) {
       // GPS check-ins in no geofence (generate.ts, gpsRows): with the nearest checkpoint, and without a fix
       if (ref.signals.some((s) => s.kind === 'outside_geofence' && s.detail['nearestCheckpoint'] !== undefined)) kinds.add('outside_geofence_nearest')
       if (ref.signals.some((s) => s.kind === 'outside_geofence' && s.detail['lat'] === undefined)) kinds.add('outside_geofence_no_fix')
+      // scans of checkpoints not in the plan (generate.ts, unplannedRows): registered (with its grid), and not
+      if (ref.signals.some((s) => s.kind === 'unplanned_checkpoint' && s.detail['gridId'] !== undefined)) kinds.add('unplanned_checkpoint_grid')
+      if (ref.signals.some((s) => s.kind === 'unplanned_checkpoint' && s.detail['gridId'] === undefined)) kinds.add('unplanned_checkpoint_no_grid')
       if (ref.previousVisits.length > 0) kinds.add('previous_visits')
       if (ref.periods.some((p) => p.longGaps.length > 0)) kinds.add('long_gaps')
     }
     // the generated data exercises every part of the contract
-    t.strictSame([...kinds].sort(), ['clock_implausible', 'foreign_device', 'impossible_travel', 'long_gaps', 'outside_geofence', 'outside_geofence_nearest', 'outside_geofence_no_fix', 'previous_visits', 'rescan', 'unknown_tag'])
+    t.strictSame([...kinds].sort(), ['clock_implausible', 'foreign_device', 'impossible_travel', 'long_gaps', 'outside_geofence', 'outside_geofence_nearest', 'outside_geofence_no_fix', 'previous_visits', 'rescan', 'unknown_tag',
+      'unplanned_checkpoint', 'unplanned_checkpoint_grid', 'unplanned_checkpoint_no_grid'])
   })
 }

@@ -18,7 +18,7 @@ export function prng(seed: number): () => number {
 
 export interface Generated {
   plans: PatrolPlan[]
-  /** Checkpoints registered in the store (tag → checkpoint resolved by the ingest). */
+  /** Checkpoints registered in the store (tag → checkpoint resolved by the ingest); H is in no plan. */
   registered: Array<{ id: string; gridId: string; tagId: string }>
   devices: Array<{ id: string; gridId: string | null }>
   /**
@@ -77,6 +77,7 @@ export function generate(seed: number, date: string, prefix = ''): Generated {
     { id: p('A'), gridId: g1, tagId: p('tag-a') },
     { id: p('B'), gridId: g1, tagId: p('tag-b') },
     { id: p('E'), gridId: g2, tagId: p('tag-e') },
+    { id: p('H'), gridId: g2, tagId: p('tag-h') },
   ]
   const devices = [
     { id: p('D1'), gridId: g1 },
@@ -95,11 +96,14 @@ export function generate(seed: number, date: string, prefix = ''): Generated {
   const rows: CheckinRow[] = []
   const seq = new Map<string, number>()
   const reg = new Map(registered.map((x) => [x.tagId, x.id]))
-  const push = (deviceId: string, tagId: string, deviceTime: number, receivedAt: number, badge: string | null, gps?: Gps) => {
+  const gridOf = new Map(registered.map((x) => [x.id, x.gridId]))
+  const push: Push = (deviceId, tagId, deviceTime, receivedAt, badge, gps, resolvedTo) => {
     const s = (seq.get(deviceId) ?? 0) + 1
     seq.set(deviceId, s)
     const dev = devices.find((d) => d.id === deviceId)
-    const checkpointId = gps ? gps.checkpointId : (reg.get(tagId) ?? null)
+    const checkpointId = gps ? gps.checkpointId : (resolvedTo ?? reg.get(tagId) ?? null)
+    // what the store's registry says of the checkpoint's grid when it evaluates (unplanned_checkpoint)
+    const checkpointGridId = checkpointId === null ? null : (gridOf.get(checkpointId) ?? null)
     const fix = gps?.fix ? { lat: gps.fix.lat, lon: gps.fix.lon } : {}
     records.push({
       kind: 'checkin',
@@ -116,7 +120,7 @@ export function generate(seed: number, date: string, prefix = ''): Generated {
       ...fix,
       ...(badge !== null ? { badgeId: badge } : {}),
     })
-    rows.push({ id: `${deviceId}:${s}`, deviceId, seq: s, tagId, checkpointId, deviceTime, receivedAt, badge, deviceGridId: dev?.gridId ?? null, ...fix })
+    rows.push({ id: `${deviceId}:${s}`, deviceId, seq: s, tagId, checkpointId, checkpointGridId, deviceTime, receivedAt, badge, deviceGridId: dev?.gridId ?? null, ...fix })
   }
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T
   for (let i = 0; i < 700; i++) {
@@ -138,7 +142,34 @@ export function generate(seed: number, date: string, prefix = ''): Generated {
   d5Rows(seed, dayStart, p, offsets, push, seq)
   devices.push({ id: p('D10'), gridId: g2 })
   gpsRows(seed, dayStart, p, offsets, push)
+  unplannedRows(seed, dayStart, p, offsets, push)
   return { plans, registered, devices, offsets, records, rows }
+}
+
+/** Writes one check-in: gps, a GPS check-in (no tag); resolvedTo, the checkpoint the ingest resolved a tag to (default: the registry's). */
+type Push = (deviceId: string, tagId: string, deviceTime: number, receivedAt: number, badge: string | null, gps?: Gps, resolvedTo?: string) => void
+
+/**
+ * Scans of checkpoints no plan of the device's grid has, over the three days, from a prng of their
+ * own (the rows above stay as they were): tag reads by D1, D2 (G1) and D3 (G2) the ingest resolved
+ * to H (registered to G2, in no plan), GPS fixes of D3 it placed in H's geofence (it matches a fix
+ * against the device's grid's geofences only), and tag reads it resolved to L, since removed from
+ * the registry (no grid). (The rows above have more: G1's devices read tag-e, G2's tag-a.)
+ */
+function unplannedRows(seed: number, dayStart: number, p: (s: string) => string, offsets: Generated['offsets'], push: Push): void {
+  const r = prng(seed * 15_485_863 + 17)
+  for (let i = 0; i < 30; i++) {
+    const u = r()
+    const deviceId = p(u >= 0.4 && u < 0.7 ? 'D3' : (['D1', 'D2', 'D3'][Math.floor(r() * 3)] as string))
+    const off = offsets.find((o) => o.deviceId === deviceId)?.offsetMs ?? 0
+    const trueAt = dayStart - 26 * 60 * MIN + Math.floor(r() * 76 * 60) * MIN + Math.floor(r() * 60) * 1000
+    const deviceTime = trueAt + off + (r() < 0.1 ? 60 * MIN : 0) // now and then an hour ahead: implausible
+    const receivedAt = trueAt + 1000 + Math.floor(r() * 5000)
+    const badge = r() < 0.5 ? p('P2') : null
+    if (u < 0.4) push(deviceId, p('tag-h'), deviceTime, receivedAt, badge)
+    else if (u < 0.7) push(deviceId, '', deviceTime, receivedAt, badge, { checkpointId: p('H'), fix: { lat: 31.28 + r() * 0.001, lon: 121.45 + r() * 0.001 } })
+    else push(deviceId, p('tag-l'), deviceTime, receivedAt, badge, undefined, p('L'))
+  }
 }
 
 /** A GPS check-in: no tag; the checkpoint the ingest placed it at by geofence (null: none), its fix (null: none). */
@@ -158,7 +189,7 @@ function gpsRows(
   dayStart: number,
   p: (s: string) => string,
   offsets: Generated['offsets'],
-  push: (deviceId: string, tagId: string, deviceTime: number, receivedAt: number, badge: string | null, gps?: Gps) => void,
+  push: Push,
 ): void {
   const r = prng(seed * 104_729 + 11)
   const near = [{ lat: 31.23, lon: 121.47 }, { lat: 31.3, lon: 121.4 }]
