@@ -157,7 +157,9 @@ export function materialDigest(r: CoverageResult): string {
  * (verdicts, gaps, signals, figures, cases): incremental evaluation (runner.ts)
  * re-evaluates every report not computed by this version instead of trusting it.
  *   2: check-ins without a tag placed at no checkpoint (GPS fixes in no geofence) raise
- *      `outside_geofence`, no longer `unknown_tag` with an empty tag.
+ *      `outside_geofence`, no longer `unknown_tag` with an empty tag; check-ins the ingest
+ *      resolved to a registered checkpoint the plan does not list raise `unplanned_checkpoint`
+ *      (with its grid), no longer `unknown_tag` / `outside_geofence`.
  */
 export const ENGINE_VERSION = 2
 const ENGINE_TAG = `e${ENGINE_VERSION}.`
