@@ -11,7 +11,7 @@ import { RecentKeys } from './stages/dedup.ts'
 import { Lookups } from './stages/identify.ts'
 import type { IngestDeps, IngestMessage, IngestOptions, IngestPresence, Work } from './types.ts'
 
-export type { IngestDeps, IngestMessage, IngestOptions, IngestPresence } from './types.ts'
+export type { IngestDeps, IngestMessage, IngestOptions, IngestPresence, IngestStored } from './types.ts'
 export { STAGES, AFTER_PIPELINE } from './pipeline.ts'
 export { connectExternal, type ExternalIngestOptions, type ExternalIngest } from './external.ts'
 export { IngestError } from './errors.ts'
@@ -88,6 +88,18 @@ export function createIngest(deps: IngestDeps): Ingest {
 
   const NONE: never[] = []
 
+  /** deps.onStored with what a stored message was (PROTOCOL.md §6: its device time against its receipt). */
+  const onStored = deps.onStored
+  function stored(w: Work): void {
+    const u = w.uplink
+    if (!onStored || !u) return
+    try {
+      onStored({ deviceId: w.msg.deviceId, receivedAtMs: w.receivedAtMs, kind: u.kind, seq: u.seq, deviceTimeMs: u.deviceTimeMs, acks: w.envelopes.some((e) => e.kind === 'ack') })
+    } catch (err) {
+      log.warn({ err, deviceId: w.msg.deviceId }, 'onStored failed')
+    }
+  }
+
   // Promise-chained, not async: on the hot path (stages synchronous, room in the
   // batcher) a message makes the batcher's promise and one .then — no more.
   function ingest(msg: IngestMessage): Promise<CommitResult> {
@@ -118,8 +130,17 @@ export function createIngest(deps: IngestDeps): Ingest {
       return batcher.submit({ records: NONE, rejects: [w.reject], presence: NONE }).then(() => (result ? { outcomes: [], rejected: code } : undefined))
     }
     if (w.knownDuplicates > 0) metrics.dedupHits.inc(w.knownDuplicates)
-    if (w.records.length === 0) return Promise.resolve(result ? { outcomes: [] } : undefined) // every record known committed: ack again
-    const committed = batcher.submit({ records: w.records, rejects: NONE, presence: NONE })
+    if (w.records.length === 0) {
+      stored(w)
+      return Promise.resolve(result ? { outcomes: [] } : undefined) // every record known committed: ack again
+    }
+    const submitted = batcher.submit({ records: w.records, rejects: NONE, presence: NONE })
+    const committed = onStored
+      ? submitted.then((outcomes) => {
+          stored(w)
+          return outcomes
+        })
+      : submitted
     // commit(): the batcher's own promise (its outcomes are not looked at).
     return result ? committed.then((outcomes) => ({ outcomes })) : (committed as Promise<unknown> as Promise<void>)
   }
@@ -141,7 +162,11 @@ export function createIngest(deps: IngestDeps): Ingest {
     }
     if (pending === undefined && w.reject === undefined && w.records.length > 0) {
       if (w.knownDuplicates > 0) metrics.dedupHits.inc(w.knownDuplicates)
-      batcher.submitCallback({ records: w.records, rejects: NONE, presence: NONE }, done)
+      const committed = (err: Error | null) => {
+        if (!err) stored(w)
+        done(err)
+      }
+      batcher.submitCallback({ records: w.records, rejects: NONE, presence: NONE }, onStored ? committed : done)
       return
     }
     ;(pending ? pending.then(() => submitWork(w, false)) : submitWork(w, false)).then(

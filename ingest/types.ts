@@ -57,6 +57,24 @@ export interface IngestDeps {
   /** Injected clock (tests); default Date.now. */
   now?: () => number
   options?: Partial<IngestOptions>
+  /**
+   * Called after a message's rows are committed (or all were known stored), before it is
+   * acknowledged: src/main.ts hands it to the clock-step check (src/commands/clock-steps.ts).
+   * Must not throw or block; a throw is logged and ignored.
+   */
+  onStored?: (m: IngestStored) => void
+}
+
+/** A stored message, as the clock-step check reads it: the envelope as received and when. */
+export interface IngestStored {
+  deviceId: string
+  receivedAtMs: number
+  /** A batch's seq is 0 and its device time its upload time (its items are older). */
+  kind: UplinkKind
+  seq: number
+  deviceTimeMs: number
+  /** It carried a command acknowledgement (a time sync's measures the clock anew). */
+  acks: boolean
 }
 
 export type RejectCode = ProtocolErrorCode | IngestRejectCode

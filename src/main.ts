@@ -2,7 +2,7 @@
 // closed in reverse. The only place the parts meet.
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client'
 import { createBroker, type Broker } from '../broker/index.ts'
-import { createIngest } from '../ingest/index.ts'
+import { createIngest, type IngestStored } from '../ingest/index.ts'
 import { openSerialGateway } from '../ingest/serial-gateway.ts'
 import { buildApp } from './api/app.ts'
 import { createCommandService, type CommandService } from './commands/dispatcher.ts'
@@ -122,7 +122,9 @@ export async function start(config: Config, log: Logger, opts: StartOptions = {}
       )
     }
 
-    const ingest = createIngest({ store, log, registry, ...(opts.now ? { now: opts.now } : {}) })
+    // Every stored message goes to the commands' clock-step check (created below, with the broker).
+    const clockSteps: { observe?: (m: IngestStored) => void } = {}
+    const ingest = createIngest({ store, log, registry, onStored: (m) => clockSteps.observe?.(m), ...(opts.now ? { now: opts.now } : {}) })
     closers.push(['ingest', () => ingest.close()])
     const clock = opts.now
     const sink = clock ? { commit: (m: Parameters<typeof ingest.commit>[0]) => ingest.commit({ ...m, receivedAt: new Date(clock()) }) } : ingest
@@ -192,6 +194,7 @@ export async function start(config: Config, log: Logger, opts: StartOptions = {}
     closers.push(['revocation', () => revocation.stop()])
 
     const commands = createCommandService({ store, broker, log, registry, timeSyncEveryMs: config.timeSyncEveryMs, ...(clock ? { now: clock } : {}) })
+    clockSteps.observe = (m) => commands.observe(m)
     closers.push(['commands', () => commands.close()])
 
     if (opts.rules !== false) {

@@ -7,6 +7,7 @@ import { Counter, Histogram, type Registry } from 'prom-client'
 import type { Broker, DownlinkReadyEvent, PresenceEvent } from '../../broker/index.ts'
 import { encodeCommand, type Command, type CommandBody } from '../../firmware-protocol/index.ts'
 import type { CommandRow, Store } from '../store/types.ts'
+import { createClockSteps, type ClockEvidence, type StepSyncOutcome, type StepSyncRequest } from './clock-steps.ts'
 
 export interface CommandServiceOptions {
   store: Pick<Store, 'commands' | 'clock'>
@@ -30,6 +31,13 @@ export interface CommandServiceOptions {
   timeSyncFollowUpMs?: number
   /** How often queued commands for online devices are delivered and old ones expired. */
   pollMs?: number
+  /**
+   * A device whose envelopes show its clock jumped forward gets a time sync at once (clock-steps.ts), at most
+   * once per this long, so a clock that keeps jumping does not flood it with syncs (default 5 min).
+   */
+  stepSyncEveryMs?: number
+  /** How far ahead of its latest measurement an envelope's clock may run before it counts as a step (default 10 s, clock-steps.ts). */
+  clockStepToleranceMs?: number
 }
 
 export interface CommandService {
@@ -37,6 +45,10 @@ export interface CommandService {
   send(deviceId: string, body: CommandBody, opts?: { ttlMs?: number | null }): Promise<CommandRow>
   /** Delivers everything pending for a device (called when its command subscription is in place). */
   flush(deviceId: string): Promise<number>
+  /** A message the ingest stored: its device time against its receipt shows a clock that jumped forward (clock-steps.ts). */
+  observe(e: ClockEvidence): void
+  /** Resolves once every message observed so far has been looked at. */
+  observed(): Promise<void>
   close(): Promise<void>
 }
 
@@ -55,6 +67,9 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
   // The last time sync sent to each online device, why (an expired_ahead one's expiry was moved
   // into a clock measured ahead: sendSync); `open`: its measurement not looked at yet.
   const syncs = new Map<string, { commandId: string; sentAt: number; reason: SyncReason; open: boolean }>()
+  // When each device was last sent a step_suspected sync (kept across reconnects: the rate limit).
+  const stepSyncs = new Map<string, number>()
+  const stepSyncEvery = o.stepSyncEveryMs ?? 5 * 60_000
 
   async function deliver(rows: CommandRow[]): Promise<number> {
     const sent: string[] = []
@@ -123,12 +138,39 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
     // sync, this pass would deliver the sync a second time: send() delivers it at once, the device is online.)
     await flush(deviceId)
     const last = await o.store.clock.latest(deviceId)
-    if (!last || now() - last.measuredAt.getTime() > syncEvery) await sendSync(deviceId, 'connect')
+    // a clock found to have jumped since its last measurement is measured again too
+    if (!last || last.stepSuspectedAt || now() - last.measuredAt.getTime() > syncEvery) await sendSync(deviceId, 'connect')
     else syncs.set(deviceId, { commandId: last.commandId ?? '', sentAt: last.measuredAt.getTime(), reason: 'connect', open: false })
   }
 
+  /**
+   * A device's envelope showed its clock jumped forward since `r.estimate` (clock-steps.ts): a sync now
+   * measures the new offset, unless one sent after that envelope's receipt already does, or the follow-up
+   * of the estimate's own sync is due at the next poll, or one was sent for a step less than stepSyncEvery ago.
+   */
+  async function stepSync(r: StepSyncRequest): Promise<StepSyncOutcome> {
+    if (!online.has(r.deviceId)) return 'offline' // its connect sync measures it (onConnect)
+    const s = syncs.get(r.deviceId)
+    if (s && s.sentAt > r.receivedAtMs) return 'measuring'
+    if (s?.open && s.commandId === r.estimate.commandId && s.reason !== 'follow_up' && Math.abs(r.estimate.offsetMs) > followUpAbove) return 'measuring'
+    const last = stepSyncs.get(r.deviceId)
+    if (last !== undefined && now() - last < stepSyncEvery) return 'limited'
+    stepSyncs.set(r.deviceId, now())
+    await sendSync(r.deviceId, 'step_suspected')
+    return 'sent'
+  }
+  const steps = createClockSteps({
+    store: o.store,
+    log: o.log,
+    registry: o.registry,
+    now,
+    requestSync: stepSync,
+    ...(o.clockStepToleranceMs !== undefined ? { toleranceMs: o.clockStepToleranceMs } : {}),
+  })
+
   /** Per online device: a sync every syncEvery, and one follow-up after a sync that measured a large offset. */
   async function tendClocks(): Promise<void> {
+    for (const [id, at] of stepSyncs) if (now() - at >= stepSyncEvery) stepSyncs.delete(id)
     const open = [...online.keys()].filter((id) => syncs.get(id)?.open === true)
     // one query for every sync awaiting its measurement (after a fleet-wide reconnect: thousands)
     const latest = new Map((await o.store.clock.latestOf(open)).map((e) => [e.deviceId, e]))
@@ -195,8 +237,11 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
   return {
     send,
     flush: (id) => flush(id),
+    observe: (e) => steps.observe(e),
+    observed: () => steps.idle(),
     async close() {
       clearInterval(timer)
+      await steps.close()
       o.broker.off('presence', onPresence)
       o.broker.off('downlink-ready', onReady)
       await Promise.allSettled([...busy.values()])
@@ -204,8 +249,12 @@ export function createCommandService(o: CommandServiceOptions): CommandService {
   }
 }
 
-/** Why a time sync was sent: at a connect, periodically while online, to follow a large offset up, to a clock ahead past the sync's life, or by an operator (CommandService.send). */
-type SyncReason = 'connect' | 'periodic' | 'follow_up' | 'expired_ahead' | 'operator'
+/**
+ * Why a time sync was sent: at a connect, periodically while online, to follow a large offset up, to a clock ahead
+ * past the sync's life, to a clock whose envelopes showed it jumped forward (clock-steps.ts), or by an operator
+ * (CommandService.send).
+ */
+type SyncReason = 'connect' | 'periodic' | 'follow_up' | 'expired_ahead' | 'step_suspected' | 'operator'
 
 /** What an operator watches to know the fleet's clocks: syncs sent and the offsets they measure. */
 function timeSyncMetrics(registry: Registry) {
@@ -213,7 +262,7 @@ function timeSyncMetrics(registry: Registry) {
   return {
     sent: new Counter({
       name: 'gridpatrol_time_syncs_total',
-      help: 'Time syncs sent to devices, by reason (connect, periodic, follow_up: after a large offset, expired_ahead: to a clock ahead past the sync\'s life, operator)',
+      help: 'Time syncs sent to devices, by reason (connect, periodic, follow_up: after a large offset, expired_ahead: to a clock ahead past the sync\'s life, step_suspected: to a clock found to have jumped forward, operator)',
       labelNames: ['reason'],
       registers,
     }),

@@ -292,6 +292,7 @@ export interface CommandRow {
   ackDetail: string | null
 }
 
+/** A time-sync measurement of a device's clock (clock_offsets, source NULL). */
 export interface ClockEstimate {
   deviceId: string
   measuredAt: Date
@@ -299,6 +300,34 @@ export interface ClockEstimate {
   offsetMs: number
   delayMs: number
   commandId: string | null
+  /** Seq of the acknowledgement that measured it (null: measured before migration 050 found none). */
+  seq: number | null
+  /**
+   * When the server last found the clock jumped forward since this measurement (a `step` row:
+   * `recordStep`), or null: a new sync is wanted to learn the clock as it is now.
+   */
+  stepSuspectedAt: Date | null
+}
+
+/** A row of clock_offsets: a time sync's measurement, or a step boundary (recordStep). */
+export interface ClockRow {
+  measuredAt: Date
+  offsetMs: number
+  delayMs: number
+  commandId: string | null
+  seq: number | null
+  source: 'sync' | 'step'
+}
+
+/** A boundary recorded when a device's clock was found to have jumped forward (PROTOCOL.md §6). */
+export interface ClockStep {
+  deviceId: string
+  /** The last seq known consistent with the estimate: rows up to it keep the estimate's offset. */
+  seq: number
+  /** The estimate the jump was measured against: its measuredAt (the device's latest measurement). */
+  estimateMeasuredAtMs: number
+  /** Server time of the finding (the row's measured_at; moved past the estimate's when not later). */
+  atMs: number
 }
 
 export interface MigrationReport {
@@ -399,14 +428,23 @@ export interface Store {
     expire(nowMs: number): Promise<number>
   }
   clock: {
-    /** The latest estimate, or undefined before the first time-sync round trip. */
+    /** The latest measurement (a time sync's, never a step boundary), or undefined before the first time-sync round trip. */
     latest(deviceId: string): Promise<ClockEstimate | undefined>
-    /** The latest estimate of each of these devices that has one (one query for many). */
+    /** The latest measurement of each of these devices that has one (one query for many). */
     latestOf(deviceIds: readonly string[]): Promise<ClockEstimate[]>
     /**
-     * Forgets the estimates measured before `beforeMs` except each device's latest; returns how many.
-     * A kept check-in is timed by the first sync after it, measured after it (queries/clock.ts), so the
-     * ingest prunes with the retention of the check-ins.
+     * Records a forward clock step found after the device's latest measurement (source 'step': the
+     * measurement's offset and delay again, with `seq`), so its rows up to `seq` keep that offset
+     * whatever the next sync measures. Only while that measurement is still the device's latest row
+     * and its seq is below `seq`; false when nothing was recorded.
+     */
+    recordStep(step: ClockStep): Promise<boolean>
+    /** Every row kept for a device, measurements and step boundaries, oldest first (diagnostics, tests). */
+    history(deviceId: string): Promise<ClockRow[]>
+    /**
+     * Forgets the estimates measured before `beforeMs` except each device's latest row and latest
+     * measurement; returns how many. A kept check-in is timed by the first sync after it, measured after
+     * it (queries/clock.ts), so the ingest prunes with the retention of the check-ins.
      */
     prune(beforeMs: number): Promise<number>
   }

@@ -10,7 +10,10 @@ import type { Queryable } from '../db.ts'
  * offset. A device that steps its clock right after a sync thus keeps the rows it
  * recorded before the step on the offset measured then, instead of having them
  * re-timed by the ≈ 0 a later sync measures (rules/coverage/clock.ts is the
- * reference).
+ * reference). A `step` row (source 'step': store.clock.recordStep, migration 070)
+ * is read like any measurement: it repeats the offset of the sync before a forward
+ * jump the server found, with the seq of the device's last row before the jump, so
+ * those rows keep that offset whatever the next sync measures.
  *
  * Only measurements from `cut` on (OFFSET_CUT_MS before the span, argued below)
  * are looked at, so the lists stay short whatever the history. A row whose true
