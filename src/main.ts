@@ -34,6 +34,8 @@ export interface StartOptions {
    * run simulated days on it.
    */
   now?: () => number
+  /** How often the command service looks for commands to send and acks to follow up (default 5 s; tests shorten it). */
+  commandPollMs?: number
 }
 
 /** Below this, retention drops check-ins a plan still credits by default (maxUploadDelayHours 168, plus the day). */
@@ -193,7 +195,7 @@ export async function start(config: Config, log: Logger, opts: StartOptions = {}
     const revocation = startRevocationSweep({ store, broker, log, intervalMs: config.revokeCheckMs })
     closers.push(['revocation', () => revocation.stop()])
 
-    const commands = createCommandService({ store, broker, log, registry, timeSyncEveryMs: config.timeSyncEveryMs, ...(clock ? { now: clock } : {}) })
+    const commands = createCommandService({ store, broker, log, registry, timeSyncEveryMs: config.timeSyncEveryMs, ...(clock ? { now: clock } : {}), ...(opts.commandPollMs ? { pollMs: opts.commandPollMs } : {}) })
     clockSteps.observe = (m) => commands.observe(m)
     closers.push(['commands', () => commands.close()])
 

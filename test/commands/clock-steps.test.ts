@@ -83,7 +83,8 @@ async function system(t: Test, driver: 'embedded' | 'server') {
     // no periodic syncs: every sync here is the test's, a connect's, a follow-up's or a step's
     GRIDPATROL_TIME_SYNC_HOURS: '10000',
   })
-  const running = await start(config, pino({ level: 'silent' }), { rules: false, now: () => clock.now() })
+  // the commands' poll every 250 ms instead of 5 s: the syncs in flight go round in a few real seconds
+  const running = await start(config, pino({ level: 'silent' }), { rules: false, now: () => clock.now(), commandPollMs: 250 })
   t.teardown(() => running.close())
   const store: Store = running.store
   const url = `mqtt://127.0.0.1:${running.ports.mqtt}`
@@ -111,11 +112,11 @@ async function system(t: Test, driver: 'embedded' | 'server') {
     await running.commands.observed()
   }
   /**
-   * Lets the syncs in flight go round — the ones sent at once and those of the commands' 5 s poll (a clock
+   * Lets the syncs in flight go round — the ones sent at once and those of the commands' poll (a clock
    * ahead past a sync's life judges it expired: one expiring later, then a follow-up) — with simulated time
    * moving on `stepMs` per real 50 ms: two acks received at one instant would be one measurement.
    */
-  const settle = async (devs: PatrolDevice[], realMs = 12_000, stepMs = 1000) => {
+  const settle = async (devs: PatrolDevice[], realMs = 3_000, stepMs = 1000) => {
     for (const end = Date.now() + realMs; Date.now() < end; ) {
       await sleep(50)
       clock.t += stepMs
@@ -216,7 +217,7 @@ t.test('no step: a clock behind its estimate (network delay), a device never mea
   clock.t += MIN
   await s.checkIn(jumpy, 1)
   // the step sync measures +2 min (the device finds it expired by its clock), one expiring that much later is applied, a follow-up measures ≈ 0
-  await s.settle([jumpy], 12_000, 250)
+  await s.settle([jumpy], 4_000, 250)
   t.ok(Math.abs((await store.clock.latest('cs-jumpy'))?.offsetMs ?? Infinity) < 1000, 'corrected and measured again')
   t.equal(await s.stepSyncs(), 1, 'first jump: a step sync')
   clock.t += MIN
