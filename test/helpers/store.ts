@@ -5,7 +5,9 @@ import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
+import type { Test } from 'tap'
 import type { Db } from '../../src/store/db.ts'
+import { openPg } from '../../src/store/drivers/pg.ts'
 import { openPglite } from '../../src/store/drivers/pglite.ts'
 import { migrate, MIGRATIONS_DIR } from '../../src/store/migrate.ts'
 import { openStore } from '../../src/store/index.ts'
@@ -58,4 +60,51 @@ export async function embeddedMigratedWith(t: Teardown, prefix: string, keep: (f
   const o = await openPglite(dataDir)
   await migrate(o.db, { timescale: o.timescale, tsl: o.tsl }, old)
   return { dataDir, db: o.db }
+}
+
+/**
+ * An upgrade test on both drivers: the database migrated with the files `keep` selects (the
+ * release before), `seed` writes what that release stored, then the current store opens it
+ * (applying the rest) and `check` looks. The server half passes with a note without DATABASE_URL.
+ */
+export function upgradeBothDrivers(
+  tap: Test,
+  name: string,
+  prefix: string,
+  keep: (file: string) => boolean,
+  seed: (db: Db) => Promise<void>,
+  check: (t: Test, store: Store) => Promise<void>,
+): void {
+  tap.test(`embedded: ${name}`, async (t) => {
+    const { dataDir, db } = await embeddedMigratedWith(t, prefix, keep)
+    await seed(db)
+    await db.close()
+    const store = await openStore({ dataDir, databaseUrl: undefined }, silentLog)
+    t.teardown(() => store.close())
+    await check(t, store)
+  })
+  tap.test(`server: ${name}`, async (t) => {
+    const target = await makeTestDatabase()
+    if (!target) {
+      t.pass('DATABASE_URL is not set: server upgrade not tested')
+      return
+    }
+    const opened: { store?: Store } = {}
+    t.teardown(async () => {
+      await opened.store?.close()
+      await target.drop()
+    })
+    const root = await mkdtemp(join(tmpdir(), `${prefix}-pg-`))
+    t.teardown(() => rm(root, { recursive: true, force: true }))
+    for (const f of await readdir(MIGRATIONS_DIR)) if (keep(f)) await copyFile(join(MIGRATIONS_DIR, f), join(root, f))
+    const o = await openPg(target.url, silentLog)
+    try {
+      await migrate(o.db, { timescale: o.timescale, tsl: o.tsl }, root)
+      await seed(o.db)
+    } finally {
+      await o.db.close()
+    }
+    opened.store = await openStore({ dataDir: '/nonexistent', databaseUrl: target.url }, silentLog)
+    await check(t, opened.store)
+  })
 }

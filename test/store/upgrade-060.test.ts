@@ -2,17 +2,10 @@
 // one tag (checkpoints.tag_id) becomes its first registered tag, so the ingest
 // (byTags) still resolves it, and more can be added. Embedded and, with
 // DATABASE_URL, server.
-import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import type { Db } from '../../src/store/db.ts'
-import { openPg } from '../../src/store/drivers/pg.ts'
-import { migrate, MIGRATIONS_DIR } from '../../src/store/migrate.ts'
-import { openStore } from '../../src/store/index.ts'
 import type { Store } from '../../src/store/types.ts'
-import { makeTestDatabase } from '../helpers/db.ts'
-import { embeddedMigratedWith, silentLog } from '../helpers/store.ts'
+import { upgradeBothDrivers } from '../helpers/store.ts'
 
 const before060 = (f: string) => /^0[0-5]\d-.*\.sql$/.test(f)
 
@@ -43,36 +36,4 @@ async function checkBackfill(t: Test, store: Store): Promise<void> {
   t.equal((await store.checkpoints.removeTag('up60-a', 'UP60-TA')).tagId, 'UP60-NEW')
 }
 
-t.test('embedded: 050 → 060 registers every checkpoint\'s tag', async (t) => {
-  const { dataDir, db } = await embeddedMigratedWith(t, 'gp-up060', before060)
-  await seedOld(db)
-  await db.close()
-  const store = await openStore({ dataDir, databaseUrl: undefined }, silentLog)
-  t.teardown(() => store.close())
-  await checkBackfill(t, store)
-})
-
-t.test('server: 050 → 060 registers every checkpoint\'s tag', async (t) => {
-  const target = await makeTestDatabase()
-  if (!target) {
-    t.pass('DATABASE_URL is not set: server upgrade not tested')
-    return
-  }
-  const opened: { store?: Store } = {}
-  t.teardown(async () => {
-    await opened.store?.close()
-    await target.drop()
-  })
-  const root = await mkdtemp(join(tmpdir(), 'gp-up060-pg-'))
-  t.teardown(() => rm(root, { recursive: true, force: true }))
-  for (const f of await readdir(MIGRATIONS_DIR)) if (before060(f)) await copyFile(join(MIGRATIONS_DIR, f), join(root, f))
-  const o = await openPg(target.url, silentLog)
-  try {
-    await migrate(o.db, { timescale: o.timescale, tsl: o.tsl }, root)
-    await seedOld(o.db)
-  } finally {
-    await o.db.close()
-  }
-  opened.store = await openStore({ dataDir: '/nonexistent', databaseUrl: target.url }, silentLog)
-  await checkBackfill(t, opened.store)
-})
+upgradeBothDrivers(t, '050 → 060 registers every checkpoint\'s tag', 'gp-up060', before060, seedOld, checkBackfill)

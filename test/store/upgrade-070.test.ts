@@ -2,17 +2,10 @@
 // is a time-sync measurement (source NULL) and stays one — latest(), the rows' timing
 // (touched) and history() read it as before — and a step boundary can follow it.
 // Embedded and, with DATABASE_URL, server.
-import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import type { Db } from '../../src/store/db.ts'
-import { openPg } from '../../src/store/drivers/pg.ts'
-import { migrate, MIGRATIONS_DIR } from '../../src/store/migrate.ts'
-import { openStore } from '../../src/store/index.ts'
 import type { CheckInRecord, Store } from '../../src/store/types.ts'
-import { makeTestDatabase } from '../helpers/db.ts'
-import { embeddedMigratedWith, silentLog } from '../helpers/store.ts'
+import { upgradeBothDrivers } from '../helpers/store.ts'
 
 const before070 = (f: string) => /^0[0-6]\d-.*\.sql$/.test(f)
 const T0 = Date.UTC(2026, 0, 5, 1)
@@ -41,36 +34,4 @@ async function check(t: Test, store: Store): Promise<void> {
   t.same(touched.map((x) => x.firstAtMs), [T0 + 40 * MIN], "the boundary re-times nothing: the earliest row still at its true time")
 }
 
-t.test('embedded: 060 → 070 keeps earlier measurements as measurements', async (t) => {
-  const { dataDir, db } = await embeddedMigratedWith(t, 'gp-up070', before070)
-  await seedOld(db)
-  await db.close()
-  const store = await openStore({ dataDir, databaseUrl: undefined }, silentLog)
-  t.teardown(() => store.close())
-  await check(t, store)
-})
-
-t.test('server: 060 → 070 keeps earlier measurements as measurements', async (t) => {
-  const target = await makeTestDatabase()
-  if (!target) {
-    t.pass('DATABASE_URL is not set: server upgrade not tested')
-    return
-  }
-  const opened: { store?: Store } = {}
-  t.teardown(async () => {
-    await opened.store?.close()
-    await target.drop()
-  })
-  const root = await mkdtemp(join(tmpdir(), 'gp-up070-pg-'))
-  t.teardown(() => rm(root, { recursive: true, force: true }))
-  for (const f of await readdir(MIGRATIONS_DIR)) if (before070(f)) await copyFile(join(MIGRATIONS_DIR, f), join(root, f))
-  const o = await openPg(target.url, silentLog)
-  try {
-    await migrate(o.db, { timescale: o.timescale, tsl: o.tsl }, root)
-    await seedOld(o.db)
-  } finally {
-    await o.db.close()
-  }
-  opened.store = await openStore({ dataDir: '/nonexistent', databaseUrl: target.url }, silentLog)
-  await check(t, opened.store)
-})
+upgradeBothDrivers(t, '060 → 070 keeps earlier measurements as measurements', 'gp-up070', before070, seedOld, check)
