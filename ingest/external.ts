@@ -27,6 +27,8 @@ export interface ExternalIngestOptions {
    * `max_inflight_messages`, default 20) usually binds first.
    */
   maxInFlight?: number
+  /** How long close() lets the commits in flight finish, their PUBACKs following them (GRIDPATROL_SHUTDOWN_GRACE_SECONDS; default 5000 ms). */
+  closeTimeoutMs?: number
 }
 
 export interface ExternalIngest {
@@ -36,7 +38,7 @@ export interface ExternalIngest {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-/** How long close() lets the commits in flight finish (their PUBACKs follow them). */
+/** How long close() lets the commits in flight finish by default (their PUBACKs follow them). */
 const CLOSE_GRACE_MS = 5_000
 
 /** Passed to mqtt.js' handleMessage callback: "go on to the next packet, do not write the PUBACK". */
@@ -171,13 +173,14 @@ export async function connectExternal(ingest: Ingest, opts: ExternalIngestOption
       // the grace period to finish and their PUBACKs go out. What is still owed
       // then is never acknowledged: the broker redelivers it to the next session.
       stopping.abort()
-      for (let waited = 0; waited < CLOSE_GRACE_MS && inFlight > 0; waited += 50) await sleep(50)
+      const graceMs = opts.closeTimeoutMs ?? CLOSE_GRACE_MS
+      for (let waited = 0; waited < graceMs && inFlight > 0; waited += 50) await sleep(50)
       const owed = unacked.length
       await client.endAsync()
       if (owed > 0) {
         log.warn(
-          { unacknowledged: owed, graceMs: CLOSE_GRACE_MS },
-          `shutdown: ${owed} message(s) left unacknowledged, not committed by the end of the ${CLOSE_GRACE_MS} ms grace (database unavailable?): ` +
+          { unacknowledged: owed, graceMs },
+          `shutdown: ${owed} message(s) left unacknowledged, not committed by the end of the ${graceMs} ms grace (database unavailable?): ` +
             'the broker redelivers them to the next session, and each is stored once',
         )
       }

@@ -48,6 +48,8 @@ export interface IngestOptions {
   retentionDays: number
   /** How often the expired dedup keys are pruned (first run at start). Default 1 h. */
   pruneEveryMs: number
+  /** How long close() waits for commits that neither succeed nor fail (GRIDPATROL_SHUTDOWN_GRACE_SECONDS). Default 5000 ms. */
+  closeTimeoutMs?: number
 }
 
 export interface IngestDeps {

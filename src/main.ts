@@ -41,7 +41,7 @@ export interface StartOptions {
 /** Below this, retention drops check-ins a plan still credits by default (maxUploadDelayHours 168, plus the day). */
 const MIN_USEFUL_RETENTION_DAYS = 8
 
-/** What shutdown gives the work in flight: the fronts' grace (broker, serial lines), the ingest's and the store's. */
+/** What shutdown gives the work in flight by default (GRIDPATROL_SHUTDOWN_GRACE_SECONDS): the fronts' grace (broker, serial lines), the ingest's and the store's. */
 const SHUTDOWN_GRACE_MS = 5_000
 
 /** Whether the database answers a ping within a second. */
@@ -105,7 +105,8 @@ export async function closeParts(
 export async function start(config: Config, log: Logger, opts: StartOptions = {}): Promise<Running> {
   const closers: Array<[string, () => Promise<void>]> = []
   let storeParts: { close: () => Promise<void>; ping?: () => Promise<void> } | undefined
-  const closeAll = () => closeParts([...closers].reverse(), storeParts, log)
+  const graceMs = config.shutdownGraceMs
+  const closeAll = () => closeParts([...closers].reverse(), storeParts, log, graceMs)
   try {
     const registry = new Registry()
     collectDefaultMetrics({ register: registry })
@@ -126,7 +127,7 @@ export async function start(config: Config, log: Logger, opts: StartOptions = {}
 
     // Every stored message goes to the commands' clock-step check (created below, with the broker).
     const clockSteps: { observe?: (m: IngestStored) => void } = {}
-    const ingest = createIngest({ store, log, registry, onStored: (m) => clockSteps.observe?.(m), ...(opts.now ? { now: opts.now } : {}) })
+    const ingest = createIngest({ store, log, registry, options: { closeTimeoutMs: graceMs }, onStored: (m) => clockSteps.observe?.(m), ...(opts.now ? { now: opts.now } : {}) })
     closers.push(['ingest', () => ingest.close()])
     const clock = opts.now
     const sink = clock ? { commit: (m: Parameters<typeof ingest.commit>[0]) => ingest.commit({ ...m, receivedAt: new Date(clock()) }) } : ingest
@@ -145,6 +146,7 @@ export async function start(config: Config, log: Logger, opts: StartOptions = {}
       const gw = await openSerialGateway({
         path: line.path,
         baudRate: line.baudRate,
+        closeTimeoutMs: graceMs,
         commit: (m) => ingest.commit(m),
         onReject: (r) =>
           ingest.reject({ receivedAtMs: r.receivedAt.getTime(), topic: r.source, deviceId: null, payload: r.payload, code: r.code, message: r.message, ...(r.field ? { field: r.field } : {}) }),
@@ -184,12 +186,13 @@ export async function start(config: Config, log: Logger, opts: StartOptions = {}
       ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
       logger: log,
       registry,
+      closeTimeoutMs: graceMs,
     })
     // Presence (connect, disconnect, will, keep-alive timeout) stored as device status.
     broker.on('presence', (ev) => ingest.presence(clock ? { ...ev, at: new Date(clock()) } : ev))
     const mqttPorts = await broker.listen()
     // The fronts (MQTT, serial lines) stop together, each giving the commits in flight its
-    // grace (5 s) before the ingest stops retrying: a database outage holds shutdown that long.
+    // grace (GRIDPATROL_SHUTDOWN_GRACE_SECONDS, 5 s) before the ingest stops retrying: a database outage holds shutdown that long.
     closers.push(['broker', async () => void (await Promise.all([broker.close(), ...serialLines.map((close) => close())]))])
     // `device disable` / `rotate-secret` (possibly from another process) reach connected devices.
     const revocation = startRevocationSweep({ store, broker, log, intervalMs: config.revokeCheckMs })

@@ -60,6 +60,7 @@ function fromEnv(e: Env): Config {
     revokeCheckMs: e.GRIDPATROL_REVOKE_CHECK_MS,
     keepProvisionalReports: e.GRIDPATROL_KEEP_PROVISIONAL_REPORTS,
     timeSyncEveryMs: Math.round(e.GRIDPATROL_TIME_SYNC_HOURS * 3_600_000),
+    shutdownGraceMs: Math.max(1, Math.round(e.GRIDPATROL_SHUTDOWN_GRACE_SECONDS * 1_000)),
   })
 }
 

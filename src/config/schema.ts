@@ -85,6 +85,13 @@ export const envSchema = z.object({
     .positive()
     .default(6)
     .describe('A device gets a time sync when it connects with a clock estimate older than this, and again this often while it stays online, hours'),
+  GRIDPATROL_SHUTDOWN_GRACE_SECONDS: z.coerce
+    .number()
+    .positive()
+    .default(5)
+    .describe(
+      'What a stop (SIGTERM, Ctrl-C) gives the work in flight, seconds (fractions allowed): the commits of the broker, serial lines and external ingest, the ingest batcher, the server database\'s queries; keep it well below the supervisor\'s stop timeout',
+    ),
   GRIDPATROL_KEEP_PROVISIONAL_REPORTS: flag(
     "Keep every provisional coverage report revision (pending cells: stored at each window end while the day is open, about one per window); off: a new revision replaces the grid-day's provisional ones, and every revision stored once the day was complete is kept",
   ),
@@ -124,6 +131,8 @@ export interface Config {
   readonly revokeCheckMs: number
   /** A device's clock is re-synced this often (ms): at a connect with an older estimate, and while online. */
   readonly timeSyncEveryMs: number
+  /** What a stop gives the work in flight (ms): the fronts', the ingest's and the store's close grace, and the shutdown watchdog's. */
+  readonly shutdownGraceMs: number
   /** Coverage reports: keep every provisional revision instead of only the latest (rules runner keepProvisionalRevisions). */
   readonly keepProvisionalReports: boolean
 }

@@ -20,6 +20,8 @@ export type StoreConfig = Pick<Config, 'dataDir' | 'databaseUrl'> & {
   storage?: Config['storage']
   /** Server pool size (default 8). */
   poolSize?: number
+  /** How long close() lets the server database's queries in flight finish (GRIDPATROL_SHUTDOWN_GRACE_SECONDS; default 5000 ms). */
+  shutdownGraceMs?: Config['shutdownGraceMs']
 }
 
 /**
@@ -30,7 +32,10 @@ export async function openStore(config: StoreConfig, log: Logger): Promise<Store
   const started = Date.now()
   const { db, timescale, tsl } = config.databaseUrl
     ? // each driver's library is loaded only when it is used (PGlite's ≈ 0.3 s on every CLI command against a server)
-      await (await import('./drivers/pg.ts')).openPg(config.databaseUrl, log, config.poolSize ? { max: config.poolSize } : {})
+      await (await import('./drivers/pg.ts')).openPg(config.databaseUrl, log, {
+        ...(config.poolSize ? { max: config.poolSize } : {}),
+        ...(config.shutdownGraceMs ? { closeGraceMs: config.shutdownGraceMs } : {}),
+      })
     : await (await import('./drivers/pglite.ts')).openPglite(config.dataDir)
   if (!timescale) {
     log.warn(

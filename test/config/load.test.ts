@@ -80,3 +80,11 @@ t.test('time sync interval: hours, default 6; zero or words refused by name', as
   t.throws(() => loadConfig({ GRIDPATROL_TIME_SYNC_HOURS: '0' }), /GRIDPATROL_TIME_SYNC_HOURS/)
   t.throws(() => loadConfig({ GRIDPATROL_TIME_SYNC_HOURS: 'daily' }), /GRIDPATROL_TIME_SYNC_HOURS/)
 })
+
+t.test('shutdown grace: seconds, default 5, fractions allowed; zero, negative or words refused by name', async (t) => {
+  t.equal(loadConfig({}).shutdownGraceMs, 5_000)
+  t.equal(loadConfig({ GRIDPATROL_SHUTDOWN_GRACE_SECONDS: '0.5' }).shutdownGraceMs, 500)
+  t.equal(loadConfig({ GRIDPATROL_SHUTDOWN_GRACE_SECONDS: '20' }).shutdownGraceMs, 20_000)
+  for (const bad of ['0', '-1', 'soon']) t.throws(() => loadConfig({ GRIDPATROL_SHUTDOWN_GRACE_SECONDS: bad }), /GRIDPATROL_SHUTDOWN_GRACE_SECONDS/, bad)
+  t.equal(describeEnv().find((v) => v.name === 'GRIDPATROL_SHUTDOWN_GRACE_SECONDS')?.default, '5')
+})

@@ -37,12 +37,13 @@ export function registerIngest(program: Command): void {
       const registry = new Registry()
       const store = await openStore(config, log)
       await store.migrate()
-      const ingest = createIngest({ store, log, registry })
+      const ingest = createIngest({ store, log, registry, options: { closeTimeoutMs: config.shutdownGraceMs } })
       const password = o.password ?? io().env['GRIDPATROL_INGEST_PASSWORD']
       const external = await connectExternal(ingest, {
         url: o.broker,
         clientId: o.clientId,
         log,
+        closeTimeoutMs: config.shutdownGraceMs,
         ...(o.username ? { username: o.username } : {}),
         ...(password ? { password } : {}),
         ...(o.topicPrefix ? { topicPrefix: o.topicPrefix } : {}),
@@ -75,6 +76,7 @@ export function registerIngest(program: Command): void {
           ],
           { close: () => store.close(), ...(store.capabilities.driver === 'pg' ? { ping: () => store.ping() } : {}) },
           log,
+          config.shutdownGraceMs,
         )
         process.exit(0)
       }

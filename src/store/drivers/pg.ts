@@ -4,7 +4,7 @@ import type { Db, Queryable } from '../db.ts'
 
 const INT8 = 20
 
-/** How long close() lets queries in flight finish (the shutdown grace of the broker and the ingest). */
+/** How long close() lets queries in flight finish by default (GRIDPATROL_SHUTDOWN_GRACE_SECONDS's default). */
 const CLOSE_GRACE_MS = 5_000
 
 export interface PgOptions {
