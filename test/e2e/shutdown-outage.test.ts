@@ -2,10 +2,11 @@
 // devices keep publishing into an outage — one device's messages wait in the
 // ingest's batcher (its retry loop), another's in the broker's (its first
 // message needs a device look-up that fails), a dock's frames in the serial
-// gateway's — and the process is stopped. The stop is bounded by the fronts' 5 s
-// grace, nothing of the outage is acknowledged, one warning per front counts what
-// was left, and nothing retries or logs once close() has returned. Restarted, the
-// devices re-send and every check-in is stored once.
+// gateway's — and the process is stopped. The stop is bounded by the fronts' grace
+// (GRIDPATROL_SHUTDOWN_GRACE_SECONDS, short here), nothing of the outage is
+// acknowledged, one warning per front counts what was left, and nothing retries or
+// logs once close() has returned. Restarted, the devices re-send and every check-in
+// is stored once.
 import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
 import mqtt, { type MqttClient } from 'mqtt'
@@ -26,6 +27,10 @@ import { ptyPair } from '../helpers/pty.ts'
 import { silentLog } from '../helpers/store.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** A race's bound: unref'd, it does not hold the test process open once the race is won (a hang still fails). */
+const limit = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref())
+/** The shutdown grace of the processes under test (GRIDPATROL_SHUTDOWN_GRACE_SECONDS; 5 s by default). */
+const GRACE_MS = 500
 
 /**
  * A throwaway database behind a proxy (cut() is the outage); `cleanups` run last first at
@@ -96,14 +101,14 @@ t.test('stopped during a database outage: bounded, nothing acked uncommitted, on
   const [dockSide, gatewaySide] = await ptyPair(t)
   const dock = await openSerialDock({ path: dockSide })
   cleanups.push(() => dock.close())
-  const env = { GRIDPATROL_DATA_DIR: '/nonexistent', ...LOCAL_EPHEMERAL, GRIDPATROL_SERIAL_PORTS: `${gatewaySide}@115200` }
+  const env = { GRIDPATROL_DATA_DIR: '/nonexistent', ...LOCAL_EPHEMERAL, GRIDPATROL_SERIAL_PORTS: `${gatewaySide}@115200`, GRIDPATROL_SHUTDOWN_GRACE_SECONDS: String(GRACE_MS / 1_000) }
 
   const { log, lines } = capture()
   const config = loadConfig({ ...env, DATABASE_URL: viaProxy.toString() })
   const running = await start(config, log, { rules: false })
   let stopped = false
   cleanups.push(async () => {
-    if (!stopped) await Promise.race([running.close(), sleep(1000)]) // a close that hangs has failed the test already
+    if (!stopped) await Promise.race([running.close(), limit(1000)]) // a close that hangs has failed the test already
   })
   const secrets = new Map<string, string>()
   for (const id of ['shut-a', 'shut-b']) {
@@ -116,6 +121,7 @@ t.test('stopped during a database outage: bounded, nothing acked uncommitted, on
   await sleep(200) // the connect presence events committed too
 
   await p.cut()
+  const cutAt = Date.now()
   const acked: string[] = []
   const send = (c: MqttClient, id: string, seq: number) => c.publish(uplinkTopic(id, 'checkin'), payload(seq), { qos: 1 }, (err) => void (err ? undefined : acked.push(`${id}#${seq}`)))
   for (const seq of [2, 3, 4]) send(a, 'shut-a', seq) // to the batcher, which retries the write
@@ -133,11 +139,11 @@ t.test('stopped during a database outage: bounded, nothing acked uncommitted, on
   )
 
   const closeStarted = Date.now()
-  const outcome = await Promise.race([running.close().then(() => 'closed'), sleep(20_000).then(() => 'still closing after 20 s')])
+  const outcome = await Promise.race([running.close().then(() => 'closed'), limit(20_000).then(() => 'still closing after 20 s')])
   const closedAt = Date.now()
   stopped = outcome === 'closed'
   t.equal(outcome, 'closed', 'close() returns although the database is still down')
-  t.ok(closedAt - closeStarted < 9_000, `within the 5 s grace and a little (${closedAt - closeStarted} ms)`)
+  t.ok(closedAt - closeStarted < GRACE_MS + 4_000, `within the grace and a little (${closedAt - closeStarted} ms)`)
   t.same(acked, [], 'nothing acknowledged that was not committed')
 
   const counted = lines.filter((l) => l.level >= 40 && /left unacknowledged/.test(l.msg))
@@ -157,7 +163,10 @@ t.test('stopped during a database outage: bounded, nothing acked uncommitted, on
     "the ingest's own count (its queue: shut-a's three check-ins and first frame, both devices' offline events)",
   )
 
-  await sleep(5_500) // longer than the longest backoff: a retry still running would log or fail by now
+  // Longer than the backoff any retry can be in: a retry still running would log or fail by now.
+  // The broker's, the batcher's and the serial line's double from 100 ms up to 5 s, so one asleep
+  // when close() returned sleeps no longer than the outage had lasted then (and 100 ms).
+  await sleep(Math.min(5_500, closedAt - cutAt + 1_000))
   t.same(
     lines.filter((l) => l.at > closedAt).map((l) => `${l.component ?? ''}: ${l.msg}`),
     [],
@@ -193,14 +202,16 @@ t.test('external-broker ingest stopped during a database outage: the same, Mosqu
   const run = randomBytes(4).toString('hex')
   const prefix = `gptest-${run}/`
   const ingestId = `gp-ingest-${run}`
-  const store = await openStore({ dataDir: '/nonexistent', databaseUrl: viaProxy.toString() }, log)
+  const store = await openStore({ dataDir: '/nonexistent', databaseUrl: viaProxy.toString(), shutdownGraceMs: GRACE_MS }, log)
   await store.migrate()
   for (const id of ['ext-a', 'ext-b']) await store.devices.create({ id, kind: 'patrol', gridId: null, secretHash: await hashSecret('unused: Mosquitto authenticates') })
-  const ingest = createIngest({ store, log, registry: new Registry() })
-  const external = await connectExternal(ingest, { url: MQTT_URL!, clientId: ingestId, topicPrefix: prefix, log })
+  // Retries back off to 1 s at most (5 s by default): the wait for one outliving the close below is as short.
+  const retry = { initialMs: 100, maxMs: 1_000 }
+  const ingest = createIngest({ store, log, registry: new Registry(), options: { retry, closeTimeoutMs: GRACE_MS } })
+  const external = await connectExternal(ingest, { url: MQTT_URL!, clientId: ingestId, topicPrefix: prefix, log, retry, closeTimeoutMs: GRACE_MS })
   let stopped = false
   cleanups.push(async () => {
-    if (!stopped) await Promise.race([(async () => (await external.close(), await ingest.close(), await store.close()))(), sleep(1000)])
+    if (!stopped) await Promise.race([(async () => (await external.close(), await ingest.close(), await store.close()))(), limit(1000)])
   })
 
   const dev = await mqtt.connectAsync(MQTT_URL!, { clientId: `dev-${run}`, reconnectPeriod: 0, protocolVersion: 4 })
@@ -217,11 +228,11 @@ t.test('external-broker ingest stopped during a database outage: the same, Mosqu
   t.ok(lines.some((l) => /database unavailable: commit retried/.test(l.msg)), "ext-a's are in the batcher's")
 
   const closeStarted = Date.now()
-  const outcome = await Promise.race([(async () => (await external.close(), await ingest.close(), await store.close(), 'closed'))(), sleep(20_000).then(() => 'still closing after 20 s')])
+  const outcome = await Promise.race([(async () => (await external.close(), await ingest.close(), await store.close(), 'closed'))(), limit(20_000).then(() => 'still closing after 20 s')])
   const closedAt = Date.now()
   stopped = outcome === 'closed'
   t.equal(outcome, 'closed', 'closed although the database is still down')
-  t.ok(closedAt - closeStarted < 9_000, `within the 5 s grace and a little (${closedAt - closeStarted} ms)`)
+  t.ok(closedAt - closeStarted < GRACE_MS + 4_000, `within the grace and a little (${closedAt - closeStarted} ms)`)
   const counted = lines.filter((l) => l.level >= 40 && /left unacknowledged/.test(l.msg))
   t.equal(counted.length, 1, 'one warning counts what was left unacknowledged')
   t.match(counted[0], { component: 'ingest-external', unacknowledged: 5, msg: /shutdown: 5 message\(s\) left unacknowledged.*redelivers/ })
@@ -230,7 +241,7 @@ t.test('external-broker ingest stopped during a database outage: the same, Mosqu
     [],
     'no retry announced, and no line per message, once the stop began',
   )
-  await sleep(5_500)
+  await sleep(retry.maxMs + 500) // longer than the longest backoff
   t.same(
     lines.filter((l) => l.at > closedAt).map((l) => `${l.component ?? ''}: ${l.msg}`),
     [],

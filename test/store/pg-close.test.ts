@@ -13,6 +13,8 @@ import { dbProxy } from '../helpers/db-proxy.ts'
 
 const GRACE_MS = 400
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** A race's bound: unref'd, it does not hold the test process open once the race is won (a hang still fails). */
+const limit = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref())
 
 interface Line {
   level: number
@@ -55,7 +57,7 @@ async function setup(t: Test, name: string) {
 /** close(), raced against grace + `marginMs`: 'closed' with the time it took, or 'still closing'. */
 async function timedClose(db: Db, marginMs: number) {
   const started = Date.now()
-  const outcome = await Promise.race([db.close().then(() => 'closed'), sleep(GRACE_MS + marginMs).then(() => 'still closing')])
+  const outcome = await Promise.race([db.close().then(() => 'closed'), limit(GRACE_MS + marginMs).then(() => 'still closing')])
   return { outcome, ms: Date.now() - started }
 }
 
@@ -70,7 +72,7 @@ t.test('a stalled connection: close() ends the connections after the grace, logs
   const { log, lines } = capture()
   const { db } = await openPg(p.url(), log, { closeGraceMs: GRACE_MS })
   let closedInTime = false
-  s.cleanups.push(() => closedInTime || Promise.race([db.close(), sleep(1000)]))
+  s.cleanups.push(() => closedInTime || Promise.race([db.close(), limit(1000)]))
 
   await db.transaction((tx) => tx.query('INSERT INTO kept VALUES (1)'))
   // A transaction left open across the hang: its first insert went through, its second never will.
@@ -103,7 +105,7 @@ t.test('a stalled connection: close() ends the connections after the grace, logs
     connecting: 2,
     msg: /^shutdown: the database did not answer within the 400 ms grace: 4 connection\(s\) closed/,
   })
-  const answers = await Promise.race([Promise.all(stuck), sleep(2_000).then(() => 'the queries are still waiting')])
+  const answers = await Promise.race([Promise.all(stuck), limit(2_000).then(() => 'the queries are still waiting')])
   t.ok(Array.isArray(answers), 'every query in flight has failed')
   if (Array.isArray(answers)) for (const a of answers) t.not(a, 'answered', `failed: ${a}`)
   t.same(await ids(s.direct), [1], 'the other sessions see only what was committed')
@@ -123,7 +125,7 @@ t.test('a query stuck behind a lock: the same, and the lock holder is unaffected
   const { log, lines } = capture()
   const { db } = await openPg(s.url, log, { closeGraceMs: GRACE_MS })
   let closedInTime = false
-  s.cleanups.push(() => closedInTime || Promise.race([db.close(), sleep(1000)]))
+  s.cleanups.push(() => closedInTime || Promise.race([db.close(), limit(1000)]))
   await db.transaction((tx) => tx.query('INSERT INTO kept VALUES (1)'))
 
   await s.direct.query('BEGIN')
@@ -141,7 +143,7 @@ t.test('a query stuck behind a lock: the same, and the lock holder is unaffected
     [{ connections: 1, unanswered: 1, connecting: 0, msg: /did not answer within the 400 ms grace/ }],
     'one warning',
   )
-  t.match(await Promise.race([stuck, sleep(2_000).then(() => 'still waiting')]), /Connection terminated/, 'the stuck insert failed')
+  t.match(await Promise.race([stuck, limit(2_000).then(() => 'still waiting')]), /Connection terminated/, 'the stuck insert failed')
 
   await s.direct.query('COMMIT') // the lock released: the abandoned session must not insert after all
   await sleep(200)
